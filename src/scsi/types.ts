@@ -1,0 +1,58 @@
+// Contracts of the SCSI layer. It executes one CDB against a block device and knows nothing of iSCSI.
+
+/** A byte-addressed device with a fixed logical block size. Offsets and lengths are in bytes. */
+export interface BlockDevice {
+  readonly blockSize: number;
+  /** Current size in bytes (re-read so that an extended file shows its new size). */
+  size(): number;
+  read(offset: number, length: number): Promise<Buffer>;
+  /** fua: the data is on stable storage before the promise resolves. */
+  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  flush(): Promise<void>;
+  /** Deallocate (punch a hole); reads of the range return zeroes afterwards. */
+  discard(offset: number, length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One SCSI command as the transport hands it over, with all Data-Out already gathered. */
+export interface ScsiCommand {
+  cdb: Buffer;
+  /** Data-Out (write) payload, complete. */
+  dataOut?: Buffer;
+  /** Allocation/expected transfer length from the transport, for residual computation. */
+  expectedDataLength: number;
+  /** Identifies the I_T nexus (for reservations and unit attention), e.g. "<initiator iqn>,i,0x<isid>". */
+  nexus: string;
+  /** The initiator's mapping is read-only: any medium write fails with DATA PROTECT. */
+  readOnly: boolean;
+}
+
+export interface ScsiResult {
+  /** SAM status: 0x00 GOOD, 0x02 CHECK CONDITION, 0x08 BUSY, 0x18 RESERVATION CONFLICT. */
+  status: number;
+  /** Data-In payload (may be longer than expectedDataLength; the transport truncates and reports residual). */
+  data?: Buffer;
+  /** Fixed-format sense data when status is CHECK CONDITION. */
+  sense?: Buffer;
+}
+
+export const SamStatus = {
+  GOOD: 0x00,
+  CHECK_CONDITION: 0x02,
+  CONDITION_MET: 0x04,
+  BUSY: 0x08,
+  RESERVATION_CONFLICT: 0x18,
+  TASK_SET_FULL: 0x28,
+  TASK_ABORTED: 0x40,
+} as const;
+
+/** Identity of a logical unit as INQUIRY / VPD pages report it; stable per volume. */
+export interface LogicalUnitIdentity {
+  vendor: string; // 8 chars, padded
+  product: string; // 16 chars, padded
+  revision: string; // 4 chars
+  /** Unit serial number (VPD 0x80), e.g. derived from the volume id. */
+  serial: string;
+  /** 16 bytes used for the NAA-6 / EUI designators in VPD 0x83. */
+  uniqueId: Buffer;
+}
