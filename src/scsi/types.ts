@@ -56,3 +56,12 @@ export interface LogicalUnitIdentity {
   /** 16 bytes used for the NAA-6 / EUI designators in VPD 0x83. */
   uniqueId: Buffer;
 }
+
+/** One logical unit: executes CDBs against its BlockDevice. */
+export interface LogicalUnit {
+  readonly identity: LogicalUnitIdentity;
+  execute(cmd: ScsiCommand): Promise<ScsiResult>;
+  /** Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention). */
+  reset(): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,34 @@
+// The one error type that crosses layers towards the API. Its status and message are what the client sees,
+// so the message must say what to fix and must never carry a secret.
+
+/** Cinder's fault names by HTTP status (reference 2.0). */
+export function faultName(status: number): string {
+  switch (status) {
+    case 400: return 'badRequest';
+    case 401: return 'unauthorized';
+    case 403: return 'forbidden';
+    case 404: return 'itemNotFound';
+    case 405: return 'badMethod';
+    case 409: return 'conflictingRequest';
+    case 413: return 'overLimit';
+    case 415: return 'badMediaType';
+    case 501: return 'notImplemented';
+    case 503: return 'serviceUnavailable';
+    default: return 'computeFault';
+  }
+}
+
+export class CinderFault extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'CinderFault';
+  }
+  body(): Record<string, { code: number; message: string }> {
+    return { [faultName(this.status)]: { code: this.status, message: this.message } };
+  }
+}
+
+export const invalidVolume = (why: string) => new CinderFault(400, `Invalid volume: ${why}`);
+export const invalidInput = (why: string) => new CinderFault(400, `Invalid input received: ${why}`);
+export const volumeNotFound = (id: string) => new CinderFault(404, `Volume ${id} could not be found.`);
+export const forbidden = (rule: string) => new CinderFault(403, `Policy doesn't allow ${rule} to be performed.`);
