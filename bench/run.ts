@@ -1,0 +1,12 @@
+// Entry point: `npm run bench -- <name> [options]`. Each benchmark prints Markdown tables.
+const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
+  'http-cycle': () => import('./http-cycle.js'),
+};
+
+const name = process.argv[2];
+if (!name || !(name in benches)) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);
+  process.exit(2);
+}
+const mod = await benches[name]();
+await mod.main();

@@ -1,0 +1,145 @@
+// Service configuration: defaults < config file (JSON) < environment (EMBERVOL_*) < command-line flags.
+// Every option has one name; the env var is EMBERVOL_ + the option in upper snake case.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export type TargetName = 'builtin' | 'tgt';
+export type AuthMode = 'noauth' | 'keystone';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  dataDir: string;
+  listen: HostPort;
+  iscsiPortal: HostPort;
+  target: TargetName;
+  auth: AuthMode;
+  /** SQLite file path (default <dataDir>/embervol.sqlite). */
+  database: string;
+  iqnPrefix: string;
+  /** tgt only: start and supervise a private tgtd (true) or use a running one (false). */
+  tgtManage: boolean;
+  /** tgt only: tgtd control port (socket /var/run/tgtd/socket.N); a private tgtd must not share it with the system one. */
+  tgtControlPort: number;
+  hostName: string;
+  availabilityZone: string;
+  logLevel: string;
+}
+
+export const TARGETS: readonly TargetName[] = ['builtin', 'tgt'];
+export const AUTH_MODES: readonly AuthMode[] = ['noauth'];
+
+/** The raw option values as strings, whichever source they came from. */
+export type RawOptions = Partial<Record<keyof Config, string | number | boolean>>;
+
+export const optionHelp: Record<keyof Config, string> = {
+  dataDir: 'directory for volume files and the SQLite database (default ~/.local/share/embervol)',
+  listen: 'HOST:PORT of the Cinder v3 API (default 127.0.0.1:8776)',
+  iscsiPortal: 'HOST:PORT of the iSCSI portal that initiators connect to (default 127.0.0.1:3260)',
+  target: `iSCSI target: ${TARGETS.join(' | ')} (default tgt)`,
+  auth: 'authentication: noauth (X-Auth-Token "user:project"; see README)',
+  database: 'SQLite database file (default <data-dir>/embervol.sqlite)',
+  iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
+  tgtManage: 'tgt target: start and supervise a private tgtd (default true)',
+  tgtControlPort: 'tgt target: tgtd control port (default 3261 for a private tgtd)',
+  hostName: 'name of this volume host as shown in os-vol-host-attr:host (default embervol@file#file)',
+  availabilityZone: 'availability zone reported on volumes (default nova)',
+  logLevel: 'log level: fatal|error|warn|info|debug|trace (default info)',
+};
+
+export class ConfigError extends Error {}
+
+export function parseHostPort(value: string, what: string): HostPort {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(value) ?? /^([^:\s]+):(\d+)$/.exec(value);
+  if (!m) throw new ConfigError(`${what} must be HOST:PORT (IPv6 as [ADDR]:PORT), got "${value}"`);
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${what} port must be 0-65535, got "${m[2]}"`);
+  return { host: m[1], port };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+function envName(key: string): string {
+  return 'EMBERVOL_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
+  const out: RawOptions = {};
+  for (const key of Object.keys(optionHelp) as (keyof Config)[]) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out;
+}
+
+function fromFile(path: string): RawOptions {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object of options`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!(key in optionHelp)) throw new ConfigError(`config file ${path}: unknown option "${key}" (known: ${Object.keys(optionHelp).join(', ')})`);
+  }
+  return parsed as RawOptions;
+}
+
+function asBool(v: string | number | boolean, what: string): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  throw new ConfigError(`${what} must be true or false, got "${v}"`);
+}
+
+function asPort(v: string | number | boolean, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`${what} must be a port number 1-65535, got "${v}"`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string | number | boolean, allowed: readonly T[], what: string): T {
+  const s = String(v) as T;
+  if (!allowed.includes(s)) throw new ConfigError(`${what} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return s;
+}
+
+/** Merge the sources and validate; throws ConfigError with a message that says what to fix. */
+export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.configFile ?? env.EMBERVOL_CONFIG;
+  const raw: RawOptions = { ...(file ? fromFile(file) : {}), ...fromEnv(env), ...flags };
+  const dataDir = resolve(String(raw.dataDir ?? join(homedir(), '.local', 'share', 'embervol')));
+  return {
+    dataDir,
+    listen: parseHostPort(String(raw.listen ?? '127.0.0.1:8776'), 'listen'),
+    iscsiPortal: parseHostPort(String(raw.iscsiPortal ?? '127.0.0.1:3260'), 'iscsi-portal'),
+    target: oneOf(raw.target ?? 'tgt', TARGETS, 'target'),
+    auth: oneOf(raw.auth ?? 'noauth', AUTH_MODES, 'auth'),
+    database: resolve(String(raw.database ?? join(dataDir, 'embervol.sqlite'))),
+    iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
+    tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
+    tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port'),
+    hostName: String(raw.hostName ?? 'embervol@file#file'),
+    availabilityZone: String(raw.availabilityZone ?? 'nova'),
+    logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),
+  };
+}
+
+export { envName };

@@ -1,0 +1,108 @@
+// Runs `embervol serve` as a real child process, as a user would, on ports it picks, and stops it afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A tgtd control port whose socket is not taken by another tgtd on this machine. */
+export function freeTgtControlPort(): number {
+  for (;;) {
+    const n = 20000 + Math.floor(Math.random() * 40000);
+    if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
+  }
+}
+
+export interface ServiceProcess {
+  url: string;
+  /** "127.0.0.1:PORT" of the iSCSI portal */
+  portal: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** Every log line the service printed (JSON strings), for assertions on redaction. */
+  logs: string[];
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+  kill9(): Promise<void>;
+}
+
+const repoRoot = new URL('../..', import.meta.url).pathname;
+
+export async function startServiceProcess(opts: {
+  target?: 'tgt' | 'builtin';
+  dataDir?: string;
+  iscsiPort?: number;
+  tgtControlPort?: number;
+  extraArgs?: string[];
+} = {}): Promise<ServiceProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'embervol-it-'));
+  const iscsiPort = opts.iscsiPort ?? (await freePort());
+  const args = [
+    '--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve',
+    '--data-dir', dataDir,
+    '--listen', '127.0.0.1:0',
+    '--iscsi-portal', `127.0.0.1:${iscsiPort}`,
+    '--target', opts.target ?? 'tgt',
+    '--tgt-control-port', String(opts.tgtControlPort ?? freeTgtControlPort()),
+    '--log-level', 'debug',
+    ...(opts.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`embervol serve did not start within 60 s\n${stderr}\n${logs.join('\n')}`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; url?: string };
+        if (rec.msg === 'embervol listening' && rec.url) {
+          clearTimeout(timer);
+          resolve(rec.url);
+        }
+      } catch {
+        /* not JSON: keep it in logs */
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`embervol serve exited with ${code}\n${stderr}\n${logs.join('\n')}`));
+    });
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const svc: ServiceProcess = {
+    url,
+    portal: `127.0.0.1:${iscsiPort}`,
+    dataDir,
+    child,
+    logs,
+    async stop({ keepData = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(t);
+      }
+      if (!keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return svc;
+}
