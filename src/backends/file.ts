@@ -1,0 +1,116 @@
+// Volumes as sparse raw files: creating or growing a volume only sets the file length, so a new
+// 100 GiB volume costs no disk space until it is written.
+import { open, readdir, stat, unlink, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend } from '../host/types.js';
+
+const FILE_PREFIX = 'volume-';
+// Volume ids become file names; refuse anything that could escape the directory.
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export class BackendError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+export class FileBackend implements Backend {
+  readonly name = 'file';
+
+  constructor(readonly directory: string) {}
+
+  devicePath(volumeId: string): string {
+    if (!SAFE_ID.test(volumeId)) throw new BackendError(`invalid volume id "${volumeId}"`);
+    return join(this.directory, FILE_PREFIX + volumeId);
+  }
+
+  /** Creates the file at sizeBytes. An existing file of the same size is accepted (a retried create). */
+  async create(volumeId: string, sizeBytes: number): Promise<void> {
+    checkSize(sizeBytes);
+    const path = this.devicePath(volumeId);
+    await mkdir(this.directory, { recursive: true });
+    let fh;
+    try {
+      fh = await open(path, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await stat(path);
+      if (st.size === sizeBytes) return;
+      throw new BackendError(`volume ${volumeId} already exists with a different size (${st.size} bytes)`);
+    }
+    try {
+      await fh.truncate(sizeBytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async delete(volumeId: string): Promise<void> {
+    try {
+      await unlink(this.devicePath(volumeId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Grows the file; shrinking would destroy data, so a smaller size is refused. */
+  async extend(volumeId: string, newSizeBytes: number): Promise<void> {
+    checkSize(newSizeBytes);
+    const path = this.devicePath(volumeId);
+    let fh;
+    try {
+      fh = await open(path, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackendError(`volume ${volumeId} has no backing file`);
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (newSizeBytes < size) throw new BackendError(`cannot shrink volume ${volumeId} from ${size} to ${newSizeBytes} bytes`);
+      if (newSizeBytes === size) return;
+      await fh.truncate(newSizeBytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async exists(volumeId: string): Promise<boolean> {
+    try {
+      return (await stat(this.devicePath(volumeId))).isFile();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async list(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return names
+      .filter((n) => n.startsWith(FILE_PREFIX) && SAFE_ID.test(n.slice(FILE_PREFIX.length)))
+      .map((n) => n.slice(FILE_PREFIX.length))
+      .sort();
+  }
+
+  /** Current size in bytes, or null when there is no file. */
+  async sizeBytes(volumeId: string): Promise<number | null> {
+    try {
+      return (await stat(this.devicePath(volumeId))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+}
+
+function checkSize(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new BackendError(`invalid volume size ${bytes} bytes`);
+}
