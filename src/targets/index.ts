@@ -1,0 +1,31 @@
+// Target driver factory: `serve --target NAME` picks one by name.
+import type { TargetDriver } from '../host/types.js';
+import type { Logger } from '../log.js';
+import { TgtTarget } from './tgt.js';
+
+export { TgtTarget, DEFAULT_IQN_PREFIX, TGT_VOLUME_LUN } from './tgt.js';
+export { TgtdDaemon } from './tgtd-daemon.js';
+
+export interface TargetDriverOptions {
+  portal: { host: string; port: number };
+  iqnPrefix?: string;
+  logger: Logger;
+  /** tgt only: start and supervise a private tgtd (manage) or use a running one. */
+  daemon?: { manage: boolean; controlPort?: number };
+}
+
+export const TARGET_DRIVER_NAMES = ['tgt'] as const;
+
+export function createTargetDriver(name: string, opts: TargetDriverOptions): TargetDriver {
+  switch (name) {
+    case 'tgt':
+      return new TgtTarget({
+        portal: opts.portal,
+        iqnPrefix: opts.iqnPrefix,
+        logger: opts.logger,
+        daemon: opts.daemon ?? { manage: true },
+      });
+    default:
+      throw new Error(`unknown target driver "${name}" (known: ${TARGET_DRIVER_NAMES.join(', ')})`);
+  }
+}
