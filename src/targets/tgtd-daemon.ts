@@ -48,9 +48,12 @@ function trackChild(child: ChildProcess): void {
   }
 }
 
+/** tgtd keeps the control port in a C short, so it must stay below 32768. */
+export const MAX_CONTROL_PORT = 32_767;
+
 function pickControlPort(): number {
   for (;;) {
-    const n = 20_000 + Math.floor(Math.random() * 40_000);
+    const n = 10_000 + Math.floor(Math.random() * (MAX_CONTROL_PORT - 10_000));
     if (!existsSync(`${TGTD_SOCKET_DIR}/socket.${n}`) && !existsSync(`${TGTD_SOCKET_DIR}/socket.${n}.lock`)) return n;
   }
 }
@@ -82,7 +85,9 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
     return this.child !== null;
   }
 
+  /** Idempotent: a daemon that is already supervised is left alone. */
   async start(): Promise<void> {
+    if (this.child) return;
     this.stopping = false;
     await this.spawnAndWait();
     this.log.info({ pid: this.pid }, 'tgtd started');
@@ -96,9 +101,10 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Asking tgtd to shut down closes sessions cleanly; tgtd ignores SIGTERM, so SIGKILL is the fallback.
-    await this.tgtadm.run(['--op', 'delete', '--mode', 'system']).catch(() => undefined);
-    const done = await Promise.race([exited.then(() => true), sleep(3_000).then(() => false)]);
+    // tgtd ignores SIGTERM and refuses a system delete while it has targets; everything it holds is
+    // recreated from our state anyway, so when the polite request is refused, SIGKILL it.
+    const accepted = await this.tgtadm.run(['--op', 'delete', '--mode', 'system']).then(() => true, () => false);
+    const done = accepted && (await Promise.race([exited.then(() => true), sleep(3_000).then(() => false)]));
     if (!done) {
       child.kill('SIGKILL');
       await exited;

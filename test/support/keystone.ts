@@ -1,0 +1,601 @@
+// A real Keystone (Debian's `keystone` package) on loopback for auth tests.
+//
+//   const ks = await startKeystone();          // ~3 s warm, ~12 s the first time on a machine
+//   const token = await ks.token('alice');      // project-scoped token (project A, role member)
+//   ks.authUrl                                  // http://127.0.0.1:<port>/v3 (through a counting proxy)
+//   ks.requests / ks.countRequests(...)         // what reached Keystone through that proxy
+//   ks.setReachable(false)                      // the proxy resets every connection (Keystone "down")
+//   await ks.stop();                            // kills Keystone, closes the proxy, removes the temp dir
+//
+// How it runs: Keystone's WSGI app (keystone.server.wsgi.initialize_public_application, the same entry point
+// as /usr/bin/keystone-wsgi-public) is served by python3's wsgiref on 127.0.0.1 port 0, single-threaded,
+// with its own keystone.conf, an SQLite database and fernet/credential keys in a temp dir. In front of it
+// sits a small Node proxy; authUrl points at the proxy so that tests can count requests and simulate an
+// outage. The catalog's identity endpoint is the proxy URL too.
+//
+// Speed: db_sync + bootstrap + the users/projects/roles below take ~10 s, so the result is kept as a
+// template in os.tmpdir() (keyed by the keystone version and this file's layout version) and copied for
+// every later start; set EMBERVOL_KEYSTONE_NO_CACHE=1 to build from scratch. The template holds
+// no secrets worth protecting (fixed test passwords on loopback).
+//
+// Needs: `scripts/install-keystone.sh` (apt-get install keystone). keystoneSkipReason() says why not.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+/** Bump when the layout of the template (config, users, projects) changes, so stale templates are not reused. */
+const LAYOUT_VERSION = 3;
+const PYTHON = '/usr/bin/python3';
+const KEYSTONE_MANAGE = '/usr/bin/keystone-manage';
+const DEFAULT_DOMAIN = 'default';
+
+export type KeystoneUser = 'admin' | 'adminuser' | 'alice' | 'bob' | 'rita' | 'nova' | 'embervol';
+export type KeystoneProject = 'admin' | 'A' | 'B' | 'service';
+
+export interface UserInfo {
+  name: string;
+  id: string;
+  password: string;
+  /** The project the user's token is scoped to by default. */
+  project: KeystoneProject;
+  /** Roles assigned directly on that project (Keystone adds implied ones: admin -> member -> reader). */
+  roles: string[];
+}
+
+interface Layout {
+  version: number;
+  adminPassword: string;
+  projects: Record<KeystoneProject, { id: string; name: string }>;
+  users: Record<KeystoneUser, UserInfo>;
+  roles: Record<string, string>;
+  identityEndpointId: string;
+}
+
+/** Users, their passwords and role assignments. embervol is the validator's own service account. */
+const USERS: Array<{ name: KeystoneUser; project: KeystoneProject; roles: string[] }> = [
+  { name: 'adminuser', project: 'A', roles: ['admin'] },
+  { name: 'alice', project: 'A', roles: ['member'] },
+  { name: 'bob', project: 'B', roles: ['member'] },
+  { name: 'rita', project: 'A', roles: ['reader'] },
+  { name: 'nova', project: 'service', roles: ['service'] },
+  { name: 'embervol', project: 'service', roles: ['service'] },
+];
+const PROJECT_NAMES: Record<KeystoneProject, string> = { admin: 'admin', A: 'project-a', B: 'project-b', service: 'service' };
+const passwordFor = (user: string) => `pw-${user}-test`;
+
+export interface ProxyRecord {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Response status, or 0 when the proxy dropped the request. */
+  status: number;
+  at: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresAt: Date;
+  /** The token body Keystone returned ({token: {...}}). */
+  body: any;
+}
+
+export interface KeystoneFixture {
+  /** Identity v3 URL through the counting proxy, e.g. http://127.0.0.1:41234/v3 */
+  readonly authUrl: string;
+  /** Identity v3 URL of Keystone itself (bypasses the proxy: not counted, never "down"). */
+  readonly directUrl: string;
+  readonly dir: string;
+  readonly users: Record<KeystoneUser, UserInfo>;
+  readonly projects: Record<KeystoneProject, { id: string; name: string }>;
+  readonly tokenExpirationSeconds: number;
+  /** The validator's service credentials (user embervol, role service, project service). */
+  serviceCredentials(): { authUrl: string; username: string; password: string; projectName: string; userDomainName: string; projectDomainName: string };
+  /** A token for the user, scoped to their project unless `project` or `unscoped` says otherwise. Direct, not counted. */
+  issue(user: KeystoneUser, opts?: { project?: KeystoneProject; unscoped?: boolean }): Promise<IssuedToken>;
+  token(user: KeystoneUser, opts?: { project?: KeystoneProject; unscoped?: boolean }): Promise<string>;
+  /** DELETE /v3/auth/tokens (revokes the token), with an admin token. Direct, not counted. */
+  revoke(token: string): Promise<void>;
+  /** Registers a service and its public endpoint in the catalog (e.g. volumev3 -> embervol). */
+  registerService(type: string, name: string, url: string): Promise<void>;
+  /** Requests that went through the proxy, oldest first. */
+  readonly requests: readonly ProxyRecord[];
+  countRequests(filter?: { method?: string; path?: string }): number;
+  resetRequests(): void;
+  /** false: the proxy resets every new connection, as if Keystone were down. */
+  setReachable(up: boolean): void;
+  /** Keystone's own log (keystone.log) and the wsgiref access log, for debugging a failed test. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** null when the fixture can run here; otherwise why not (for `test(..., { skip })`). */
+export function keystoneSkipReason(): string | null {
+  if (!existsSync(KEYSTONE_MANAGE)) return 'keystone is not installed (run scripts/install-keystone.sh as root)';
+  if (!existsSync(PYTHON)) return `${PYTHON} is missing`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// keystone.conf and processes
+
+function keystoneConf(dir: string, tokenExpirationSeconds: number): string {
+  return `[DEFAULT]
+log_dir = ${dir}
+log_file = keystone.log
+use_stderr = false
+debug = false
+
+[database]
+connection = sqlite:///${dir}/keystone.db
+
+[fernet_tokens]
+key_repository = ${dir}/fernet-keys
+max_active_keys = 3
+
+[fernet_receipts]
+key_repository = ${dir}/fernet-keys
+
+[credential]
+key_repository = ${dir}/credential-keys
+
+[identity]
+# bcrypt's minimum: every password check costs ~1 ms instead of ~250 ms.
+password_hash_rounds = 4
+
+[token]
+expiration = ${tokenExpirationSeconds}
+
+[catalog]
+driver = sql
+
+[cache]
+enabled = false
+
+[oslo_policy]
+policy_file = ${dir}/policy.yaml
+policy_dirs = ${dir}/policy.d
+`;
+}
+
+/** Serves the app like /usr/bin/keystone-wsgi-public, but binds port 0, reports it on stdout and exits when stdin closes. */
+const SERVER_PY = `
+import json, os, sys, threading
+import wsgiref.simple_server as wss
+conf = sys.argv[1]
+sys.argv[1:] = ['--config-file', conf]
+from keystone.server.wsgi import initialize_public_application
+class Handler(wss.WSGIRequestHandler):
+    def log_message(self, fmt, *args):
+        sys.stderr.write('%s\\n' % (fmt % args)); sys.stderr.flush()
+class Server(wss.WSGIServer):
+    request_queue_size = 128
+app = initialize_public_application()
+srv = wss.make_server('127.0.0.1', 0, app, server_class=Server, handler_class=Handler)
+def watch_parent():
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        os._exit(0)
+threading.Thread(target=watch_parent, daemon=True).start()
+print(json.dumps({'port': srv.server_port}), flush=True)
+srv.serve_forever()
+`;
+
+async function manage(dir: string, args: string[]): Promise<void> {
+  try {
+    await execFileP(KEYSTONE_MANAGE, ['--config-file', join(dir, 'keystone.conf'), ...args], {
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    const tail = (e.stderr ?? '').split('\n').filter((l) => l && !l.startsWith(' ')).slice(-5).join('\n');
+    throw new Error(`keystone-manage ${args[0]} failed: ${e.message.split('\n')[0]}\n${tail}`);
+  }
+}
+
+let ownerCache: { user: string; group: string } | undefined;
+async function owner(): Promise<{ user: string; group: string }> {
+  if (!ownerCache) {
+    const { stdout } = await execFileP('id', ['-gn']);
+    ownerCache = { user: userInfo().username, group: stdout.trim() };
+  }
+  return ownerCache;
+}
+
+async function writeConf(dir: string, tokenExpirationSeconds: number): Promise<void> {
+  await writeFile(join(dir, 'keystone.conf'), keystoneConf(dir, tokenExpirationSeconds));
+  await writeFile(join(dir, 'policy.yaml'), '{}\n');
+  await mkdir(join(dir, 'policy.d'), { recursive: true });
+}
+
+interface Server {
+  proc: ChildProcess;
+  port: number;
+}
+
+async function startServer(dir: string): Promise<Server> {
+  const errLog = await open(join(dir, 'access.log'), 'a');
+  const proc = spawn(PYTHON, ['-c', SERVER_PY, join(dir, 'keystone.conf')], {
+    cwd: dir,
+    stdio: ['pipe', 'pipe', errLog.fd],
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+  });
+  await errLog.close();
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('Keystone did not report its port within 60 s')), 60_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+      let log = '';
+      try {
+        log = readFileSync(join(dir, 'keystone.log'), 'utf8').split('\n').slice(-15).join('\n');
+      } catch {
+        /* no log yet */
+      }
+      reject(new Error(`${err.message}\n${log}`));
+    };
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const m = /\{"port": (\d+)\}/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.once('exit', (code, sig) => fail(new Error(`Keystone exited during start (code ${code}, signal ${sig})`)));
+    proc.once('error', fail);
+  });
+  proc.removeAllListeners('exit');
+  proc.stdout!.resume();
+  return { proc, port };
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(t);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v3 API helpers (direct to Keystone)
+
+async function api(base: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<any> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers['x-auth-token'] = token;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`Keystone ${method} ${path} -> ${res.status}: ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+function passwordAuthBody(name: string, password: string, scope?: { projectName: string } | null): unknown {
+  const auth: any = {
+    identity: { methods: ['password'], password: { user: { name, domain: { id: DEFAULT_DOMAIN }, password } } },
+  };
+  if (scope) auth.scope = { project: { name: scope.projectName, domain: { id: DEFAULT_DOMAIN } } };
+  return { auth };
+}
+
+async function issueToken(base: string, name: string, password: string, projectName: string | null): Promise<IssuedToken> {
+  const res = await fetch(`${base}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(passwordAuthBody(name, password, projectName ? { projectName } : null)),
+  });
+  const text = await res.text();
+  const token = res.headers.get('x-subject-token');
+  if (res.status !== 201 || !token) throw new Error(`Keystone refused a token for ${name}: ${res.status} ${text.slice(0, 200)}`);
+  const body = JSON.parse(text);
+  return { token, expiresAt: new Date(body.token.expires_at), body };
+}
+
+async function waitForApi(base: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await fetch(base);
+      await res.text();
+      if (res.ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`Keystone at ${base} did not answer within 30 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Creates the projects, roles, users and assignments through the v3 API (admin token from bootstrap). */
+async function populate(base: string, adminPassword: string): Promise<Omit<Layout, 'version' | 'adminPassword'>> {
+  const admin = (await issueToken(base, 'admin', adminPassword, 'admin')).token;
+  const roles: Record<string, string> = {};
+  for (const r of (await api(base, admin, 'GET', '/roles')).roles) roles[r.name] = r.id;
+  for (const name of ['admin', 'member', 'reader', 'service']) {
+    if (!roles[name]) roles[name] = (await api(base, admin, 'POST', '/roles', { role: { name } })).role.id;
+  }
+  const projects = {} as Layout['projects'];
+  for (const [key, name] of Object.entries(PROJECT_NAMES) as Array<[KeystoneProject, string]>) {
+    const found = (await api(base, admin, 'GET', `/projects?name=${encodeURIComponent(name)}`)).projects[0];
+    const id = found
+      ? found.id
+      : (await api(base, admin, 'POST', '/projects', { project: { name, domain_id: DEFAULT_DOMAIN, enabled: true } })).project.id;
+    projects[key] = { id, name };
+  }
+  const users = {} as Layout['users'];
+  const adminUser = (await api(base, admin, 'GET', '/users?name=admin')).users[0];
+  users.admin = { name: 'admin', id: adminUser.id, password: adminPassword, project: 'admin', roles: ['admin'] };
+  for (const u of USERS) {
+    const password = passwordFor(u.name);
+    const created = await api(base, admin, 'POST', '/users', {
+      user: { name: u.name, password, domain_id: DEFAULT_DOMAIN, enabled: true, default_project_id: projects[u.project].id },
+    });
+    const id: string = created.user.id;
+    for (const role of u.roles) {
+      await api(base, admin, 'PUT', `/projects/${projects[u.project].id}/users/${id}/roles/${roles[role]}`);
+    }
+    users[u.name] = { name: u.name, id, password, project: u.project, roles: u.roles };
+  }
+  const endpoints = (await api(base, admin, 'GET', '/endpoints?interface=public')).endpoints as Array<{ id: string; url: string }>;
+  const identity = endpoints.find((e) => e.url.endsWith('/v3'));
+  if (!identity) throw new Error('bootstrap created no public identity endpoint');
+  return { projects, users, roles, identityEndpointId: identity.id };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// template: a bootstrapped, populated Keystone state that later starts copy
+
+async function keystoneVersion(): Promise<string> {
+  try {
+    const { stdout } = await execFileP('dpkg-query', ['-W', '-f=${Version}', 'keystone']);
+    return stdout.trim().replace(/[^A-Za-z0-9.+~-]/g, '_');
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function buildState(dir: string): Promise<Layout> {
+  const { user, group } = await owner();
+  await writeConf(dir, 3600);
+  // The three are independent; each keystone-manage run costs ~2.5 s of Python imports.
+  await Promise.all([
+    manage(dir, ['fernet_setup', '--keystone-user', user, '--keystone-group', group]),
+    manage(dir, ['credential_setup', '--keystone-user', user, '--keystone-group', group]),
+    manage(dir, ['db_sync']),
+  ]);
+  const adminPassword = passwordFor('admin');
+  await manage(dir, [
+    'bootstrap',
+    '--bootstrap-password', adminPassword,
+    '--bootstrap-username', 'admin',
+    '--bootstrap-project-name', 'admin',
+    '--bootstrap-role-name', 'admin',
+    '--bootstrap-service-name', 'keystone',
+    '--bootstrap-region-id', 'RegionOne',
+    '--bootstrap-public-url', 'http://127.0.0.1:5000/v3',
+  ]);
+  const server = await startServer(dir);
+  try {
+    const base = `http://127.0.0.1:${server.port}/v3`;
+    await waitForApi(base);
+    const populated = await populate(base, adminPassword);
+    const layout: Layout = { version: LAYOUT_VERSION, adminPassword, ...populated };
+    await writeFile(join(dir, 'layout.json'), JSON.stringify(layout, null, 2));
+    return layout;
+  } finally {
+    await stopProcess(server.proc);
+  }
+}
+
+/** The template dir (built once per machine and keystone version); concurrent builders race benignly via rename. */
+async function template(): Promise<string> {
+  const dir = join(tmpdir(), `embervol-keystone-template-${await keystoneVersion()}-v${LAYOUT_VERSION}`);
+  if (existsSync(join(dir, 'layout.json'))) return dir;
+  const building = await mkdtemp(join(tmpdir(), 'embervol-keystone-build-'));
+  try {
+    await buildState(building);
+    await rm(join(building, 'keystone.log'), { force: true });
+    await rm(join(building, 'access.log'), { force: true });
+    try {
+      await rename(building, dir);
+    } catch (err) {
+      // Another process won the race; use its template.
+      if (!existsSync(join(dir, 'layout.json'))) throw err;
+    }
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// counting proxy
+
+interface Proxy {
+  port: number;
+  records: ProxyRecord[];
+  reachable: boolean;
+  setReachable(up: boolean): void;
+  close(): Promise<void>;
+}
+
+async function startProxy(targetPort: number): Promise<Proxy> {
+  // Keystone's wsgiref server is single-threaded; one upstream socket at a time keeps its accept queue short.
+  const agent = new http.Agent({ keepAlive: false, maxSockets: 1 });
+  const sockets = new Set<Socket>();
+  const state: Proxy = { port: 0, records: [], reachable: true, setReachable: () => {}, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    const record: ProxyRecord = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, status: 0, at: Date.now() };
+    state.records.push(record);
+    if (!state.reachable) {
+      req.socket.destroy();
+      return;
+    }
+    const upstream = http.request(
+      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
+      (up) => {
+        record.status = up.statusCode ?? 0;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end('keystone fixture proxy: upstream error');
+    });
+    req.pipe(upstream);
+  });
+  server.on('connection', (s) => {
+    if (!state.reachable) {
+      s.destroy();
+      return;
+    }
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  state.port = (server.address() as AddressInfo).port;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+      agent.destroy();
+    });
+  state.setReachable = (up: boolean) => {
+    state.reachable = up;
+    if (!up) for (const s of sockets) s.destroy();
+  };
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export interface StartOptions {
+  /** [token] expiration in seconds (default 3600). Short values let tests watch tokens expire. */
+  tokenExpirationSeconds?: number;
+}
+
+export async function startKeystone(opts: StartOptions = {}): Promise<KeystoneFixture> {
+  const skip = keystoneSkipReason();
+  if (skip) throw new Error(skip);
+  const tokenExpirationSeconds = opts.tokenExpirationSeconds ?? 3600;
+  const dir = await mkdtemp(join(tmpdir(), 'embervol-keystone-'));
+  let server: Server | undefined;
+  let proxy: Proxy | undefined;
+  try {
+    if (process.env.EMBERVOL_KEYSTONE_NO_CACHE === '1') {
+      await buildState(dir);
+    } else {
+      await cp(await template(), dir, { recursive: true });
+    }
+    const layout = JSON.parse(await readFile(join(dir, 'layout.json'), 'utf8')) as Layout;
+    await writeConf(dir, tokenExpirationSeconds);
+    server = await startServer(dir);
+    const directUrl = `http://127.0.0.1:${server.port}/v3`;
+    await waitForApi(directUrl);
+    proxy = await startProxy(server.port);
+    const authUrl = `http://127.0.0.1:${proxy.port}/v3`;
+    const adminToken = async () => (await issueToken(directUrl, 'admin', layout.adminPassword, 'admin')).token;
+    // The catalog's identity endpoint is the proxy, so clients that follow the catalog are counted too.
+    await api(directUrl, await adminToken(), 'PATCH', `/endpoints/${layout.identityEndpointId}`, { endpoint: { url: authUrl } });
+
+    const srv = server;
+    const prx = proxy;
+    let stopped = false;
+    const onExit = () => srv.proc.kill('SIGKILL');
+    process.once('exit', onExit);
+
+    const fixture: KeystoneFixture = {
+      authUrl,
+      directUrl,
+      dir,
+      users: layout.users,
+      projects: layout.projects,
+      tokenExpirationSeconds,
+      serviceCredentials: () => ({
+        authUrl,
+        username: 'embervol',
+        password: layout.users.embervol.password,
+        projectName: 'service',
+        userDomainName: 'Default',
+        projectDomainName: 'Default',
+      }),
+      async issue(user, o = {}) {
+        const u = layout.users[user];
+        const project = o.unscoped ? null : layout.projects[o.project ?? u.project].name;
+        return issueToken(directUrl, u.name, u.password, project);
+      },
+      async token(user, o) {
+        return (await fixture.issue(user, o)).token;
+      },
+      async revoke(token) {
+        const res = await fetch(`${directUrl}/auth/tokens`, {
+          method: 'DELETE',
+          headers: { 'x-auth-token': await adminToken(), 'x-subject-token': token },
+        });
+        await res.text();
+        if (res.status !== 204) throw new Error(`Keystone did not revoke the token: ${res.status}`);
+      },
+      async registerService(type, name, url) {
+        const admin = await adminToken();
+        const svc = (await api(directUrl, admin, 'POST', '/services', { service: { type, name, enabled: true } })).service;
+        await api(directUrl, admin, 'POST', '/endpoints', {
+          endpoint: { service_id: svc.id, interface: 'public', url, region_id: 'RegionOne', enabled: true },
+        });
+      },
+      get requests() {
+        return prx.records;
+      },
+      countRequests(filter = {}) {
+        return prx.records.filter(
+          (r) => (!filter.method || r.method === filter.method) && (!filter.path || r.path === filter.path),
+        ).length;
+      },
+      resetRequests() {
+        prx.records.length = 0;
+      },
+      setReachable(up) {
+        prx.setReachable(up);
+      },
+      logs() {
+        const read = (f: string) => {
+          try {
+            return readFileSync(join(dir, f), 'utf8');
+          } catch {
+            return '';
+          }
+        };
+        return `--- keystone.log\n${read('keystone.log')}\n--- access.log\n${read('access.log')}`;
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        process.removeListener('exit', onExit);
+        await prx.close();
+        await stopProcess(srv.proc);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+    return fixture;
+  } catch (err) {
+    if (proxy) await proxy.close();
+    if (server) await stopProcess(server.proc);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,1 @@
+export { findFreePort } from '../../src/util/ports.js';
