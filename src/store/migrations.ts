@@ -1,0 +1,165 @@
+// Versioned schema migrations. Each runs once, inside a transaction, and records itself in
+// embervol_migrations. Only the kysely schema builder and portable column types are used, so the
+// same list runs unchanged on PostgreSQL. Never edit a migration that has shipped: append a new one.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { nowTimestamp } from './schema.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Transaction<any>): Promise<void>;
+}
+
+/** The id of the type every volume gets when the request names none (Cinder creates it the same way). */
+export const DEFAULT_TYPE_NAME = '__DEFAULT__';
+
+const ts = 'varchar(32)';
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    async up(db) {
+      await db.schema
+        .createTable('volume_types')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('description', 'varchar(255)')
+        .addColumn('is_public', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      // Names are unique among live types only; a deleted type's name can be reused.
+      await db.schema
+        .createIndex('volume_types_live_name')
+        .on('volume_types')
+        .column('name')
+        .unique()
+        .where(sql.ref('deleted'), '=', sql.lit(false))
+        .execute();
+
+      await db.schema
+        .createTable('volume_type_extra_specs')
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull().references('volume_types.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('volume_type_extra_specs_pk', ['volume_type_id', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('volumes')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)')
+        .addColumn('description', 'varchar(255)')
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('attach_status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('multiattach', 'boolean', (c) => c.notNull())
+        .addColumn('bootable', 'boolean', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.references('volume_types.id'))
+        .addColumn('availability_zone', 'varchar(255)', (c) => c.notNull())
+        .addColumn('host', 'varchar(255)')
+        .addColumn('provider_location', 'varchar(255)')
+        .addColumn('provider_auth', 'varchar(255)')
+        .addColumn('migration_status', 'varchar(255)')
+        .addColumn('encryption_key_id', 'varchar(36)')
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('volumes_project_deleted').on('volumes').columns(['project_id', 'deleted']).execute();
+
+      await db.schema
+        .createTable('volume_attachment')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('instance_uuid', 'varchar(36)')
+        .addColumn('attached_host', 'varchar(255)')
+        .addColumn('mountpoint', 'varchar(255)')
+        .addColumn('attach_time', ts)
+        .addColumn('detach_time', ts)
+        .addColumn('attach_status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('attach_mode', 'varchar(36)')
+        .addColumn('connection_info', 'text')
+        .addColumn('connector', 'text')
+        .addColumn('initiator', 'varchar(255)')
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('volume_attachment_volume_deleted')
+        .on('volume_attachment')
+        .columns(['volume_id', 'deleted'])
+        .execute();
+
+      await db.schema
+        .createTable('volume_connections')
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('initiator', 'varchar(255)', (c) => c.notNull())
+        .addColumn('connector', 'text', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addPrimaryKeyConstraint('volume_connections_pk', ['volume_id', 'initiator'])
+        .execute();
+
+      for (const table of ['volume_metadata', 'volume_admin_metadata']) {
+        await db.schema
+          .createTable(table)
+          .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+          .addColumn('key', 'varchar(255)', (c) => c.notNull())
+          .addColumn('value', 'varchar(255)', (c) => c.notNull())
+          .addPrimaryKeyConstraint(`${table}_pk`, ['volume_id', 'key'])
+          .execute();
+      }
+    },
+  },
+  {
+    version: 2,
+    name: 'default volume type',
+    async up(db) {
+      // A fixed id keeps the default type the same across installs, which tests and docs can rely on.
+      await db
+        .insertInto('volume_types')
+        .values({
+          id: '00000000-0000-4000-8000-000000000001',
+          name: DEFAULT_TYPE_NAME,
+          description: 'Default Volume Type',
+          is_public: 1,
+          created_at: nowTimestamp(),
+          updated_at: null,
+          deleted_at: null,
+          deleted: 0,
+        })
+        .execute();
+    },
+  },
+];
+
+/** Applies every migration newer than the recorded version; safe to call on every start. */
+export async function runMigrations(db: Kysely<any>, list: Migration[] = migrations): Promise<number[]> {
+  await db.schema
+    .createTable('embervol_migrations')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('name', 'varchar(255)', (c) => c.notNull())
+    .addColumn('applied_at', ts, (c) => c.notNull())
+    .execute();
+  const applied: number[] = [];
+  for (const m of [...list].sort((a, b) => a.version - b.version)) {
+    await db.transaction().execute(async (trx) => {
+      // Re-checked inside the transaction so two processes starting together apply each migration once.
+      const done = await trx.selectFrom('embervol_migrations').select('version').where('version', '=', m.version).executeTakeFirst();
+      if (done) return;
+      await m.up(trx);
+      await trx.insertInto('embervol_migrations').values({ version: m.version, name: m.name, applied_at: nowTimestamp() }).execute();
+      applied.push(m.version);
+    });
+  }
+  return applied;
+}

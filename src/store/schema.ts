@@ -1,0 +1,123 @@
+// Row shapes of every table, as kysely sees them.
+// Portability notes (the same schema must run on SQLite and PostgreSQL):
+// - booleans are `boolean` columns; SQLite hands back 0/1, PostgreSQL true/false, so read them with toBool().
+// - timestamps are fixed-width UTC text `YYYY-MM-DDTHH:MM:SS.ffffff` (Cinder's wire format): it sorts correctly,
+//   compares as text on both engines, and avoids node-postgres turning `timestamp` columns into local-time Dates.
+import type { Generated } from 'kysely';
+
+/** What a boolean column holds on either engine. */
+export type DbBool = number | boolean;
+
+export interface VolumesTable {
+  id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  size: number;
+  status: string;
+  attach_status: string;
+  multiattach: DbBool;
+  bootable: DbBool;
+  volume_type_id: string | null;
+  availability_zone: string;
+  host: string | null;
+  provider_location: string | null;
+  provider_auth: string | null;
+  migration_status: string | null;
+  encryption_key_id: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+export interface VolumeAttachmentTable {
+  id: string;
+  volume_id: string;
+  instance_uuid: string | null;
+  attached_host: string | null;
+  mountpoint: string | null;
+  attach_time: string | null;
+  detach_time: string | null;
+  attach_status: string;
+  attach_mode: string | null;
+  connection_info: string | null;
+  /** JSON of the connector that os-initialize_connection received (Cinder's legacy flow leaves it NULL). */
+  connector: string | null;
+  /** connector.initiator, kept in its own column so "who else uses this initiator" is one indexed query. */
+  initiator: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+/**
+ * Connections opened by os-initialize_connection that no attachment has claimed yet.
+ * The legacy os-attach carries no connector, so this is how an attachment learns which
+ * initiator it came from (needed to keep an ACL entry while another attachment still uses it).
+ */
+export interface VolumeConnectionsTable {
+  volume_id: string;
+  initiator: string;
+  connector: string;
+  created_at: string;
+}
+
+export interface VolumeTypesTable {
+  id: string;
+  name: string;
+  description: string | null;
+  is_public: DbBool;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+export interface VolumeTypeExtraSpecsTable {
+  volume_type_id: string;
+  key: string;
+  value: string;
+}
+
+export interface KeyValueTable {
+  volume_id: string;
+  key: string;
+  value: string;
+}
+
+export interface MigrationsTable {
+  version: number;
+  name: string;
+  applied_at: string;
+}
+
+export interface Database {
+  volumes: VolumesTable;
+  volume_attachment: VolumeAttachmentTable;
+  volume_connections: VolumeConnectionsTable;
+  volume_types: VolumeTypesTable;
+  volume_type_extra_specs: VolumeTypeExtraSpecsTable;
+  volume_metadata: KeyValueTable;
+  volume_admin_metadata: KeyValueTable;
+  embervol_migrations: MigrationsTable;
+}
+
+// Generated is re-exported so callers that add autoincrement tables later keep one import site.
+export type { Generated };
+
+export function toBool(v: DbBool | null | undefined): boolean {
+  return v === true || v === 1;
+}
+
+/** 1/0 binds on both engines (PostgreSQL parses '1'/'0' as boolean literals; better-sqlite3 cannot bind JS booleans). */
+export function dbBool(b: boolean): number {
+  return b ? 1 : 0;
+}
+
+/** Cinder's timestamp format, UTC, microseconds padded from JS milliseconds. */
+export function nowTimestamp(d: Date = new Date()): string {
+  return d.toISOString().slice(0, 23) + '000';
+}

@@ -1,0 +1,38 @@
+// SQLite through kysely, tuned for a control plane whose database is its only lock.
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, SqliteDriver, CompiledQuery, type DatabaseConnection, type Driver } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * kysely opens SQLite transactions with a deferred BEGIN. A deferred transaction that reads and then
+ * writes can fail with SQLITE_BUSY (no wait) when another process committed in between; BEGIN IMMEDIATE
+ * takes the write lock up front, so the busy timeout applies and two processes sharing the file serialise.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+export function openSqlite(path: string): { db: Kysely<Database>; raw: BetterSqlite3.Database } {
+  const raw = new BetterSqlite3(path);
+  // WAL lets readers run beside the single writer; synchronous=FULL makes every commit durable
+  // before the API answers (NORMAL could lose the last commits on power loss).
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: raw }) });
+  return { db, raw };
+}

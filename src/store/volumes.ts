@@ -1,0 +1,219 @@
+// Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
+import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
+import type { Db } from './index.js';
+import { dbBool, nowTimestamp, type VolumesTable } from './schema.js';
+
+export type VolumeRow = Selectable<VolumesTable>;
+export type NewVolume = Insertable<VolumesTable>;
+export type VolumeChanges = Updateable<VolumesTable>;
+
+/** The WHERE part of a compare-and-swap. Every given field must match for the row to change. */
+export interface Expected {
+  status?: readonly string[];
+  statusNot?: readonly string[];
+  attachStatus?: readonly string[];
+  attachStatusNot?: readonly string[];
+  multiattach?: boolean;
+  /** Matches NULL when the list contains null. */
+  migrationStatus?: readonly (string | null)[];
+}
+
+export async function insertVolume(db: Db, row: NewVolume): Promise<void> {
+  await db.insertInto('volumes').values(row).execute();
+}
+
+export async function findVolume(db: Db, id: string): Promise<VolumeRow | undefined> {
+  return db.selectFrom('volumes').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
+}
+
+/**
+ * One `UPDATE volumes SET ... WHERE id=? AND <expected>`: the only way the workflow claims a state.
+ * Returns whether the row changed; callers turn false into the client's 400.
+ */
+export async function casVolume(db: Db, id: string, values: VolumeChanges, expected: Expected): Promise<boolean> {
+  let q = db
+    .updateTable('volumes')
+    .set({ ...values, updated_at: nowTimestamp() })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false));
+  if (expected.status) q = q.where('status', 'in', [...expected.status]);
+  if (expected.statusNot) q = q.where('status', 'not in', [...expected.statusNot]);
+  if (expected.attachStatus) q = q.where('attach_status', 'in', [...expected.attachStatus]);
+  if (expected.attachStatusNot) q = q.where('attach_status', 'not in', [...expected.attachStatusNot]);
+  if (expected.multiattach !== undefined) q = q.where('multiattach', '=', dbBool(expected.multiattach));
+  if (expected.migrationStatus) {
+    const values = expected.migrationStatus.filter((s): s is string => s !== null);
+    const allowNull = expected.migrationStatus.includes(null);
+    q = q.where((eb) => {
+      const ors = [];
+      if (values.length) ors.push(eb('migration_status', 'in', values));
+      if (allowNull) ors.push(eb('migration_status', 'is', null));
+      return eb.or(ors);
+    });
+  }
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** os-unreserve's write: attaching -> in-use when a live attachment exists, else available; one statement. */
+export async function unreserve(db: Db, id: string): Promise<boolean> {
+  const r = await db
+    .updateTable('volumes')
+    .set({
+      status: sql<string>`CASE WHEN EXISTS (SELECT 1 FROM volume_attachment a WHERE a.volume_id = volumes.id AND a.deleted = ${dbBool(false)} AND a.attach_status <> 'detached') THEN 'in-use' ELSE 'available' END`,
+      updated_at: nowTimestamp(),
+    })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false))
+    .where('status', '=', 'attaching')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** Unconditional update of fields the caller already owns (after a successful CAS, or admin reset). */
+export async function updateVolume(db: Db, id: string, values: VolumeChanges): Promise<void> {
+  await db
+    .updateTable('volumes')
+    .set({ ...values, updated_at: nowTimestamp() })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false))
+    .execute();
+}
+
+export async function softDeleteVolume(db: Db, id: string): Promise<void> {
+  const now = nowTimestamp();
+  await db
+    .updateTable('volumes')
+    .set({ deleted: dbBool(true), deleted_at: now, updated_at: now, status: 'deleted', attach_status: 'detached' })
+    .where('id', '=', id)
+    .execute();
+}
+
+export type SortKey = 'created_at' | 'updated_at' | 'id' | 'name' | 'status' | 'size' | 'availability_zone' | 'bootable';
+
+export interface ListVolumesQuery {
+  /** null: every project (admin all_tenants). */
+  projectId: string | null;
+  name?: string;
+  status?: string;
+  bootable?: boolean;
+  availabilityZone?: string;
+  /** Every key/value must be present in volume_metadata. */
+  metadata?: Record<string, string>;
+  sort: { key: SortKey; dir: 'asc' | 'desc' }[];
+  /** Rows strictly after the marker volume in the sort order. */
+  markerRow?: VolumeRow;
+  limit?: number;
+  offset?: number;
+}
+
+export async function listVolumes(db: Db, query: ListVolumesQuery): Promise<VolumeRow[]> {
+  let q = db.selectFrom('volumes').selectAll().where('deleted', '=', dbBool(false));
+  if (query.projectId !== null) q = q.where('project_id', '=', query.projectId);
+  if (query.name !== undefined) q = q.where('name', '=', query.name);
+  if (query.status !== undefined) q = q.where('status', '=', query.status);
+  if (query.bootable !== undefined) q = q.where('bootable', '=', dbBool(query.bootable));
+  if (query.availabilityZone !== undefined) q = q.where('availability_zone', '=', query.availabilityZone);
+  for (const [k, v] of Object.entries(query.metadata ?? {})) {
+    q = q.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('volume_metadata as m')
+          .select('m.key')
+          .whereRef('m.volume_id', '=', 'volumes.id')
+          .where('m.key', '=', k)
+          .where('m.value', '=', v),
+      ),
+    );
+  }
+  // id is the final tie-breaker so the order, and with it marker paging, is total.
+  const sort = [...query.sort];
+  if (!sort.some((s) => s.key === 'id')) sort.push({ key: 'id', dir: sort[0]?.dir ?? 'desc' });
+  if (query.markerRow) {
+    const m = query.markerRow;
+    q = q.where((eb) => {
+      // Lexicographic "after the marker" over the sort keys: (k1 > m1) or (k1 = m1 and k2 > m2) ...
+      const ors = sort.map((s, i) => {
+        const ands = sort.slice(0, i).map((p) => eb(p.key, '=', m[p.key] as never));
+        ands.push(eb(s.key, s.dir === 'asc' ? '>' : '<', m[s.key] as never));
+        return eb.and(ands);
+      });
+      return eb.or(ors);
+    });
+  }
+  for (const s of sort) q = q.orderBy(s.key, s.dir);
+  if (query.limit !== undefined) q = q.limit(query.limit);
+  if (query.offset !== undefined) {
+    if (query.limit === undefined) q = q.limit(-1);
+    q = q.offset(query.offset);
+  }
+  return q.execute();
+}
+
+export async function countVolumes(db: Db, projectId: string | null): Promise<number> {
+  let q = db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).where('deleted', '=', dbBool(false));
+  if (projectId !== null) q = q.where('project_id', '=', projectId);
+  const r = await q.executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export async function volumesUsingType(db: Db, typeId: string): Promise<number> {
+  const r = await db
+    .selectFrom('volumes')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('deleted', '=', dbBool(false))
+    .where('volume_type_id', '=', typeId)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Volumes that may need their export back after a restart (reference 4.6, improved: not only in-use). */
+export async function exportedVolumes(db: Db, hostName: string): Promise<VolumeRow[]> {
+  return db
+    .selectFrom('volumes')
+    .selectAll()
+    .where('deleted', '=', dbBool(false))
+    .where('host', '=', hostName)
+    .where('provider_location', 'is not', null)
+    .execute();
+}
+
+export type MetadataTable = 'volume_metadata' | 'volume_admin_metadata';
+
+export async function getMetadata(db: Db, table: MetadataTable, volumeIds: string[]): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const id of volumeIds) out.set(id, {});
+  if (volumeIds.length === 0) return out;
+  const rows = await db.selectFrom(table).selectAll().where('volume_id', 'in', volumeIds).orderBy('key').execute();
+  for (const r of rows) out.get(r.volume_id)![r.key] = r.value;
+  return out;
+}
+
+export async function setMetadataItems(db: Db, table: MetadataTable, volumeId: string, items: Record<string, string>): Promise<void> {
+  for (const [key, value] of Object.entries(items)) {
+    await db
+      .insertInto(table)
+      .values({ volume_id: volumeId, key, value })
+      .onConflict((oc) => oc.columns(['volume_id', 'key']).doUpdateSet({ value }))
+      .execute();
+  }
+}
+
+/** Inserts the key only when absent; returns the value now stored (Cinder's update=False admin metadata write). */
+export async function setMetadataDefault(db: Db, table: MetadataTable, volumeId: string, key: string, value: string): Promise<string> {
+  await db
+    .insertInto(table)
+    .values({ volume_id: volumeId, key, value })
+    .onConflict((oc) => oc.columns(['volume_id', 'key']).doNothing())
+    .execute();
+  const r = await db.selectFrom(table).select('value').where('volume_id', '=', volumeId).where('key', '=', key).executeTakeFirstOrThrow();
+  return r.value;
+}
+
+export async function replaceMetadata(db: Db, table: MetadataTable, volumeId: string, items: Record<string, string>): Promise<void> {
+  await db.deleteFrom(table).where('volume_id', '=', volumeId).execute();
+  await setMetadataItems(db, table, volumeId, items);
+}
+
+export async function deleteMetadataKey(db: Db, table: MetadataTable, volumeId: string, key: string): Promise<void> {
+  await db.deleteFrom(table).where('volume_id', '=', volumeId).where('key', '=', key).execute();
+}

@@ -1,0 +1,198 @@
+// The legacy attach/detach actions (reference 2.1-2.9). Each precondition is one conditional UPDATE;
+// the message for a failed swap re-reads the status only to say what it is.
+import { randomUUID } from 'node:crypto';
+import { CinderFault, invalidVolume } from '../errors.js';
+import type { RequestContext } from '../http/context.js';
+import * as volumes from '../store/volumes.js';
+import * as attachments from '../store/attachments.js';
+import * as connections from '../store/connections.js';
+import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
+import { MIGRATION_AT_REST, orList, type Deps } from './deps.js';
+import { loadRow, volumeRef } from './loader.js';
+import { requireAdmin, requireMember } from './policy.js';
+import { cleanupAfterDetach, deletionAllowed, type connectionActions } from './connection.js';
+import type { AttachRequest } from './model.js';
+
+/** Cinder's sanitize_hostname: what attached_host stores for a host attach. */
+export function sanitizeHostname(name: string): string {
+  return name
+    .replace(/[ _]/g, '-')
+    .replace(/[^\w.-]+/g, '')
+    .toLowerCase()
+    .replace(/^[.-]+|[.-]+$/g, '');
+}
+
+export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActions>) {
+  const { store, logger } = deps;
+  const db = store.db;
+
+  async function currentStatus(id: string): Promise<string> {
+    return (await volumes.findVolume(db, id))?.status ?? 'deleted';
+  }
+
+  async function reserve(ctx: RequestContext, id: string): Promise<void> {
+    const row = await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:reserve');
+    const multiattach = toBool(row.multiattach);
+    const allowed = multiattach ? ['available', 'in-use'] : ['available'];
+    if (!(await volumes.casVolume(db, id, { status: 'attaching' }, { status: allowed, multiattach }))) {
+      throw invalidVolume(`Volume status must be ${orList(allowed)} to reserve, but the status is ${await currentStatus(id)}.`);
+    }
+  }
+
+  async function unreserve(ctx: RequestContext, id: string): Promise<void> {
+    await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:unreserve');
+    // Never fails: a volume that is not attaching is left alone (reference 2.2).
+    await volumes.unreserve(db, id);
+  }
+
+  async function beginDetaching(ctx: RequestContext, id: string): Promise<void> {
+    await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:begin_detaching');
+    const ok = await volumes.casVolume(
+      db,
+      id,
+      { status: 'detaching' },
+      { status: ['in-use'], attachStatus: ['attached'], migrationStatus: MIGRATION_AT_REST },
+    );
+    if (ok) return;
+    const now = await volumes.findVolume(db, id);
+    // A migrating volume answers 202 and stays as it is, so the user never sees it detaching.
+    if (now && !MIGRATION_AT_REST.includes(now.migration_status)) return;
+    throw invalidVolume("Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.");
+  }
+
+  async function rollDetaching(ctx: RequestContext, id: string): Promise<void> {
+    await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:roll_detaching');
+    await volumes.casVolume(db, id, { status: 'in-use' }, { status: ['detaching'] });
+  }
+
+  async function attach(ctx: RequestContext, id: string, req: AttachRequest): Promise<void> {
+    const row = await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:attach');
+    if (row.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
+    const mode = req.mode ?? 'rw';
+    const hostName = req.hostName ? sanitizeHostname(req.hostName) : null;
+    const instanceUuid = req.instanceUuid ?? null;
+    await store.transaction(async (trx) => {
+      const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
+      if (readonly === 'True' && mode !== 'ro') throw new CinderFault(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+      const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
+      const now = (await volumes.findVolume(trx, id))!;
+      if (now.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
+        throw invalidVolume('being attached by different mode');
+      }
+      // Idempotent: the same instance (or host) attaching again gets its existing attachment back.
+      const live = await attachments.liveAttachments(trx, [id]);
+      const same = live.find((a) => (instanceUuid ? a.instance_uuid === instanceUuid : hostName !== null && a.attached_host === hostName && !a.instance_uuid));
+      if (same) {
+        await volumes.updateVolume(trx, id, { status: 'in-use' });
+        return;
+      }
+      // The precondition as one swap: a non-multiattach volume must not already be in use
+      // (unless it is migrating), and maintenance is re-checked against the committed row.
+      const ok = await trx
+        .updateTable('volumes')
+        .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
+        .where('id', '=', id)
+        .where('deleted', '=', dbBool(false))
+        .where('status', '<>', 'maintenance')
+        .where((eb) =>
+          eb.or([
+            eb('multiattach', '=', dbBool(true)),
+            eb('status', '<>', 'in-use'),
+            eb.and([eb('migration_status', 'is not', null), eb('migration_status', 'not in', ['deleting', 'error', 'success'])]),
+          ]),
+        )
+        .executeTakeFirst();
+      if (Number(ok.numUpdatedRows) === 0) {
+        const cur = await volumes.findVolume(trx, id);
+        if (cur?.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
+        throw invalidVolume('volume is already attached and multiple attachments are not enabled');
+      }
+      const claimed = await connections.claimNewest(trx, id);
+      const ts = nowTimestamp();
+      await attachments.insertAttachment(trx, {
+        id: randomUUID(),
+        volume_id: id,
+        instance_uuid: instanceUuid,
+        attached_host: hostName,
+        mountpoint: req.mountpoint,
+        attach_time: ts,
+        detach_time: null,
+        attach_status: 'attached',
+        attach_mode: mode,
+        connection_info: null,
+        connector: claimed?.connector ?? null,
+        initiator: claimed?.initiator ?? null,
+        created_at: ts,
+        updated_at: null,
+        deleted_at: null,
+        deleted: dbBool(false),
+      });
+      await volumes.setMetadataItems(trx, 'volume_admin_metadata', id, { attached_mode: mode });
+      await attachments.recomputeVolumeStatus(trx, id);
+    });
+  }
+
+  /** detach_volume of the manager, after the API checks; returns nothing, errors are CinderFaults. */
+  async function finishDetach(id: string, attachmentId: string | null | undefined): Promise<void> {
+    const gone = await store.transaction(async (trx) => {
+      let target: attachments.AttachmentRow | undefined;
+      if (attachmentId) {
+        target = await attachments.findLiveAttachment(trx, attachmentId);
+        if (!target || target.volume_id !== id) {
+          // Unknown attachment: only the status is recomputed (Cinder's manager does the same).
+          await attachments.recomputeVolumeStatus(trx, id);
+          return undefined;
+        }
+      } else {
+        const live = await attachments.liveAttachments(trx, [id]);
+        if (live.length > 1) throw invalidVolume('Detach volume failed: More than one attachment, but no attachment_id provided.');
+        if (live.length === 0) {
+          await volumes.updateVolume(trx, id, { status: 'available', attach_status: 'detached' });
+          return undefined;
+        }
+        target = live[0];
+      }
+      await attachments.softDeleteAttachment(trx, target.id);
+      await volumes.deleteMetadataKey(trx, 'volume_admin_metadata', id, 'attached_mode');
+      await attachments.recomputeVolumeStatus(trx, id);
+      return target;
+    });
+    if (!gone) return;
+    const row = await volumes.findVolume(db, id);
+    if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+  }
+
+  async function detach(ctx: RequestContext, id: string, attachmentId?: string | null): Promise<void> {
+    const row = await loadRow(db, ctx, id);
+    requireMember(ctx, 'volume_extension:volume_actions:detach');
+    await deletionAllowed(deps, ctx, id, attachmentId);
+    if (row.status === 'maintenance') throw invalidVolume('The volume cannot be detached in maintenance mode.');
+    await finishDetach(id, attachmentId);
+  }
+
+  async function forceDetach(ctx: RequestContext, id: string, req: { connector?: unknown; attachmentId?: string | null }): Promise<void> {
+    await loadRow(db, ctx, id);
+    requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_detach');
+    await deletionAllowed(deps, ctx, id, null);
+    const row = (await volumes.findVolume(db, id))!;
+    await conn.revokeInitiator(row, req.connector ?? null);
+    await volumes.unreserve(db, id);
+    await deletionAllowed(deps, ctx, id, req.attachmentId);
+    try {
+      await finishDetach(id, req.attachmentId);
+    } catch (err) {
+      if (err instanceof CinderFault && err.status === 400) {
+        logger.info({ volumeId: id }, 'force detach refused');
+        throw new CinderFault(400, `Error force detaching volume - ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  return { reserve, unreserve, beginDetaching, rollDetaching, attach, detach, forceDetach };
+}

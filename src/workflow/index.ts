@@ -1,0 +1,40 @@
+// The workflow: the volume lifecycle and every attach/detach action, over the store and one VolumeHost.
+import type { Logger } from '../log.js';
+import type { Store } from '../store/index.js';
+import type { VolumeHost } from '../host/types.js';
+import type { Deps } from './deps.js';
+import { lifecycle } from './lifecycle.js';
+import { attachActions } from './attach.js';
+import { connectionActions } from './connection.js';
+import { volumeTypes } from './types.js';
+import type { Workflow } from './model.js';
+
+export type * from './model.js';
+
+export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: Logger; availabilityZone?: string }): Workflow {
+  const running = new Set<Promise<void>>();
+  const shared: Deps = {
+    store: deps.store,
+    host: deps.host,
+    logger: deps.logger,
+    availabilityZone: deps.availabilityZone ?? 'nova',
+    background(name, volumeId, task) {
+      const p = task()
+        .catch((err) => deps.logger.error({ err, volumeId, task: name }, 'background task failed'))
+        .finally(() => running.delete(p));
+      running.add(p);
+    },
+  };
+  const conn = connectionActions(shared);
+  return {
+    ...lifecycle(shared),
+    ...attachActions(shared, conn),
+    initializeConnection: conn.initializeConnection,
+    terminateConnection: conn.terminateConnection,
+    restoreExports: conn.restoreExports,
+    ...volumeTypes(shared),
+    async drain() {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+  };
+}

@@ -1,0 +1,162 @@
+// What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
+import type { RequestContext } from '../http/context.js';
+import type { AccessMode } from '../host/types.js';
+
+export interface AttachmentInfo {
+  id: string;
+  volumeId: string;
+  instanceUuid: string | null;
+  attachedHost: string | null;
+  mountpoint: string | null;
+  attachTime: string | null;
+  detachTime: string | null;
+  attachStatus: string;
+  attachMode: string | null;
+}
+
+export interface VolumeInfo {
+  id: string;
+  projectId: string;
+  userId: string;
+  name: string | null;
+  description: string | null;
+  size: number;
+  status: string;
+  attachStatus: string;
+  multiattach: boolean;
+  bootable: boolean;
+  volumeTypeId: string | null;
+  volumeTypeName: string | null;
+  availabilityZone: string;
+  host: string | null;
+  migrationStatus: string | null;
+  encryptionKeyId: string | null;
+  createdAt: string;
+  updatedAt: string | null;
+  metadata: Record<string, string>;
+  adminMetadata: Record<string, string>;
+  /** Every live attachment row; views decide which to show (Cinder shows only `attached`). */
+  attachments: AttachmentInfo[];
+}
+
+export interface VolumeTypeInfo {
+  id: string;
+  name: string;
+  description: string | null;
+  isPublic: boolean;
+  extraSpecs: Record<string, string>;
+}
+
+export interface CreateVolumeRequest {
+  size: number;
+  name?: string | null;
+  description?: string | null;
+  volumeType?: string | null;
+  availabilityZone?: string | null;
+  metadata?: Record<string, string> | null;
+  snapshotId?: string | null;
+  sourceVolid?: string | null;
+  imageRef?: string | null;
+  backupId?: string | null;
+}
+
+export interface UpdateVolumeRequest {
+  name?: string | null;
+  description?: string | null;
+  metadata?: Record<string, string>;
+}
+
+export type SortDir = 'asc' | 'desc';
+
+export interface ListVolumesRequest {
+  allTenants?: boolean;
+  name?: string;
+  status?: string;
+  bootable?: boolean;
+  availabilityZone?: string;
+  metadata?: Record<string, string>;
+  sort?: { key: string; dir: SortDir }[];
+  limit?: number;
+  marker?: string;
+  offset?: number;
+  withCount?: boolean;
+}
+
+export interface ListVolumesResult {
+  volumes: VolumeInfo[];
+  /** Set when `limit` cut the list: the id to pass as the next marker. */
+  nextMarker?: string;
+  count?: number;
+}
+
+export interface AttachRequest {
+  instanceUuid?: string | null;
+  hostName?: string | null;
+  mountpoint: string;
+  mode?: AccessMode;
+}
+
+export interface ResetStatusRequest {
+  status?: string;
+  attachStatus?: string;
+  migrationStatus?: string | null;
+}
+
+export interface ConnectionInfo {
+  driver_volume_type: 'iscsi';
+  data: Record<string, unknown>;
+}
+
+export interface CreateTypeRequest {
+  name: string;
+  description?: string | null;
+  isPublic?: boolean;
+  extraSpecs?: Record<string, string> | null;
+}
+
+export interface UpdateTypeRequest {
+  name?: string | null;
+  description?: string | null;
+  isPublic?: boolean;
+}
+
+type Ctx = RequestContext;
+
+/** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
+export interface Workflow {
+  createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
+  getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
+  listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
+  updateVolume(ctx: Ctx, id: string, req: UpdateVolumeRequest): Promise<VolumeInfo>;
+  deleteVolume(ctx: Ctx, id: string, opts?: { force?: boolean }): Promise<void>;
+  forceDeleteVolume(ctx: Ctx, id: string): Promise<void>;
+
+  reserve(ctx: Ctx, id: string): Promise<void>;
+  unreserve(ctx: Ctx, id: string): Promise<void>;
+  initializeConnection(ctx: Ctx, id: string, connector: unknown): Promise<ConnectionInfo>;
+  attach(ctx: Ctx, id: string, req: AttachRequest): Promise<void>;
+  beginDetaching(ctx: Ctx, id: string): Promise<void>;
+  rollDetaching(ctx: Ctx, id: string): Promise<void>;
+  terminateConnection(ctx: Ctx, id: string, connector: unknown): Promise<void>;
+  detach(ctx: Ctx, id: string, attachmentId?: string | null): Promise<void>;
+  forceDetach(ctx: Ctx, id: string, req: { connector?: unknown; attachmentId?: string | null }): Promise<void>;
+  resetStatus(ctx: Ctx, id: string, req: ResetStatusRequest): Promise<void>;
+  updateReadonlyFlag(ctx: Ctx, id: string, readonly: boolean): Promise<void>;
+  setBootable(ctx: Ctx, id: string, bootable: boolean): Promise<void>;
+  extend(ctx: Ctx, id: string, newSize: number): Promise<void>;
+
+  listTypes(ctx: Ctx): Promise<VolumeTypeInfo[]>;
+  getType(ctx: Ctx, idOrDefault: string): Promise<VolumeTypeInfo>;
+  createType(ctx: Ctx, req: CreateTypeRequest): Promise<VolumeTypeInfo>;
+  updateType(ctx: Ctx, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo>;
+  deleteType(ctx: Ctx, id: string): Promise<void>;
+  getExtraSpecs(ctx: Ctx, typeId: string): Promise<Record<string, string>>;
+  setExtraSpecs(ctx: Ctx, typeId: string, specs: Record<string, string>): Promise<Record<string, string>>;
+  getExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<Record<string, string>>;
+  deleteExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<void>;
+
+  /** ensure_export at start: recreates the target and ACL of every exported volume with live attachments. */
+  restoreExports(): Promise<void>;
+  /** Resolves when every background task (create, delete, extend) started so far has finished. */
+  drain(): Promise<void>;
+}

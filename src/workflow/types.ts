@@ -1,0 +1,144 @@
+// Volume types and extra specs (reference 7.5). multiattach="<is> True" on a type is the only source of volume multiattach.
+import { randomUUID } from 'node:crypto';
+import { CinderFault } from '../errors.js';
+import type { RequestContext } from '../http/context.js';
+import type { Db } from '../store/index.js';
+import * as types from '../store/types.js';
+import * as volumes from '../store/volumes.js';
+import { toBool } from '../store/schema.js';
+import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
+import type { Deps } from './deps.js';
+import { requireAdmin } from './policy.js';
+import type { CreateTypeRequest, UpdateTypeRequest, VolumeTypeInfo } from './model.js';
+
+const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+export function isMultiattachType(specs: Record<string, string>): boolean {
+  return specs.multiattach === '<is> True';
+}
+
+/** Extra specs a non-admin may see (Cinder's types view). */
+const USER_VISIBLE_SPECS = ['RESKEY:availability_zones', 'multiattach', 'replication_enabled'];
+
+export const typeNotFound = (id: string) => new CinderFault(404, `Volume type ${id} could not be found.`);
+
+async function info(db: Db, row: types.TypeRow): Promise<VolumeTypeInfo> {
+  const specs = (await types.getExtraSpecs(db, [row.id])).get(row.id) ?? {};
+  return { id: row.id, name: row.name, description: row.description, isPublic: toBool(row.is_public), extraSpecs: specs };
+}
+
+/** Cinder's get_by_name_or_id: a UUID-looking value is an id, anything else a name. */
+export async function resolveType(db: Db, nameOrId: string): Promise<VolumeTypeInfo> {
+  const key = nameOrId.trim();
+  if (UUID_RE.test(key)) {
+    const row = await types.findType(db, key);
+    if (!row) throw typeNotFound(key);
+    return info(db, row);
+  }
+  const row = await types.findTypeByName(db, key);
+  if (!row) throw new CinderFault(404, `Volume type with name ${key} could not be found.`);
+  return info(db, row);
+}
+
+function forCaller(ctx: RequestContext, t: VolumeTypeInfo): VolumeTypeInfo {
+  if (ctx.isAdmin) return t;
+  const specs = Object.fromEntries(Object.entries(t.extraSpecs).filter(([k]) => USER_VISIBLE_SPECS.includes(k)));
+  return { ...t, extraSpecs: specs };
+}
+
+export function volumeTypes(deps: Deps) {
+  const db = deps.store.db;
+
+  async function loadType(ctx: RequestContext, id: string): Promise<types.TypeRow> {
+    const row = id === 'default' ? await types.findTypeByName(db, DEFAULT_TYPE_NAME) : await types.findType(db, id);
+    if (!row || (!ctx.isAdmin && !toBool(row.is_public))) throw typeNotFound(id);
+    return row;
+  }
+
+  async function getExtraSpecs(ctx: RequestContext, typeId: string): Promise<Record<string, string>> {
+    const row = await loadType(ctx, typeId);
+    return forCaller(ctx, await info(db, row)).extraSpecs;
+  }
+
+  return {
+    getExtraSpecs,
+
+    async listTypes(ctx: RequestContext): Promise<VolumeTypeInfo[]> {
+      const rows = await types.listTypes(db, { publicOnly: !ctx.isAdmin });
+      return Promise.all(rows.map(async (r) => forCaller(ctx, await info(db, r))));
+    },
+
+    async getType(ctx: RequestContext, id: string): Promise<VolumeTypeInfo> {
+      return forCaller(ctx, await info(db, await loadType(ctx, id)));
+    },
+
+    async createType(ctx: RequestContext, req: CreateTypeRequest): Promise<VolumeTypeInfo> {
+      requireAdmin(ctx, 'volume_extension:types_manage');
+      const name = req.name.trim();
+      if (name.length === 0) throw new CinderFault(400, 'Volume type name can not be empty.');
+      const id = randomUUID();
+      await deps.store.transaction(async (trx) => {
+        // The partial unique index is the real guard; this check only gives the friendly 409 first.
+        if (await types.findTypeByName(trx, name)) throw new CinderFault(409, `Volume Type ${name} already exists.`);
+        await types.insertType(trx, { id, name, description: req.description ?? null, isPublic: req.isPublic ?? true });
+        if (req.extraSpecs) await types.setExtraSpecs(trx, id, req.extraSpecs);
+      });
+      return info(db, (await types.findType(db, id))!);
+    },
+
+    async updateType(ctx: RequestContext, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo> {
+      requireAdmin(ctx, 'volume_extension:types_manage');
+      const row = await loadType(ctx, id);
+      const name = req.name?.trim();
+      if (req.name !== undefined && req.name !== null && name!.length === 0) throw new CinderFault(400, 'Volume type name can not be empty.');
+      if (name === undefined && req.description === undefined && req.isPublic === undefined) {
+        throw new CinderFault(400, 'Specify volume type name, description, is_public or a combination thereof.');
+      }
+      if (row.name === DEFAULT_TYPE_NAME && name !== undefined && name !== row.name) {
+        throw new CinderFault(400, `The volume type ${DEFAULT_TYPE_NAME} cannot be renamed.`);
+      }
+      await deps.store.transaction(async (trx) => {
+        if (name !== undefined && name !== row.name && (await types.findTypeByName(trx, name))) {
+          throw new CinderFault(409, `Volume Type ${name} already exists.`);
+        }
+        await types.updateType(trx, row.id, { name, description: req.description, isPublic: req.isPublic });
+      });
+      return info(db, (await types.findType(db, row.id))!);
+    },
+
+    async deleteType(ctx: RequestContext, id: string): Promise<void> {
+      requireAdmin(ctx, 'volume_extension:types_manage');
+      const row = await loadType(ctx, id);
+      if (row.name === DEFAULT_TYPE_NAME) throw new CinderFault(400, 'Default volume type can not be deleted.');
+      await deps.store.transaction(async (trx) => {
+        if ((await volumes.volumesUsingType(trx, row.id)) > 0) throw new CinderFault(400, 'Target volume type is still in use.');
+        await types.softDeleteType(trx, row.id);
+      });
+    },
+
+    async setExtraSpecs(ctx: RequestContext, typeId: string, specs: Record<string, string>): Promise<Record<string, string>> {
+      requireAdmin(ctx, 'volume_extension:types_extra_specs:create');
+      const row = await loadType(ctx, typeId);
+      const merged = { ...(await info(db, row)).extraSpecs, ...specs };
+      if (isMultiattachType(merged) && merged.cacheable === '<is> True') {
+        throw new CinderFault(400, 'Invalid input received: cacheable cannot be set with multiattach.');
+      }
+      await types.setExtraSpecs(db, row.id, specs);
+      return specs;
+    },
+
+    async getExtraSpec(ctx: RequestContext, typeId: string, key: string): Promise<Record<string, string>> {
+      const specs = await getExtraSpecs(ctx, typeId);
+      if (!(key in specs)) throw new CinderFault(404, `Volume Type ${typeId} has no extra specs with key ${key}.`);
+      return { [key]: specs[key] };
+    },
+
+    async deleteExtraSpec(ctx: RequestContext, typeId: string, key: string): Promise<void> {
+      requireAdmin(ctx, 'volume_extension:types_extra_specs:delete');
+      const row = await loadType(ctx, typeId);
+      if (!(await types.deleteExtraSpec(db, row.id, key))) {
+        throw new CinderFault(404, `Volume Type ${typeId} has no extra specs with key ${key}.`);
+      }
+    },
+  };
+}
