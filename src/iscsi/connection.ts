@@ -1,0 +1,884 @@
+// One iSCSI connection (= one session: MaxConnections is 1) from TCP accept to close:
+// login, then the full feature phase. A protocol error closes this connection only.
+
+import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import type { ScsiResult } from '../scsi/types.js';
+import { SamStatus } from '../scsi/types.js';
+import { LoginFailure, LoginStatus } from './login-status.js';
+import { LoginNegotiator, Stage, type LoginDirectory, type LoginTarget } from './login.js';
+import { NOT_UNDERSTOOD, REJECT } from './params.js';
+import {
+  decodeLun,
+  DigestError,
+  encodePdu,
+  isFinal,
+  isImmediate,
+  itt as ittOf,
+  newBhs,
+  Opcode,
+  opcodeOf,
+  PduFormatError,
+  PduFramer,
+  RejectReason,
+  RESERVED_TAG,
+  snAdd,
+  snLess,
+  type Pdu,
+} from './pdu.js';
+import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError, type KeyValues } from './text.js';
+import { WriteCollector, type DataOutOutcome } from './write-collector.js';
+
+/** Executes CDBs for one target: the SCSI layer's LUN map. */
+export interface LunTable {
+  execute(lun: number, cmd: import('../scsi/types.js').ScsiCommand): Promise<ScsiResult>;
+}
+
+/** What a connection needs from the server it belongs to. */
+export interface ConnectionHost extends LoginDirectory {
+  readonly logger: Logger;
+  readonly loginTimeoutMs: number;
+  readonly nopInIntervalMs: number;
+  readonly nopTimeoutMs: number;
+  readonly queueDepth: number;
+  /** "address:port,tpgt" entries to advertise in SendTargets, for a connection on this local address. */
+  portalsFor(localAddress: string, localPort: number): string[];
+  /** IQNs this initiator may see in SendTargets. */
+  visibleTargets(initiator: string): string[];
+  lunTableOf(targetIqn: string): LunTable | undefined;
+  isReadOnly(targetIqn: string, initiator: string): boolean;
+  /** Registers a logged-in session and returns its TSIH; reinstates (drops) an older one with the same ISID. */
+  attachSession(conn: IscsiConnection): number;
+  detachSession(conn: IscsiConnection): void;
+  /** Task management that reaches beyond this session (CLEAR TASK SET, LUN and target resets). */
+  taskManagement(conn: IscsiConnection, fn: number, lun: number): Promise<number>;
+}
+
+const LOGIN_MAX_SEGMENT = 8192;
+const MAX_LOGIN_TEXT = 65536;
+const MAX_TEXT_REQUEST = 65536;
+
+export const TmfFunction = {
+  ABORT_TASK: 1,
+  ABORT_TASK_SET: 2,
+  CLEAR_ACA: 3,
+  CLEAR_TASK_SET: 4,
+  LOGICAL_UNIT_RESET: 5,
+  TARGET_WARM_RESET: 6,
+  TARGET_COLD_RESET: 7,
+  TASK_REASSIGN: 8,
+} as const;
+
+export const TmfResponse = {
+  COMPLETE: 0,
+  NO_TASK: 1,
+  NO_LUN: 2,
+  REASSIGN_NOT_SUPPORTED: 4,
+  NOT_SUPPORTED: 5,
+  REJECTED: 255,
+} as const;
+
+interface Task {
+  itt: number;
+  lun: number;
+  lunField: Buffer;
+  cdb: Buffer;
+  edtl: number;
+  read: boolean;
+  write: boolean;
+  collector?: WriteCollector;
+  aborted: boolean;
+  running?: Promise<void>;
+}
+
+// Sense for a write whose Data-Out sequence broke (bad DataSN or offset): ABORTED COMMAND,
+// DATA PHASE ERROR, so the initiator retries instead of trusting partial data.
+const DATA_PHASE_ERROR_SENSE = Buffer.from([0x70, 0, 0x0b, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x4b, 0x00, 0, 0, 0, 0]);
+
+export class IscsiConnection {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private readonly framer = new PduFramer({ maxDataSegmentLength: LOGIN_MAX_SEGMENT });
+  private readonly login: LoginNegotiator;
+  private readonly log: Logger;
+  private closed = false;
+  private loginTimer: NodeJS.Timeout | undefined;
+  private nopTimer: NodeJS.Timeout | undefined;
+
+  isid = Buffer.alloc(6);
+  tsih = 0;
+  cid = 0;
+  readOnly = false;
+  target: LoginTarget | undefined;
+  connectedAt = new Date();
+
+  private statSN = 0;
+  private expCmdSN = 0;
+  private maxCmdSN = 0;
+  private readonly pendingByCmdSN = new Map<number, Pdu>();
+  private readonly tasks = new Map<number, Task>();
+  private loginText: Buffer[] = [];
+  private loginTextBytes = 0;
+  private corked = false;
+
+  private textRequest: { itt: number; parts: Buffer[]; bytes: number } | null = null;
+  private textContinuation: { ttt: number; segments: Buffer[] } | null = null;
+  private nextTargetTag = 1;
+  private lastReceived = Date.now();
+  private pingOutstanding: { ttt: number; sentAt: number } | null = null;
+  private loggingOut = false;
+  private loginStarted = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ConnectionHost,
+    id: number,
+  ) {
+    this.id = id;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.log = host.logger.child({ conn: id, peer: `${this.remoteAddress}:${this.remotePort}` });
+    this.login = new LoginNegotiator(host);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('close', () => this.onClose());
+    this.loginTimer = setTimeout(() => {
+      this.log.info('login timed out');
+      this.close();
+    }, host.loginTimeoutMs);
+    this.loginTimer.unref();
+  }
+
+  get initiatorName(): string {
+    return this.login.initiatorName;
+  }
+  get sessionType(): 'Normal' | 'Discovery' {
+    return this.login.sessionType;
+  }
+  get targetIqn(): string | undefined {
+    return this.login.target?.iqn;
+  }
+  get isFullFeature(): boolean {
+    return this.login.fullFeature;
+  }
+  get nexus(): string {
+    return `${this.initiatorName},i,0x${this.isid.toString('hex')}`;
+  }
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Drops the connection at once; in-flight commands are abandoned (ERL 0 semantics). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    this.onClose();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    clearTimeout(this.loginTimer);
+    clearInterval(this.nopTimer);
+    for (const t of this.tasks.values()) t.aborted = true;
+    this.tasks.clear();
+    this.pendingByCmdSN.clear();
+    this.host.detachSession(this);
+  }
+
+  // ---- input ---------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastReceived = Date.now();
+    this.framer.push(chunk);
+    try {
+      for (;;) {
+        let pdu: Pdu | null;
+        try {
+          pdu = this.framer.next();
+        } catch (err) {
+          if (err instanceof DigestError && this.login.fullFeature) {
+            // RFC 7143 section 7.8: discard the PDU, reject it, keep the connection.
+            this.sendReject(RejectReason.DATA_DIGEST_ERROR, err.bhs);
+            continue;
+          }
+          throw err;
+        }
+        if (!pdu) break;
+        this.dispatch(pdu);
+        if (this.closed) return;
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof PduFormatError && err.bhs && this.login.fullFeature) {
+      this.sendReject(RejectReason.PROTOCOL_ERROR, err.bhs);
+    }
+    this.log.info({ reason: message }, 'closing connection after protocol error');
+    this.flushThenClose();
+  }
+
+  private flushThenClose(): void {
+    if (this.closed) return;
+    this.uncork();
+    this.socket.end();
+    this.closed = true;
+    // end() waits for the peer; do not let a silent peer keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.onClose();
+  }
+
+  private dispatch(pdu: Pdu): void {
+    if (!this.login.fullFeature) {
+      this.onLoginPdu(pdu);
+      return;
+    }
+    const op = opcodeOf(pdu.bhs);
+    switch (op) {
+      case Opcode.DATA_OUT:
+        this.onDataOut(pdu);
+        return;
+      case Opcode.SNACK_REQUEST:
+        // ERL 0: SNACK is not supported.
+        this.sendReject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+        return;
+      case Opcode.NOP_OUT:
+      case Opcode.SCSI_COMMAND:
+      case Opcode.TASK_MGMT_REQUEST:
+      case Opcode.TEXT_REQUEST:
+      case Opcode.LOGOUT_REQUEST:
+        this.sequence(pdu);
+        return;
+      case Opcode.LOGIN_REQUEST:
+        throw new PduFormatError('login request in full feature phase', pdu.bhs);
+      default:
+        this.sendReject(RejectReason.COMMAND_NOT_SUPPORTED, pdu.bhs);
+    }
+  }
+
+  // ---- command numbering -----------------------------------------------------------------
+
+  /** Orders non-immediate requests by CmdSN and drops those outside the window (RFC 7143 4.2.2.1). */
+  private sequence(pdu: Pdu): void {
+    const op = opcodeOf(pdu.bhs);
+    // A NOP-Out answering our ping carries no CmdSN semantics.
+    if (op === Opcode.NOP_OUT && ittOf(pdu.bhs) === RESERVED_TAG) {
+      this.execute(pdu);
+      return;
+    }
+    if (isImmediate(pdu.bhs)) {
+      this.execute(pdu);
+      return;
+    }
+    const cmdSN = pdu.bhs.readUInt32BE(24);
+    if (cmdSN === this.expCmdSN) {
+      this.expCmdSN = snAdd(this.expCmdSN, 1);
+      this.execute(pdu);
+      // Deliver what was waiting for the gap to close.
+      for (let next = this.pendingByCmdSN.get(this.expCmdSN); next; next = this.pendingByCmdSN.get(this.expCmdSN)) {
+        this.pendingByCmdSN.delete(this.expCmdSN);
+        this.expCmdSN = snAdd(this.expCmdSN, 1);
+        this.execute(next);
+        if (this.closed) return;
+      }
+      return;
+    }
+    if (snLess(this.expCmdSN, cmdSN) && !snLess(this.maxCmdSN, cmdSN)) {
+      if (!this.pendingByCmdSN.has(cmdSN)) this.pendingByCmdSN.set(cmdSN, pdu);
+      return;
+    }
+    this.log.debug({ cmdSN, expCmdSN: this.expCmdSN, maxCmdSN: this.maxCmdSN }, 'CmdSN outside window: ignored');
+  }
+
+  /** The MaxCmdSN to advertise: never lower than before (initiators ignore decreases). */
+  private currentMaxCmdSN(): number {
+    const free = Math.max(0, this.host.queueDepth - this.tasks.size);
+    const candidate = snAdd(this.expCmdSN, free - 1);
+    if (snLess(this.maxCmdSN, candidate)) this.maxCmdSN = candidate;
+    return this.maxCmdSN;
+  }
+
+  /** Fills StatSN/ExpCmdSN/MaxCmdSN (bytes 24..35), advancing StatSN when the PDU carries status. */
+  private stamp(bhs: Buffer, advanceStatSN: boolean): void {
+    bhs.writeUInt32BE(this.statSN, 24);
+    if (advanceStatSN) this.statSN = snAdd(this.statSN, 1);
+    bhs.writeUInt32BE(this.expCmdSN, 28);
+    bhs.writeUInt32BE(this.currentMaxCmdSN(), 32);
+  }
+
+  private execute(pdu: Pdu): void {
+    switch (opcodeOf(pdu.bhs)) {
+      case Opcode.NOP_OUT:
+        return this.onNopOut(pdu);
+      case Opcode.SCSI_COMMAND:
+        return this.onScsiCommand(pdu);
+      case Opcode.TASK_MGMT_REQUEST:
+        return void this.onTaskManagement(pdu).catch((err) => this.fail(err));
+      case Opcode.TEXT_REQUEST:
+        return this.onTextRequest(pdu);
+      case Opcode.LOGOUT_REQUEST:
+        return void this.onLogout(pdu).catch((err) => this.fail(err));
+    }
+  }
+
+  // ---- output --------------------------------------------------------------------------
+
+  private send(pdu: Pdu): void {
+    if (this.closed) return;
+    if (!this.corked) {
+      // Gather every PDU produced in this tick into one writev.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
+    }
+    for (const b of encodePdu(pdu, this.framer.digests)) this.socket.write(b);
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  private sendReject(reason: number, rejected: Buffer): void {
+    const bhs = newBhs(Opcode.REJECT, 0x80);
+    bhs[2] = reason;
+    bhs.writeUInt32BE(RESERVED_TAG, 16);
+    this.stamp(bhs, true);
+    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.from(rejected.subarray(0, 48)) });
+  }
+
+  // ---- login ---------------------------------------------------------------------------
+
+  private onLoginPdu(pdu: Pdu): void {
+    const { bhs } = pdu;
+    if (opcodeOf(bhs) !== Opcode.LOGIN_REQUEST) {
+      // Anything but a login request before full feature phase ends the connection.
+      this.sendLoginReject(bhs, LoginStatus.INVALID_DURING_LOGIN);
+      return;
+    }
+    if (!this.loginStarted) {
+      this.loginStarted = true;
+      bhs.copy(this.isid, 0, 8, 14);
+      this.tsih = bhs.readUInt16BE(14);
+      this.cid = bhs.readUInt16BE(20);
+      this.expCmdSN = bhs.readUInt32BE(24);
+      this.maxCmdSN = snAdd(this.expCmdSN, this.host.queueDepth - 1);
+      this.statSN = (Math.random() * 0x10000) >>> 0;
+      if (bhs[3] > 0x00) {
+        this.sendLoginReject(bhs, LoginStatus.UNSUPPORTED_VERSION);
+        return;
+      }
+    }
+    if (this.pendingLoginResponse) {
+      // The initiator is pulling the rest of a long response with empty requests.
+      this.sendLoginSegment(bhs);
+      return;
+    }
+    this.loginTextBytes += pdu.data.length;
+    if (this.loginTextBytes > MAX_LOGIN_TEXT) {
+      this.sendLoginReject(bhs, LoginStatus.OUT_OF_RESOURCES);
+      return;
+    }
+    this.loginText.push(Buffer.from(pdu.data));
+    const continues = (bhs[1] & 0x40) !== 0;
+    if (continues) {
+      // Acknowledge a partial text with an empty response (RFC 7143 section 6.6).
+      this.sendLoginResponse(bhs, { keys: [], transit: false, csg: (bhs[1] >> 2) & 3, nsg: bhs[1] & 3 }, Buffer.alloc(0), false);
+      return;
+    }
+    const text = Buffer.concat(this.loginText);
+    this.loginText = [];
+    this.loginTextBytes = 0;
+    let keys: KeyValues;
+    try {
+      keys = parseKeyValues(text);
+    } catch (err) {
+      if (err instanceof TextFormatError) {
+        this.sendLoginReject(bhs, LoginStatus.INITIATOR_ERROR);
+        return;
+      }
+      throw err;
+    }
+    const request = { csg: (bhs[1] >> 2) & 3, nsg: bhs[1] & 3, transit: (bhs[1] & 0x80) !== 0, keys };
+    try {
+      const answer = this.login.handle(request);
+      this.target = this.login.target;
+      if (answer.transit && answer.nsg === Stage.FULL_FEATURE) {
+        this.readOnly = this.target ? this.host.isReadOnly(this.target.iqn, this.login.initiatorName) : false;
+        this.tsih = this.host.attachSession(this);
+      }
+      this.sendLoginResponse(bhs, answer, encodeKeyValues(answer.keys), true);
+      if (answer.transit && answer.nsg === Stage.FULL_FEATURE) this.enterFullFeature();
+    } catch (err) {
+      if (err instanceof LoginFailure) {
+        this.log.info({ status: `0x${err.status.toString(16).padStart(4, '0')}`, reason: err.message, initiator: this.login.initiatorName }, 'login refused');
+        this.sendLoginReject(bhs, err.status);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private pendingLoginResponse: { answer: { transit: boolean; csg: number; nsg: number }; segments: Buffer[] } | null = null;
+
+  private sendLoginResponse(
+    req: Buffer,
+    answer: { keys: KeyValues; transit: boolean; csg: number; nsg: number },
+    text: Buffer,
+    allowSplit: boolean,
+  ): void {
+    const segments = allowSplit ? splitSegments(text, LOGIN_MAX_SEGMENT) : [text];
+    this.pendingLoginResponse = { answer, segments };
+    this.sendLoginSegment(req);
+  }
+
+  private sendLoginSegment(req: Buffer): void {
+    const pending = this.pendingLoginResponse!;
+    const segment = pending.segments.shift() ?? Buffer.alloc(0);
+    const more = pending.segments.length > 0;
+    if (!more) this.pendingLoginResponse = null;
+    const { answer } = pending;
+    const bhs = newBhs(Opcode.LOGIN_RESPONSE);
+    // While more text follows, T must stay 0 and C is set.
+    bhs[1] = (more ? 0x40 : answer.transit ? 0x80 : 0) | (answer.csg << 2) | (answer.transit && !more ? answer.nsg : 0);
+    bhs[2] = 0x00;
+    bhs[3] = 0x00;
+    this.isid.copy(bhs, 8);
+    bhs.writeUInt16BE(answer.transit && answer.nsg === Stage.FULL_FEATURE && !more ? this.tsih : 0, 14);
+    bhs.writeUInt32BE(ittOf(req), 16);
+    this.stamp(bhs, true);
+    this.send({ bhs, ahs: Buffer.alloc(0), data: segment });
+  }
+
+  private sendLoginReject(req: Buffer, status: number): void {
+    const bhs = newBhs(Opcode.LOGIN_RESPONSE);
+    bhs[1] = req[1] & 0x0c; // CSG as received, T=0
+    req.copy(bhs, 8, 8, 14);
+    bhs.writeUInt32BE(ittOf(req), 16);
+    this.stamp(bhs, true);
+    bhs[36] = status >> 8;
+    bhs[37] = status & 0xff;
+    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    this.flushThenClose();
+  }
+
+  private enterFullFeature(): void {
+    clearTimeout(this.loginTimer);
+    const p = this.login.params;
+    // Digests start with the first PDU after the final login response (RFC 7143 13.1).
+    this.framer.digests = { header: p.headerDigest, data: p.dataDigest };
+    this.framer.limits.maxDataSegmentLength = p.targetMaxRecvDataSegmentLength;
+    this.log.info(
+      { initiator: this.login.initiatorName, target: this.target?.iqn, type: this.login.sessionType, tsih: this.tsih },
+      'session logged in',
+    );
+    if (this.host.nopInIntervalMs > 0) {
+      this.nopTimer = setInterval(() => this.pingIfIdle(), Math.max(50, Math.floor(this.host.nopInIntervalMs / 2)));
+      this.nopTimer.unref();
+    }
+  }
+
+  // ---- NOP -----------------------------------------------------------------------------
+
+  private pingIfIdle(): void {
+    const now = Date.now();
+    if (this.pingOutstanding) {
+      if (now - this.pingOutstanding.sentAt > this.host.nopTimeoutMs) {
+        this.log.info('initiator did not answer NOP-In: closing connection');
+        this.close();
+      }
+      return;
+    }
+    if (now - this.lastReceived < this.host.nopInIntervalMs) return;
+    const ttt = this.newTargetTag();
+    this.pingOutstanding = { ttt, sentAt: now };
+    const bhs = newBhs(Opcode.NOP_IN, 0x80);
+    bhs.writeUInt32BE(RESERVED_TAG, 16);
+    bhs.writeUInt32BE(ttt, 20);
+    // A target-initiated ping does not consume a StatSN.
+    this.stamp(bhs, false);
+    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+  }
+
+  private onNopOut(pdu: Pdu): void {
+    const tag = ittOf(pdu.bhs);
+    const ttt = pdu.bhs.readUInt32BE(20);
+    if (tag === RESERVED_TAG) {
+      if (this.pingOutstanding && ttt === this.pingOutstanding.ttt) this.pingOutstanding = null;
+      return;
+    }
+    const bhs = newBhs(Opcode.NOP_IN, 0x80);
+    pdu.bhs.copy(bhs, 8, 8, 16);
+    bhs.writeUInt32BE(tag, 16);
+    bhs.writeUInt32BE(RESERVED_TAG, 20);
+    this.stamp(bhs, true);
+    const maxEcho = this.login.params.initiatorMaxRecvDataSegmentLength;
+    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.from(pdu.data.subarray(0, maxEcho)) });
+  }
+
+  private newTargetTag(): number {
+    const t = this.nextTargetTag;
+    this.nextTargetTag = this.nextTargetTag >= 0x7fffffff ? 1 : this.nextTargetTag + 1;
+    return t;
+  }
+
+  // ---- SCSI commands -------------------------------------------------------------------
+
+  private onScsiCommand(pdu: Pdu): void {
+    const { bhs } = pdu;
+    if (this.login.sessionType !== 'Normal' || !this.target) {
+      this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
+      return;
+    }
+    const tag = ittOf(bhs);
+    if (this.tasks.has(tag)) {
+      this.sendReject(RejectReason.TASK_IN_PROGRESS, bhs);
+      return;
+    }
+    const read = (bhs[1] & 0x40) !== 0;
+    const write = (bhs[1] & 0x20) !== 0;
+    const edtl = bhs.readUInt32BE(20);
+    let cdb = Buffer.from(bhs.subarray(32, 48));
+    // An extended CDB arrives in an AHS of type 1 (RFC 7143 11.3.1.2).
+    for (let off = 0; off + 4 <= pdu.ahs.length; ) {
+      const len = pdu.ahs.readUInt16BE(off);
+      const type = pdu.ahs[off + 2];
+      if (type === 1 && off + 4 + len - 1 <= pdu.ahs.length) {
+        cdb = Buffer.concat([cdb, pdu.ahs.subarray(off + 4, off + 3 + len)]);
+      }
+      off += 4 + len + ((4 - ((len) & 3)) & 3);
+    }
+    const p = this.login.params;
+    if (pdu.data.length > 0 && (!write || !p.immediateData || pdu.data.length > edtl || pdu.data.length > p.firstBurstLength)) {
+      this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
+      return;
+    }
+    const task: Task = {
+      itt: tag,
+      lun: decodeLun(bhs.subarray(8, 16)),
+      lunField: Buffer.from(bhs.subarray(8, 16)),
+      cdb,
+      edtl,
+      read,
+      write,
+      aborted: false,
+    };
+    this.tasks.set(tag, task);
+    if (write && edtl > 0) {
+      const unsolicitedAllowed = !p.initialR2T && !isFinal(bhs);
+      task.collector = new WriteCollector(edtl, {
+        firstBurstLength: p.firstBurstLength,
+        maxBurstLength: p.maxBurstLength,
+        maxOutstandingR2T: p.maxOutstandingR2T,
+        unsolicitedOpen: unsolicitedAllowed,
+        newTargetTag: () => this.newTargetTag(),
+      });
+      if (pdu.data.length > 0) task.collector.immediate(pdu.data);
+      this.advanceWrite(task);
+      return;
+    }
+    this.run(task, undefined);
+  }
+
+  private onDataOut(pdu: Pdu): void {
+    const task = this.tasks.get(ittOf(pdu.bhs));
+    // Data for a task we no longer know (aborted, failed) is dropped quietly.
+    if (!task || !task.collector || task.running) return;
+    const outcome: DataOutOutcome = task.collector.dataOut({
+      ttt: pdu.bhs.readUInt32BE(20),
+      dataSN: pdu.bhs.readUInt32BE(36),
+      offset: pdu.bhs.readUInt32BE(40),
+      final: isFinal(pdu.bhs),
+      data: pdu.data,
+    });
+    if (outcome === 'error') {
+      this.log.debug({ itt: task.itt }, 'Data-Out sequence error: failing the command');
+      this.tasks.delete(task.itt);
+      this.sendScsiResponse(task, { status: SamStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR_SENSE }, 0, true);
+      return;
+    }
+    this.advanceWrite(task);
+  }
+
+  /** Sends the R2Ts the collector wants, or runs the command once all data is in. */
+  private advanceWrite(task: Task): void {
+    const c = task.collector!;
+    if (c.complete) {
+      this.run(task, c.buffer);
+      return;
+    }
+    for (const r2t of c.takeR2Ts()) {
+      const bhs = newBhs(Opcode.R2T, 0x80);
+      task.lunField.copy(bhs, 8);
+      bhs.writeUInt32BE(task.itt, 16);
+      bhs.writeUInt32BE(r2t.ttt, 20);
+      this.stamp(bhs, false);
+      bhs.writeUInt32BE(r2t.r2tSN, 36);
+      bhs.writeUInt32BE(r2t.offset, 40);
+      bhs.writeUInt32BE(r2t.length, 44);
+      this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    }
+  }
+
+  private run(task: Task, dataOut: Buffer | undefined): void {
+    const table = this.host.lunTableOf(this.target!.iqn);
+    const exec = table
+      ? Promise.resolve().then(() => table.execute(task.lun, {
+          cdb: task.cdb,
+          dataOut,
+          expectedDataLength: task.edtl,
+          nexus: this.nexus,
+          readOnly: this.readOnly,
+        }))
+      : Promise.resolve<ScsiResult>({ status: SamStatus.BUSY });
+    task.running = exec.then(
+      (result) => this.complete(task, result, dataOut),
+      (err: unknown) => {
+        this.log.error({ err: err instanceof Error ? err.message : String(err), itt: task.itt }, 'SCSI execution failed');
+        this.complete(task, { status: SamStatus.BUSY }, dataOut);
+      },
+    );
+  }
+
+  private complete(task: Task, result: ScsiResult, dataOut: Buffer | undefined): void {
+    if (task.aborted || this.closed) return;
+    this.tasks.delete(task.itt);
+    let data = result.data ?? Buffer.alloc(0);
+    if (!task.read) data = Buffer.alloc(0);
+    // Residuals compare what the command wanted with what the initiator expected (RFC 7143 11.4.5).
+    let wanted: number;
+    if (task.read) wanted = result.data?.length ?? 0;
+    else {
+      const declared = (result as { dataOutLength?: number }).dataOutLength;
+      wanted = declared ?? dataOut?.length ?? 0;
+    }
+    const residual = result.status === SamStatus.GOOD || task.read ? wanted - task.edtl : 0;
+    if (data.length > task.edtl) data = data.subarray(0, task.edtl);
+    if (data.length > 0) this.sendDataIn(task, data, result, residual);
+    else this.sendScsiResponse(task, result, residual, false);
+  }
+
+  private sendDataIn(task: Task, data: Buffer, result: ScsiResult, residual: number): void {
+    const p = this.login.params;
+    const maxSegment = p.initiatorMaxRecvDataSegmentLength;
+    const statusInData = result.status === SamStatus.GOOD && !result.sense;
+    let dataSN = 0;
+    let sinceBurst = 0;
+    for (let offset = 0; offset < data.length; ) {
+      const len = Math.min(maxSegment, data.length - offset, p.maxBurstLength - sinceBurst);
+      const last = offset + len >= data.length;
+      sinceBurst += len;
+      const endOfBurst = last || sinceBurst >= p.maxBurstLength;
+      if (endOfBurst) sinceBurst = 0;
+      const bhs = newBhs(Opcode.DATA_IN);
+      let flags = endOfBurst ? 0x80 : 0;
+      if (last && statusInData) {
+        flags |= 0x01;
+        if (residual > 0) flags |= 0x04;
+        else if (residual < 0) flags |= 0x02;
+        bhs[3] = result.status;
+        bhs.writeUInt32BE(Math.abs(residual), 44);
+      }
+      bhs[1] = flags;
+      task.lunField.copy(bhs, 8);
+      bhs.writeUInt32BE(task.itt, 16);
+      bhs.writeUInt32BE(RESERVED_TAG, 20);
+      this.stamp(bhs, last && statusInData);
+      if (!(last && statusInData)) bhs.writeUInt32BE(0, 24);
+      bhs.writeUInt32BE(dataSN++, 36);
+      bhs.writeUInt32BE(offset, 40);
+      this.send({ bhs, ahs: Buffer.alloc(0), data: data.subarray(offset, offset + len) });
+      offset += len;
+    }
+    if (!statusInData) this.sendScsiResponse(task, result, residual, false, dataSN);
+  }
+
+  private sendScsiResponse(task: Task, result: ScsiResult, residual: number, targetFailure: boolean, expDataSN = 0): void {
+    const bhs = newBhs(Opcode.SCSI_RESPONSE);
+    let flags = 0x80;
+    if (residual > 0) flags |= 0x04;
+    else if (residual < 0) flags |= 0x02;
+    bhs[1] = flags;
+    bhs[2] = targetFailure ? 0x00 : 0x00;
+    bhs[3] = result.status;
+    bhs.writeUInt32BE(task.itt, 16);
+    this.stamp(bhs, true);
+    bhs.writeUInt32BE(expDataSN, 36);
+    bhs.writeUInt32BE(Math.abs(residual), 44);
+    let data = Buffer.alloc(0);
+    if (result.sense && result.sense.length > 0) {
+      data = Buffer.alloc(2 + result.sense.length);
+      data.writeUInt16BE(result.sense.length, 0);
+      result.sense.copy(data, 2);
+    }
+    this.send({ bhs, ahs: Buffer.alloc(0), data });
+  }
+
+  // ---- task management -----------------------------------------------------------------
+
+  /** Marks matching tasks aborted (no response will be sent) and waits for running ones. */
+  async abortTasks(match: (lun: number, itt: number) => boolean): Promise<number> {
+    const waits: Promise<void>[] = [];
+    let count = 0;
+    for (const t of [...this.tasks.values()]) {
+      if (!match(t.lun, t.itt)) continue;
+      t.aborted = true;
+      this.tasks.delete(t.itt);
+      count++;
+      if (t.running) waits.push(t.running);
+    }
+    await Promise.allSettled(waits);
+    return count;
+  }
+
+  private async onTaskManagement(pdu: Pdu): Promise<void> {
+    const { bhs } = pdu;
+    const fn = bhs[1] & 0x7f;
+    const lun = decodeLun(bhs.subarray(8, 16));
+    let response: number;
+    if (this.login.sessionType !== 'Normal') response = TmfResponse.REJECTED;
+    else if (fn === TmfFunction.ABORT_TASK) {
+      const ref = bhs.readUInt32BE(20);
+      const n = await this.abortTasks((_l, t) => t === ref);
+      response = n > 0 ? TmfResponse.COMPLETE : TmfResponse.NO_TASK;
+    } else if (fn === TmfFunction.ABORT_TASK_SET) {
+      await this.abortTasks((l) => l === lun);
+      response = TmfResponse.COMPLETE;
+    } else if (fn === TmfFunction.TASK_REASSIGN) {
+      response = TmfResponse.REASSIGN_NOT_SUPPORTED;
+    } else if (
+      fn === TmfFunction.CLEAR_TASK_SET ||
+      fn === TmfFunction.LOGICAL_UNIT_RESET ||
+      fn === TmfFunction.TARGET_WARM_RESET
+    ) {
+      response = await this.host.taskManagement(this, fn, lun);
+    } else response = TmfResponse.NOT_SUPPORTED;
+    if (this.closed) return;
+    const out = newBhs(Opcode.TASK_MGMT_RESPONSE, 0x80);
+    out[2] = response;
+    out.writeUInt32BE(ittOf(bhs), 16);
+    this.stamp(out, true);
+    this.send({ bhs: out, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+  }
+
+  // ---- text ----------------------------------------------------------------------------
+
+  private onTextRequest(pdu: Pdu): void {
+    const { bhs } = pdu;
+    const tag = ittOf(bhs);
+    const ttt = bhs.readUInt32BE(20);
+    if (ttt !== RESERVED_TAG) {
+      if (this.textContinuation && this.textContinuation.ttt === ttt) {
+        this.sendTextSegment(tag, bhs);
+        return;
+      }
+      this.sendReject(RejectReason.INVALID_PDU_FIELD, bhs);
+      return;
+    }
+    this.textContinuation = null;
+    if (!this.textRequest || this.textRequest.itt !== tag) this.textRequest = { itt: tag, parts: [], bytes: 0 };
+    this.textRequest.parts.push(Buffer.from(pdu.data));
+    this.textRequest.bytes += pdu.data.length;
+    if (this.textRequest.bytes > MAX_TEXT_REQUEST) {
+      this.textRequest = null;
+      this.sendReject(RejectReason.OUT_OF_RESOURCES, bhs);
+      return;
+    }
+    if ((bhs[1] & 0x40) !== 0) {
+      // More request text follows: answer with an empty response that keeps the exchange open.
+      const ack = newBhs(Opcode.TEXT_RESPONSE, 0x00);
+      bhs.copy(ack, 8, 8, 16);
+      ack.writeUInt32BE(tag, 16);
+      ack.writeUInt32BE(this.newTargetTag(), 20);
+      this.stamp(ack, true);
+      this.send({ bhs: ack, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+      return;
+    }
+    const text = Buffer.concat(this.textRequest.parts);
+    this.textRequest = null;
+    let keys: KeyValues;
+    try {
+      keys = parseKeyValues(text);
+    } catch {
+      this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
+      return;
+    }
+    const answers: KeyValues = [];
+    for (const [k, v] of keys) {
+      if (k === 'SendTargets') answers.push(...this.sendTargets(v));
+      else if (k === 'MaxRecvDataSegmentLength') {
+        const n = Number(v);
+        if (/^[0-9]+$/.test(v) && n >= 512 && n <= 16777215) this.login.params.initiatorMaxRecvDataSegmentLength = n;
+        else answers.push([k, REJECT]);
+      } else if (this.login.sessionType === 'Discovery') answers.push([k, NOT_UNDERSTOOD]);
+      else answers.push([k, NOT_UNDERSTOOD]);
+    }
+    const segments = splitSegments(encodeKeyValues(answers), this.login.params.initiatorMaxRecvDataSegmentLength);
+    this.textContinuation = { ttt: this.newTargetTag(), segments };
+    this.sendTextSegment(tag, bhs);
+  }
+
+  private sendTextSegment(tag: number, req: Buffer): void {
+    const cont = this.textContinuation!;
+    const segment = cont.segments.shift() ?? Buffer.alloc(0);
+    const more = cont.segments.length > 0;
+    const bhs = newBhs(Opcode.TEXT_RESPONSE, more ? 0x40 : 0x80);
+    req.copy(bhs, 8, 8, 16);
+    bhs.writeUInt32BE(tag, 16);
+    bhs.writeUInt32BE(more ? cont.ttt : RESERVED_TAG, 20);
+    if (!more) this.textContinuation = null;
+    this.stamp(bhs, true);
+    this.send({ bhs, ahs: Buffer.alloc(0), data: segment });
+  }
+
+  private sendTargets(value: string): KeyValues {
+    let names: string[];
+    const visible = this.host.visibleTargets(this.login.initiatorName);
+    if (value === 'All') {
+      // A normal session may only learn about its own target (RFC 7143 section 13.22 / appendix C).
+      names = this.login.sessionType === 'Discovery' ? visible : visible.filter((n) => n === this.target?.iqn);
+    } else if (value === '') {
+      names = this.target ? [this.target.iqn] : [];
+    } else names = visible.filter((n) => n === value);
+    const portals = this.host.portalsFor(this.socket.localAddress ?? '', this.socket.localPort ?? 0);
+    const out: KeyValues = [];
+    for (const n of names) {
+      out.push(['TargetName', n]);
+      for (const p of portals) out.push(['TargetAddress', p]);
+    }
+    return out;
+  }
+
+  // ---- logout --------------------------------------------------------------------------
+
+  private async onLogout(pdu: Pdu): Promise<void> {
+    if (this.loggingOut) return;
+    const { bhs } = pdu;
+    const reason = bhs[1] & 0x7f;
+    let response = 0;
+    if (reason === 2) response = 2; // connection recovery needs ERL 2
+    else {
+      this.loggingOut = true;
+      // Commands already received complete before the logout response (RFC 7143 11.14).
+      await Promise.allSettled([...this.tasks.values()].map((t) => t.running).filter((r): r is Promise<void> => !!r));
+    }
+    if (this.closed) return;
+    const out = newBhs(Opcode.LOGOUT_RESPONSE, 0x80);
+    out[2] = response;
+    out.writeUInt32BE(ittOf(bhs), 16);
+    this.stamp(out, true);
+    out.writeUInt16BE(this.login.params.defaultTime2Wait, 40);
+    out.writeUInt16BE(this.login.params.defaultTime2Retain, 42);
+    this.send({ bhs: out, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    if (response === 0) this.flushThenClose();
+  }
+}

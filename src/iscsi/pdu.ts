@@ -1,0 +1,289 @@
+// iSCSI PDU layout (RFC 7143 section 11): a 48-byte Basic Header Segment, optional
+// Additional Header Segments, an optional header digest, a data segment padded to
+// 4 bytes and an optional data digest. Fields are big-endian; digests are CRC32C
+// stored little-endian, as Linux and libiscsi put them on the wire.
+
+import { crc32c } from './crc32c.js';
+
+export const BHS_LENGTH = 48;
+export const RESERVED_TAG = 0xffffffff;
+
+export const Opcode = {
+  NOP_OUT: 0x00,
+  SCSI_COMMAND: 0x01,
+  TASK_MGMT_REQUEST: 0x02,
+  LOGIN_REQUEST: 0x03,
+  TEXT_REQUEST: 0x04,
+  DATA_OUT: 0x05,
+  LOGOUT_REQUEST: 0x06,
+  SNACK_REQUEST: 0x10,
+  NOP_IN: 0x20,
+  SCSI_RESPONSE: 0x21,
+  TASK_MGMT_RESPONSE: 0x22,
+  LOGIN_RESPONSE: 0x23,
+  TEXT_RESPONSE: 0x24,
+  DATA_IN: 0x25,
+  LOGOUT_RESPONSE: 0x26,
+  R2T: 0x31,
+  ASYNC_MESSAGE: 0x32,
+  REJECT: 0x3f,
+} as const;
+
+export const RejectReason = {
+  DATA_DIGEST_ERROR: 0x02,
+  SNACK_REJECT: 0x03,
+  PROTOCOL_ERROR: 0x04,
+  COMMAND_NOT_SUPPORTED: 0x05,
+  IMMEDIATE_COMMAND_REJECT: 0x06,
+  TASK_IN_PROGRESS: 0x07,
+  INVALID_DATA_ACK: 0x08,
+  INVALID_PDU_FIELD: 0x09,
+  OUT_OF_RESOURCES: 0x0a,
+  WAITING_FOR_LOGOUT: 0x0c,
+} as const;
+
+/** A received or outgoing PDU. `bhs` is always exactly 48 bytes. */
+export interface Pdu {
+  bhs: Buffer;
+  ahs: Buffer;
+  data: Buffer;
+}
+
+export const FINAL = 0x80;
+
+export function opcodeOf(bhs: Buffer): number {
+  return bhs[0] & 0x3f;
+}
+export function isImmediate(bhs: Buffer): boolean {
+  return (bhs[0] & 0x40) !== 0;
+}
+export function isFinal(bhs: Buffer): boolean {
+  return (bhs[1] & FINAL) !== 0;
+}
+export function ahsLengthOf(bhs: Buffer): number {
+  return bhs[4] * 4;
+}
+export function dataSegmentLengthOf(bhs: Buffer): number {
+  return bhs.readUIntBE(5, 3);
+}
+export function itt(bhs: Buffer): number {
+  return bhs.readUInt32BE(16);
+}
+export function lunField(bhs: Buffer): Buffer {
+  return bhs.subarray(8, 16);
+}
+
+/**
+ * Decodes the 8-byte SAM LUN field into a LUN number. Peripheral (0b00) and flat (0b01)
+ * addressing are the two forms initiators use for single-level LUNs.
+ */
+export function decodeLun(field: Buffer): number {
+  const method = field[0] >> 6;
+  if (method === 0 || method === 1) return ((field[0] & 0x3f) << 8) | field[1];
+  return -1;
+}
+
+export function encodeLun(lun: number): Buffer {
+  const b = Buffer.alloc(8);
+  if (lun < 256) b[1] = lun;
+  else {
+    b[0] = 0x40 | ((lun >> 8) & 0x3f);
+    b[1] = lun & 0xff;
+  }
+  return b;
+}
+
+export function newBhs(opcode: number, flags = 0): Buffer {
+  const bhs = Buffer.alloc(BHS_LENGTH);
+  bhs[0] = opcode;
+  bhs[1] = flags;
+  return bhs;
+}
+
+export function padLength(n: number): number {
+  return (4 - (n & 3)) & 3;
+}
+
+export interface DigestSettings {
+  header: boolean;
+  data: boolean;
+}
+
+export const NO_DIGESTS: DigestSettings = { header: false, data: false };
+
+function digestBytes(crc: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(crc >>> 0, 0);
+  return b;
+}
+
+/**
+ * Serialises a PDU into the buffers to write, in order. The BHS length fields are
+ * filled in here so callers cannot get them wrong.
+ */
+export function encodePdu(pdu: Pdu, digests: DigestSettings = NO_DIGESTS): Buffer[] {
+  const { bhs, ahs, data } = pdu;
+  if (ahs.length % 4 !== 0) throw new Error('AHS length must be a multiple of 4');
+  bhs[4] = ahs.length / 4;
+  bhs.writeUIntBE(data.length, 5, 3);
+  const out: Buffer[] = [bhs];
+  if (ahs.length > 0) out.push(ahs);
+  if (digests.header) {
+    let crc = crc32c(bhs);
+    if (ahs.length > 0) crc = crc32c(ahs, crc);
+    out.push(digestBytes(crc));
+  }
+  if (data.length > 0) {
+    out.push(data);
+    const pad = padLength(data.length);
+    if (pad > 0) out.push(Buffer.alloc(pad));
+    if (digests.data) {
+      let crc = crc32c(data);
+      if (pad > 0) crc = crc32c(Buffer.alloc(pad), crc);
+      out.push(digestBytes(crc));
+    }
+  }
+  return out;
+}
+
+export function encodePduToBuffer(pdu: Pdu, digests: DigestSettings = NO_DIGESTS): Buffer {
+  return Buffer.concat(encodePdu(pdu, digests));
+}
+
+export class PduFormatError extends Error {
+  constructor(
+    message: string,
+    /** The header that failed, when one was read, so a Reject can quote it. */
+    readonly bhs?: Buffer,
+  ) {
+    super(message);
+    this.name = 'PduFormatError';
+  }
+}
+
+export class DigestError extends Error {
+  constructor(
+    message: string,
+    readonly bhs: Buffer,
+    readonly kind: 'header' | 'data',
+  ) {
+    super(message);
+    this.name = 'DigestError';
+  }
+}
+
+export interface FramerLimits {
+  /** Largest data segment we accept (our declared MaxRecvDataSegmentLength, or a login cap). */
+  maxDataSegmentLength: number;
+}
+
+/**
+ * Turns a TCP byte stream into PDUs: copes with PDUs split over many reads and with many
+ * PDUs coalesced into one read. A length over the limit is a format error (the stream can
+ * no longer be trusted), a data digest mismatch is reported per PDU (RFC 7143 section 7.8:
+ * the PDU is discarded and rejected, the connection survives).
+ */
+export class PduFramer {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  digests: DigestSettings = { header: false, data: false };
+
+  constructor(public limits: FramerLimits) {}
+
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /**
+   * Returns the next complete PDU, or null when more bytes are needed.
+   * Throws PduFormatError (fatal for the connection) or DigestError (data digest: PDU dropped).
+   */
+  next(): Pdu | null {
+    if (this.buffered < BHS_LENGTH) return null;
+    const head = this.peek(BHS_LENGTH);
+    const ahsLen = ahsLengthOf(head);
+    const dataLen = dataSegmentLengthOf(head);
+    if (dataLen > this.limits.maxDataSegmentLength) {
+      throw new PduFormatError(
+        `data segment length ${dataLen} exceeds limit ${this.limits.maxDataSegmentLength}`,
+        Buffer.from(head),
+      );
+    }
+    const hd = this.digests.header ? 4 : 0;
+    const dd = this.digests.data && dataLen > 0 ? 4 : 0;
+    const paddedData = dataLen + padLength(dataLen);
+    const total = BHS_LENGTH + ahsLen + hd + paddedData + dd;
+    if (this.buffered < total) return null;
+    const raw = this.take(total);
+    const bhs = Buffer.from(raw.subarray(0, BHS_LENGTH));
+    const ahs = raw.subarray(BHS_LENGTH, BHS_LENGTH + ahsLen);
+    let pos = BHS_LENGTH + ahsLen;
+    if (hd) {
+      const expected = raw.readUInt32LE(pos);
+      const actual = crc32c(raw, 0, 0, pos);
+      // A header we cannot trust means we cannot trust any length either: fatal.
+      if (expected !== actual) throw new PduFormatError('header digest mismatch', bhs);
+      pos += 4;
+    }
+    const data = raw.subarray(pos, pos + dataLen);
+    if (dd) {
+      const expected = raw.readUInt32LE(pos + paddedData);
+      const actual = crc32c(raw, 0, pos, pos + paddedData);
+      if (expected !== actual) throw new DigestError('data digest mismatch', bhs, 'data');
+    }
+    return { bhs, ahs, data };
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
+    // Merge only the chunks that hold the first n bytes, so a slow trickle of tiny reads stays linear.
+    let count = 0;
+    let len = 0;
+    while (len < n) len += this.chunks[count++].length;
+    const merged = Buffer.concat(this.chunks.slice(0, count), len);
+    this.chunks.splice(0, count, merged);
+    return merged.subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    let out: Buffer;
+    const first = this.chunks[0];
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const parts: Buffer[] = [];
+      let need = n;
+      while (need > 0) {
+        const c = this.chunks[0];
+        if (c.length <= need) {
+          parts.push(c);
+          this.chunks.shift();
+          need -= c.length;
+        } else {
+          parts.push(c.subarray(0, need));
+          this.chunks[0] = c.subarray(need);
+          need = 0;
+        }
+      }
+      out = Buffer.concat(parts, n);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** Serial number arithmetic (RFC 1982, 32 bits) used for CmdSN/StatSN comparisons. */
+export function snLess(a: number, b: number): boolean {
+  return a !== b && ((a < b && b - a < 0x80000000) || (a > b && a - b > 0x80000000));
+}
+export function snAdd(a: number, n: number): number {
+  return (a + n) >>> 0;
+}
