@@ -3,6 +3,8 @@
 /** A byte-addressed device with a fixed logical block size. Offsets and lengths are in bytes. */
 export interface BlockDevice {
   readonly blockSize: number;
+  /** The device refuses writes whatever the initiator's mapping says (e.g. a file opened read-only). */
+  readonly readOnly?: boolean;
   /** Current size in bytes (re-read so that an extended file shows its new size). */
   size(): number;
   read(offset: number, length: number): Promise<Buffer>;
@@ -12,6 +14,8 @@ export interface BlockDevice {
   /** Deallocate (punch a hole); reads of the range return zeroes afterwards. */
   discard(offset: number, length: number): Promise<void>;
   close(): Promise<void>;
+  /** Re-reads the size after the backing store was resized (size() may be cached). */
+  refreshSize?(): Promise<void>;
 }
 
 /** One SCSI command as the transport hands it over, with all Data-Out already gathered. */
@@ -64,4 +68,8 @@ export interface LogicalUnit {
   /** Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention). */
   reset(): void;
   close(): Promise<void>;
+  /** The I_T nexus is gone (session closed or dropped): releases what SPC says dies with it. */
+  nexusLost?(nexus: string): void;
+  /** The backing device was resized: re-read capacity and raise CAPACITY DATA HAS CHANGED. */
+  capacityChanged?(): Promise<void>;
 }

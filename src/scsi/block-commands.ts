@@ -1,0 +1,346 @@
+// SBC-3 medium access commands over a BlockDevice.
+import { readU64, type LbaRange } from './cdb.js';
+import type { BlockLimits } from './inquiry.js';
+import type { RangeLock, Release } from './range-lock.js';
+import {
+  Asc,
+  ScsiError,
+  SenseKey,
+  dataIn,
+  good,
+  invalidFieldInCdb,
+  invalidFieldInParameterList,
+  lbaOutOfRange,
+  parameterListLengthError,
+  writeProtected,
+} from './sense.js';
+import { SamStatus, type BlockDevice, type ScsiCommand, type ScsiResult } from './types.js';
+
+/** What the block commands need from their logical unit. */
+export interface BlockContext {
+  readonly dev: BlockDevice;
+  readonly blockSize: number;
+  /** Capacity in logical blocks, as last read from the device. */
+  readonly blocks: number;
+  readonly limits: BlockLimits;
+  readonly locks: RangeLock;
+  /** False when MODE SELECT turned the write cache off: every write is then forced to stable storage. */
+  readonly writeCacheEnabled: boolean;
+  /** The device itself is read-only (whatever the initiator's mapping says). */
+  readonly deviceReadOnly: boolean;
+}
+
+function checkRange(ctx: BlockContext, r: LbaRange): void {
+  if (r.lba > ctx.blocks || r.lba + r.blocks > ctx.blocks) throw lbaOutOfRange();
+}
+
+function checkWritable(ctx: BlockContext, cmd: ScsiCommand): void {
+  if (cmd.readOnly || ctx.deviceReadOnly) throw writeProtected();
+}
+
+async function lock(ctx: BlockContext, r: LbaRange, exclusive: boolean): Promise<Release> {
+  const l = ctx.locks.acquire(r.lba, r.blocks, exclusive);
+  return typeof l === 'function' ? l : await l;
+}
+
+/** Maps an I/O failure to sense data an initiator can act on, instead of a dropped command. */
+function ioError(err: unknown, writing: boolean): ScsiError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new ScsiError(SenseKey.DATA_PROTECT, Asc.SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
+  }
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EBADF') {
+    return new ScsiError(SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
+  }
+  return new ScsiError(SenseKey.MEDIUM_ERROR, writing ? Asc.WRITE_ERROR : Asc.UNRECOVERED_READ_ERROR);
+}
+
+async function devRead(ctx: BlockContext, r: LbaRange): Promise<Buffer> {
+  try {
+    return await ctx.dev.read(r.lba * ctx.blockSize, r.blocks * ctx.blockSize);
+  } catch (err) {
+    throw ioError(err, false);
+  }
+}
+
+async function devWrite(ctx: BlockContext, lba: number, data: Buffer, fua: boolean): Promise<void> {
+  try {
+    await ctx.dev.write(lba * ctx.blockSize, data, fua || !ctx.writeCacheEnabled);
+  } catch (err) {
+    throw ioError(err, true);
+  }
+}
+
+/** RDPROTECT/WRPROTECT/VRPROTECT (byte 1 bits 7-5): no protection information is kept. */
+function rejectProtect(cdb: Buffer): void {
+  if (cdb[1] & 0xe0) throw invalidFieldInCdb(1, 7);
+}
+
+export async function read(ctx: BlockContext, cdb: Buffer, r: LbaRange, hasFlags: boolean): Promise<ScsiResult> {
+  if (hasFlags) rejectProtect(cdb);
+  checkRange(ctx, r);
+  if (r.blocks === 0) return good();
+  if (r.blocks > ctx.limits.maxTransferBlocks) throw invalidFieldInCdb(cdb[0] === 0x28 ? 7 : 10);
+  const release = await lock(ctx, r, false);
+  try {
+    return { status: SamStatus.GOOD, data: await devRead(ctx, r) };
+  } finally {
+    release();
+  }
+}
+
+export async function write(
+  ctx: BlockContext,
+  cmd: ScsiCommand,
+  r: LbaRange,
+  opts: { hasFlags: boolean; forceFua?: boolean },
+): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  if (opts.hasFlags) rejectProtect(cdb);
+  checkRange(ctx, r);
+  checkWritable(ctx, cmd);
+  if (r.blocks === 0) return good();
+  if (r.blocks > ctx.limits.maxTransferBlocks) throw invalidFieldInCdb();
+  const fua = opts.forceFua === true || (opts.hasFlags && (cdb[1] & 0x08) !== 0);
+  // Write only whole blocks that actually arrived: an initiator whose expected transfer length is
+  // shorter than the CDB's gets the rest reported as residual by the transport, not garbage on disk.
+  const out = cmd.dataOut ?? Buffer.alloc(0);
+  const blocks = Math.min(r.blocks, Math.floor(out.length / ctx.blockSize));
+  if (blocks === 0) return good();
+  const release = await lock(ctx, r, false);
+  try {
+    const data = out.length === blocks * ctx.blockSize ? out : out.subarray(0, blocks * ctx.blockSize);
+    await devWrite(ctx, r.lba, data, fua);
+    return good();
+  } finally {
+    release();
+  }
+}
+
+/** Offset of the first differing byte, or -1. */
+function firstDifference(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+function miscompare(offset: number): ScsiError {
+  return new ScsiError(SenseKey.MISCOMPARE, Asc.MISCOMPARE_DURING_VERIFY, { information: offset });
+}
+
+/** VERIFY(10/12/16): BYTCHK 00b checks the range only, 01b compares Data-Out, 11b compares one block against each. */
+export async function verify(ctx: BlockContext, cmd: ScsiCommand, r: LbaRange): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  rejectProtect(cdb);
+  const bytchk = (cdb[1] >> 1) & 0x03;
+  if (bytchk === 2) throw invalidFieldInCdb(1, 2);
+  checkRange(ctx, r);
+  if (r.blocks === 0) return good();
+  if (r.blocks > ctx.limits.maxTransferBlocks) throw invalidFieldInCdb();
+  if (bytchk === 0) return good();
+  const bs = ctx.blockSize;
+  const expected = cmd.dataOut ?? Buffer.alloc(0);
+  const needed = bytchk === 1 ? r.blocks * bs : bs;
+  if (expected.length < needed) throw parameterListLengthError();
+  const release = await lock(ctx, r, false);
+  try {
+    const medium = await devRead(ctx, r);
+    if (bytchk === 1) {
+      const at = firstDifference(medium, expected.subarray(0, needed));
+      if (at >= 0) throw miscompare(at);
+    } else {
+      const pattern = expected.subarray(0, bs);
+      for (let i = 0; i < r.blocks; i++) {
+        const at = firstDifference(medium.subarray(i * bs, (i + 1) * bs), pattern);
+        if (at >= 0) throw miscompare(i * bs + at);
+      }
+    }
+    return good();
+  } finally {
+    release();
+  }
+}
+
+/** PRE-FETCH(10/16): the page cache does the real work; we only validate and say the data would fit. */
+export function preFetch(ctx: BlockContext, cdb: Buffer, r: LbaRange): ScsiResult {
+  checkRange(ctx, r);
+  // IMMED or not, a file-backed unit always has cache room, so CONDITION MET (SBC-3 5.9).
+  void cdb;
+  return { status: SamStatus.CONDITION_MET };
+}
+
+export async function synchronizeCache(ctx: BlockContext, r: LbaRange): Promise<ScsiResult> {
+  // Zero blocks means "to the end of the medium"; either way the whole file is synced.
+  checkRange(ctx, r);
+  try {
+    await ctx.dev.flush();
+  } catch (err) {
+    throw ioError(err, true);
+  }
+  return good();
+}
+
+const isZero = (b: Buffer): boolean => {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+};
+
+/** WRITE SAME(10/16), with UNMAP (thin provisioning) and NDOB (no data-out: zeroes). */
+export async function writeSame(ctx: BlockContext, cmd: ScsiCommand, r: LbaRange, sixteen: boolean): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  rejectProtect(cdb);
+  if (cdb[1] & 0x10) throw invalidFieldInCdb(1, 4); // ANCHOR: anchored state not supported
+  if (cdb[1] & 0x06) throw invalidFieldInCdb(1, 1); // PBDATA/LBDATA: obsolete
+  const unmap = (cdb[1] & 0x08) !== 0;
+  const ndob = sixteen && (cdb[1] & 0x01) !== 0;
+  if (!sixteen && cdb[1] & 0x01) throw invalidFieldInCdb(1, 0);
+  if (r.blocks === 0) throw invalidFieldInCdb(sixteen ? 10 : 7); // WSNZ is set in the Block Limits page
+  if (r.blocks > ctx.limits.maxWriteSameBlocks) throw invalidFieldInCdb(sixteen ? 10 : 7);
+  checkRange(ctx, r);
+  checkWritable(ctx, cmd);
+  const bs = ctx.blockSize;
+  let pattern: Buffer;
+  if (ndob) pattern = Buffer.alloc(bs);
+  else {
+    const out = cmd.dataOut;
+    if (out === undefined || out.length < bs) throw parameterListLengthError();
+    pattern = out.subarray(0, bs);
+  }
+  const release = await lock(ctx, r, false);
+  try {
+    if (unmap && isZero(pattern)) {
+      // LBPRZ: deallocated blocks read back as zeroes, so punching the hole is the same as writing them.
+      await discard(ctx, [r]);
+      return good();
+    }
+    const chunkBlocks = Math.max(1, Math.min(r.blocks, Math.floor((1 << 20) / bs)));
+    const chunk = Buffer.alloc(chunkBlocks * bs);
+    for (let i = 0; i < chunkBlocks; i++) pattern.copy(chunk, i * bs);
+    for (let done = 0; done < r.blocks; done += chunkBlocks) {
+      const n = Math.min(chunkBlocks, r.blocks - done);
+      await devWrite(ctx, r.lba + done, n === chunkBlocks ? chunk : chunk.subarray(0, n * bs), false);
+    }
+    return good();
+  } finally {
+    release();
+  }
+}
+
+async function discard(ctx: BlockContext, ranges: LbaRange[]): Promise<void> {
+  const bs = ctx.blockSize;
+  try {
+    await Promise.all(ranges.map((r) => ctx.dev.discard(r.lba * bs, r.blocks * bs)));
+  } catch (err) {
+    throw ioError(err, true);
+  }
+}
+
+/** UNMAP (SBC-3 5.28): every descriptor is validated before any block is deallocated. */
+export async function unmap(ctx: BlockContext, cmd: ScsiCommand): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  if (cdb[1] & 0x01) throw invalidFieldInCdb(1, 0); // ANCHOR
+  const listLength = cdb.readUInt16BE(7);
+  if (listLength === 0) return good();
+  if (listLength < 8) throw parameterListLengthError();
+  checkWritable(ctx, cmd);
+  const p = cmd.dataOut ?? Buffer.alloc(0);
+  if (p.length < Math.min(listLength, 8)) throw parameterListLengthError();
+  const list = p.subarray(0, Math.min(listLength, p.length));
+  const descriptorBytes = Math.min(list.readUInt16BE(2), list.length - 8);
+  const count = Math.floor(descriptorBytes / 16);
+  if (count > ctx.limits.maxUnmapDescriptors) throw invalidFieldInParameterList(2);
+  const ranges: LbaRange[] = [];
+  for (let i = 0; i < count; i++) {
+    const off = 8 + 16 * i;
+    const r = { lba: readU64(list, off), blocks: list.readUInt32BE(off + 8) };
+    if (r.blocks > ctx.limits.maxUnmapBlocks) throw invalidFieldInParameterList(off + 8);
+    checkRange(ctx, r);
+    if (r.blocks > 0) ranges.push(r);
+  }
+  if (ranges.length === 0) return good();
+  const releases: Release[] = [];
+  try {
+    for (const r of ranges) releases.push(await lock(ctx, r, false));
+    await discard(ctx, ranges);
+    return good();
+  } finally {
+    for (const release of releases) release();
+  }
+}
+
+/** COMPARE AND WRITE (SBC-3 5.2): compare and write happen under an exclusive range lock. */
+export async function compareAndWrite(ctx: BlockContext, cmd: ScsiCommand): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  rejectProtect(cdb);
+  const r = { lba: readU64(cdb, 2), blocks: cdb[13] };
+  const fua = (cdb[1] & 0x08) !== 0;
+  if (r.blocks > ctx.limits.maxCompareAndWriteBlocks) throw invalidFieldInCdb(13);
+  checkRange(ctx, r);
+  checkWritable(ctx, cmd);
+  if (r.blocks === 0) return good();
+  const bytes = r.blocks * ctx.blockSize;
+  const out = cmd.dataOut ?? Buffer.alloc(0);
+  if (out.length < 2 * bytes) throw invalidFieldInCdb(13);
+  const release = await lock(ctx, r, true);
+  try {
+    const medium = await devRead(ctx, r);
+    const at = firstDifference(medium, out.subarray(0, bytes));
+    if (at >= 0) throw miscompare(at);
+    await devWrite(ctx, r.lba, out.subarray(bytes, 2 * bytes), fua);
+    return good();
+  } finally {
+    release();
+  }
+}
+
+export function readCapacity10(ctx: BlockContext, cdb: Buffer): ScsiResult {
+  // PMI is obsolete in SBC-3; an LBA without PMI is an error.
+  if (!(cdb[8] & 0x01) && cdb.readUInt32BE(2) !== 0) throw invalidFieldInCdb(2);
+  const b = Buffer.alloc(8);
+  const last = ctx.blocks - 1;
+  b.writeUInt32BE(last > 0xfffffffe ? 0xffffffff : Math.max(last, 0), 0);
+  b.writeUInt32BE(ctx.blockSize, 4);
+  return { status: SamStatus.GOOD, data: b };
+}
+
+export function readCapacity16(ctx: BlockContext, cdb: Buffer): ScsiResult {
+  const alloc = cdb.readUInt32BE(10);
+  const b = Buffer.alloc(32);
+  b.writeBigUInt64BE(BigInt(Math.max(ctx.blocks - 1, 0)), 0);
+  b.writeUInt32BE(ctx.blockSize, 8);
+  b[14] = 0x80 | 0x40; // LBPME (thin provisioning), LBPRZ (unmapped blocks read zeroes)
+  return dataIn(b, alloc);
+}
+
+/** GET LBA STATUS: blocks that read as zero are reported deallocated (with LBPRZ they are indistinguishable). */
+export async function getLbaStatus(ctx: BlockContext, cdb: Buffer): Promise<ScsiResult> {
+  const lba = readU64(cdb, 2);
+  const alloc = cdb.readUInt32BE(10);
+  if (lba >= ctx.blocks) throw lbaOutOfRange();
+  const window = Math.min(ctx.blocks - lba, Math.max(1, Math.floor((1 << 20) / ctx.blockSize)));
+  const data = await devRead(ctx, { lba, blocks: window });
+  const bs = ctx.blockSize;
+  const descriptors: Buffer[] = [];
+  let runStart = 0;
+  let runZero = isZero(data.subarray(0, bs));
+  const flush = (end: number): void => {
+    const d = Buffer.alloc(16);
+    d.writeBigUInt64BE(BigInt(lba + runStart), 0);
+    d.writeUInt32BE(end - runStart, 8);
+    d[12] = runZero ? 0x01 : 0x00; // deallocated : mapped
+    descriptors.push(d);
+  };
+  for (let i = 1; i < window; i++) {
+    const z = isZero(data.subarray(i * bs, (i + 1) * bs));
+    if (z !== runZero) {
+      flush(i);
+      runStart = i;
+      runZero = z;
+    }
+  }
+  flush(window);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(4 + 16 * descriptors.length, 0);
+  return dataIn(Buffer.concat([head, ...descriptors]), alloc);
+}
