@@ -27,6 +27,7 @@ import {
   type Pdu,
 } from './pdu.js';
 import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError, type KeyValues } from './text.js';
+import { dataOutLength } from './data-out-length.js';
 import { WriteCollector, type DataOutOutcome } from './write-collector.js';
 
 /** Executes CDBs for one target: the SCSI layer's LUN map. */
@@ -47,6 +48,8 @@ export interface ConnectionHost extends LoginDirectory {
   visibleTargets(initiator: string): string[];
   lunTableOf(targetIqn: string): LunTable | undefined;
   isReadOnly(targetIqn: string, initiator: string): boolean;
+  /** Logical block size of a LUN, to size the Data-Out a write CDB asks for. */
+  blockSizeOf(targetIqn: string, lun: number): number;
   /** Registers a logged-in session and returns its TSIH; reinstates (drops) an older one with the same ISID. */
   attachSession(conn: IscsiConnection): number;
   detachSession(conn: IscsiConnection): void;
@@ -659,7 +662,7 @@ export class IscsiConnection {
     if (task.read) wanted = result.data?.length ?? 0;
     else {
       const declared = (result as { dataOutLength?: number }).dataOutLength;
-      wanted = declared ?? dataOut?.length ?? 0;
+      wanted = declared ?? dataOutLength(task.cdb, this.host.blockSizeOf(this.target!.iqn, task.lun)) ?? task.edtl;
     }
     const residual = result.status === SamStatus.GOOD || task.read ? wanted - task.edtl : 0;
     if (data.length > task.edtl) data = data.subarray(0, task.edtl);

@@ -286,6 +286,11 @@ export class IscsiTargetServer implements ConnectionHost {
     return this.targets.get(targetIqn)?.acl.get(initiator)?.readOnly ?? false;
   }
 
+  blockSizeOf(targetIqn: string, lun: number): number {
+    const lu = this.targets.get(targetIqn)?.lus.get(lun) as { device?: { blockSize?: number } } | undefined;
+    return lu?.device?.blockSize ?? 512;
+  }
+
   attachSession(conn: IscsiConnection): number {
     // Session reinstatement (RFC 7143 6.3.5): a new login with the same initiator, ISID and
     // target replaces the old session, whose tasks die with it (ERL 0).
