@@ -101,7 +101,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   createExport(volumeId: string, devicePath: string, chap: ChapCredentials): Promise<TargetExport> {
-    return this.queue.run(volumeId, async () => {
+    return this.serial(volumeId, async () => {
       const prev = this.desired.get(volumeId);
       const want: DesiredExport = { devicePath, chap: { ...chap }, acl: prev?.acl ?? new Map() };
       this.desired.set(volumeId, want);
@@ -111,7 +111,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   removeExport(volumeId: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
+    return this.serial(volumeId, async () => {
       this.desired.delete(volumeId);
       this.appliedChap.delete(volumeId);
       const target = await this.findTarget(volumeId);
@@ -136,7 +136,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   allowInitiator(volumeId: string, initiator: string, mode: AccessMode): Promise<void> {
-    return this.queue.run(volumeId, async () => {
+    return this.serial(volumeId, async () => {
       this.desired.get(volumeId)?.acl.set(initiator, mode);
       const target = await this.findTarget(volumeId);
       if (!target) throw new Error(`volume ${volumeId} has no tgt target; create the export first`);
@@ -151,7 +151,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   denyInitiator(volumeId: string, initiator: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
+    return this.serial(volumeId, async () => {
       const acl = this.desired.get(volumeId)?.acl;
       if (acl) for (const name of [...acl.keys()]) if (sameIqn(name, initiator)) acl.delete(name);
       const target = await this.findTarget(volumeId);
@@ -170,19 +170,28 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   async listExports(): Promise<string[]> {
+    await this.daemon?.whenReady();
     const ids = (await this.showTargets()).map((t) => this.volumeIdOf(t.iqn)).filter((id): id is string => id !== null);
     return ids.sort();
   }
 
   /** tgt reads the backing file size when the LUN is added, so re-add LUN 1 to report the new capacity. */
   resized(volumeId: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
+    return this.serial(volumeId, async () => {
       const target = await this.findTarget(volumeId);
       const lun = target?.luns.find((l) => l.lun === TGT_VOLUME_LUN);
       if (!target || !lun?.backingStorePath) return;
       await this.adm.runTolerating(['--op', 'delete', '--mode', 'logicalunit', '--tid', String(target.tid), '--lun', String(TGT_VOLUME_LUN)], TgtErrors.noLun);
       await this.addVolumeLun(volumeId, target.tid, lun.backingStorePath);
       this.log.info({ volumeId }, 'tgt LUN re-added with the new size');
+    });
+  }
+
+  /** One volume's calls in order; while a crashed tgtd is being restarted, calls wait for it instead of failing. */
+  private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
+    return this.queue.run(volumeId, async () => {
+      await this.daemon?.whenReady();
+      return task();
     });
   }
 

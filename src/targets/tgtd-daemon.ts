@@ -2,7 +2,7 @@
 // portal, so a machine with the tgt package but no running daemon works, and several embervol
 // instances (or test files) can each have one. tgtd needs root.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,6 +67,8 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
   private restartDelayMs = 100;
   private restartTimer: NodeJS.Timeout | null = null;
   private restarting: Promise<void> | null = null;
+  /** Set once one of our tgtd processes held the control socket, so stop() may remove its files. */
+  private ownedSocket = false;
   private readonly log: Logger;
 
   constructor(private readonly opts: TgtdDaemonOptions) {
@@ -85,6 +87,20 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
     return this.child !== null;
   }
 
+  /**
+   * Resolves once a daemon is serving: at once when it runs (or was never started or is stopping, so the
+   * caller's tgtadm call fails plainly), else when the supervisor has restarted it or timeoutMs passed.
+   */
+  async whenReady(timeoutMs = 15_000): Promise<void> {
+    if (this.child || this.stopping || (!this.restartTimer && !this.restarting)) return;
+    const ac = new AbortController();
+    await Promise.race([
+      once(this as EventEmitter, 'restarted', { signal: ac.signal }).catch(() => undefined),
+      sleep(timeoutMs, undefined, { signal: ac.signal }).catch(() => undefined),
+    ]);
+    ac.abort();
+  }
+
   /** Idempotent: a daemon that is already supervised is left alone. */
   async start(): Promise<void> {
     if (this.child) return;
@@ -99,7 +115,10 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
     this.restartTimer = null;
     await this.restarting?.catch(() => undefined);
     const child = this.child;
-    if (!child) return;
+    if (!child) {
+      await this.removeSocketFiles();
+      return;
+    }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // tgtd ignores SIGTERM and refuses a system delete while it has targets; everything it holds is
     // recreated from our state anyway, so when the polite request is refused, SIGKILL it.
@@ -151,10 +170,13 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
       if (answered && child.pid !== undefined && (await processListensOn(child.pid, port))) {
         // Only a daemon that became ready is supervised; one that fails to start is the caller's error.
         this.child = child;
+        this.ownedSocket = true;
         if (child.exitCode !== null || child.signalCode !== null) this.onExit(child, child.exitCode, child.signalCode);
         return;
       }
       if (Date.now() > deadline) {
+        // A tgtd that lost the control-socket race exits at once; one alive this long held the socket.
+        this.ownedSocket = true;
         child.kill('SIGKILL');
         throw new Error(
           `tgtd did not become ready on control port ${this.controlPort} and portal ${formatHostPort(host, port)} ` +
@@ -199,7 +221,7 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
 
   private async removeSocketFiles(): Promise<void> {
     // Stale socket files are harmless to tgtd, but they pile up under /var/run with picked ports.
-    if (!this.portControlPicked) return;
+    if (!this.portControlPicked || !this.ownedSocket) return;
     await rm(`${TGTD_SOCKET_DIR}/socket.${this.controlPort}`, { force: true });
     await rm(`${TGTD_SOCKET_DIR}/socket.${this.controlPort}.lock`, { force: true });
   }
