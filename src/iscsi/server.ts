@@ -149,7 +149,7 @@ export class IscsiTargetServer implements ConnectionHost {
       acl,
       lunMap: this.createLunMap(),
       lus: new Map(),
-      isAllowed: (initiator: string) => acl.has(initiator),
+      isAllowed: (initiator: string) => acl.has(nameKey(initiator)),
     });
   }
 
@@ -198,14 +198,14 @@ export class IscsiTargetServer implements ConnectionHost {
   allowInitiator(iqn: string, initiator: string, opts: { readOnly?: boolean } = {}): void {
     const t = this.requireTarget(iqn);
     const readOnly = opts.readOnly ?? false;
-    t.acl.set(initiator, { readOnly });
+    t.acl.set(nameKey(initiator), { readOnly });
     // A changed mapping applies to live sessions at once, as LIO's mapped LUNs do.
     for (const c of this.connectionsOf(iqn, initiator)) c.readOnly = readOnly;
   }
 
   /** Removes the ACL entry and drops the initiator's sessions at once. */
   denyInitiator(iqn: string, initiator: string): void {
-    this.targets.get(iqn)?.acl.delete(initiator);
+    this.targets.get(iqn)?.acl.delete(nameKey(initiator));
     this.dropSessions(iqn, initiator);
   }
 
@@ -245,7 +245,7 @@ export class IscsiTargetServer implements ConnectionHost {
 
   private connectionsOf(iqn: string, initiator?: string): IscsiConnection[] {
     return [...this.connections].filter(
-      (c) => c.targetIqn === iqn && (initiator === undefined || c.initiatorName === initiator),
+      (c) => c.targetIqn === iqn && (initiator === undefined || nameKey(c.initiatorName) === nameKey(initiator)),
     );
   }
 
@@ -264,7 +264,7 @@ export class IscsiTargetServer implements ConnectionHost {
   discoveryChapCandidates(initiator: string): Array<{ chap: ChapCredentials; mutualChap: ChapCredentials | null }> {
     const out: Array<{ chap: ChapCredentials; mutualChap: ChapCredentials | null }> = [];
     for (const t of this.targets.values()) {
-      if (t.chap && t.acl.has(initiator)) out.push({ chap: t.chap, mutualChap: t.mutualChap });
+      if (t.chap && t.acl.has(nameKey(initiator))) out.push({ chap: t.chap, mutualChap: t.mutualChap });
     }
     return out;
   }
@@ -275,7 +275,7 @@ export class IscsiTargetServer implements ConnectionHost {
   }
 
   visibleTargets(initiator: string): string[] {
-    return [...this.targets.values()].filter((t) => t.acl.has(initiator)).map((t) => t.iqn);
+    return [...this.targets.values()].filter((t) => t.acl.has(nameKey(initiator))).map((t) => t.iqn);
   }
 
   lunTableOf(targetIqn: string): LunTable | undefined {
@@ -283,7 +283,7 @@ export class IscsiTargetServer implements ConnectionHost {
   }
 
   isReadOnly(targetIqn: string, initiator: string): boolean {
-    return this.targets.get(targetIqn)?.acl.get(initiator)?.readOnly ?? false;
+    return this.targets.get(targetIqn)?.acl.get(nameKey(initiator))?.readOnly ?? false;
   }
 
   blockSizeOf(targetIqn: string, lun: number): number {
@@ -335,6 +335,11 @@ export class IscsiTargetServer implements ConnectionHost {
     if (fn === TmfFunction.LOGICAL_UNIT_RESET) lu.reset();
     return TmfResponse.COMPLETE;
   }
+}
+
+/** iSCSI names compare case-insensitively (RFC 3722 stringprep folds case). */
+function nameKey(name: string): string {
+  return name.toLowerCase();
 }
 
 function formatHostPort(host: string, port: number): string {

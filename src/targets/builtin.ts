@@ -1,0 +1,156 @@
+// The `builtin` target driver: exports volumes through embervol's own userspace iSCSI target,
+// in-process (no kernel module, no root, no daemon). Like LIO in Cinder: one target per volume,
+// the volume on LUN 0, the IQN in the provider_location tid slot, CHAP per volume and an ACL
+// entry per initiator; denying an initiator drops its sessions at once.
+import { createHash } from 'node:crypto';
+import type { AccessMode, ChapCredentials, TargetDriver, TargetExport } from '../host/types.js';
+import type { Logger } from '../log.js';
+import { FileBlockDevice } from '../blockdev/file.js';
+import { IscsiTargetServer, type IscsiServerOptions } from '../iscsi/server.js';
+import { createLogicalUnit, ScsiTargetDevice, type BlockLogicalUnit } from '../scsi/index.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
+import { formatHostPort } from '../util/ports.js';
+
+export const BUILTIN_DEFAULT_IQN_PREFIX = 'iqn.2010-10.org.openstack:';
+export const BUILTIN_VOLUME_LUN = 0;
+const VOLUME_NAME_PREFIX = 'volume-';
+
+export interface BuiltinTargetOptions {
+  portal: { host: string; port: number };
+  iqnPrefix?: string;
+  logger: Logger;
+  /** Transport tuning (timeouts, limits, queue depth); mostly for tests. */
+  server?: Partial<Omit<IscsiServerOptions, 'createLunMap' | 'logger'>>;
+}
+
+interface VolumeExport {
+  devicePath: string;
+  lu: BlockLogicalUnit;
+}
+
+export class BuiltinTarget implements TargetDriver {
+  readonly name = 'builtin';
+  readonly iqnPrefix: string;
+  readonly server: IscsiTargetServer;
+  private readonly log: Logger;
+  private readonly queue = new KeyedQueue();
+  private readonly exports = new Map<string, VolumeExport>();
+  private boundPort: number;
+
+  constructor(private readonly opts: BuiltinTargetOptions) {
+    this.iqnPrefix = opts.iqnPrefix ?? BUILTIN_DEFAULT_IQN_PREFIX;
+    this.log = opts.logger.child({ component: 'builtin-target' });
+    this.boundPort = opts.portal.port;
+    const wildcard = opts.portal.host === '0.0.0.0' || opts.portal.host === '::' || opts.portal.host === '';
+    this.server = new IscsiTargetServer({
+      ...opts.server,
+      logger: opts.logger,
+      createLunMap: () => new ScsiTargetDevice(),
+      // A wildcard listener advertises the address each initiator reached us on.
+      portals: wildcard ? undefined : [formatHostPort(opts.portal.host, opts.portal.port)],
+    });
+  }
+
+  /** The portal initiators are told about ("host:port"); the real port once listening on port 0. */
+  get portal(): string {
+    return formatHostPort(this.opts.portal.host, this.boundPort);
+  }
+
+  iqnFor(volumeId: string): string {
+    return `${this.iqnPrefix}${VOLUME_NAME_PREFIX}${volumeId}`;
+  }
+
+  volumeIdOf(iqn: string): string | null {
+    const prefix = this.iqnPrefix + VOLUME_NAME_PREFIX;
+    return iqn.startsWith(prefix) && iqn.length > prefix.length ? iqn.slice(prefix.length) : null;
+  }
+
+  async start(): Promise<void> {
+    const { port } = await this.server.listen(this.opts.portal.host, this.opts.portal.port);
+    this.boundPort = port;
+    this.log.info({ portal: this.portal }, 'builtin iSCSI target started');
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close();
+    const all = [...this.exports.values()];
+    this.exports.clear();
+    for (const id of this.server.listTargets()) this.server.removeTarget(id);
+    await Promise.allSettled(all.map((e) => e.lu.close()));
+  }
+
+  createExport(volumeId: string, devicePath: string, chap: ChapCredentials): Promise<TargetExport> {
+    return this.queue.run(volumeId, async () => {
+      const iqn = this.iqnFor(volumeId);
+      const current = this.exports.get(volumeId);
+      if (!current || current.devicePath !== devicePath) {
+        const dev = await FileBlockDevice.open(devicePath);
+        const lu = createLogicalUnit(dev, identityFor(volumeId), {
+          onInternalError: (err) => this.log.error({ volumeId, err: err instanceof Error ? err.message : String(err) }, 'SCSI internal error'),
+        });
+        this.server.createTarget(iqn, { chap });
+        this.server.addLun(iqn, BUILTIN_VOLUME_LUN, lu);
+        this.exports.set(volumeId, { devicePath, lu });
+        if (current) await current.lu.close();
+        this.log.info({ volumeId, iqn }, 'builtin target created');
+      } else {
+        // Idempotent: same volume and file; only the credentials may have changed.
+        this.server.setChap(iqn, chap);
+      }
+      return { iqn, lun: BUILTIN_VOLUME_LUN, tid: iqn, portals: [this.portal] };
+    });
+  }
+
+  removeExport(volumeId: string): Promise<void> {
+    return this.queue.run(volumeId, async () => {
+      const iqn = this.iqnFor(volumeId);
+      this.server.removeTarget(iqn);
+      const current = this.exports.get(volumeId);
+      this.exports.delete(volumeId);
+      if (current) await current.lu.close();
+      if (current) this.log.info({ volumeId, iqn }, 'builtin target removed');
+    });
+  }
+
+  allowInitiator(volumeId: string, initiator: string, mode: AccessMode): Promise<void> {
+    return this.queue.run(volumeId, async () => {
+      const iqn = this.iqnFor(volumeId);
+      if (!this.server.hasTarget(iqn)) throw new Error(`volume ${volumeId} has no export`);
+      this.server.allowInitiator(iqn, initiator, { readOnly: mode === 'ro' });
+      this.log.info({ volumeId, initiator, mode }, 'initiator allowed');
+    });
+  }
+
+  denyInitiator(volumeId: string, initiator: string): Promise<void> {
+    return this.queue.run(volumeId, async () => {
+      const iqn = this.iqnFor(volumeId);
+      if (!this.server.hasTarget(iqn)) return;
+      this.server.denyInitiator(iqn, initiator);
+      this.log.info({ volumeId, initiator }, 'initiator denied and its sessions dropped');
+    });
+  }
+
+  async listExports(): Promise<string[]> {
+    return [...this.exports.keys()];
+  }
+
+  resized(volumeId: string): Promise<void> {
+    return this.queue.run(volumeId, async () => {
+      // Re-reads the file size; every session then sees CAPACITY DATA HAS CHANGED once.
+      await this.exports.get(volumeId)?.lu.capacityChanged();
+    });
+  }
+}
+
+/** INQUIRY identity derived only from the volume id, so it survives restarts and re-exports. */
+export function identityFor(volumeId: string) {
+  const digest = createHash('sha256').update(`embervol-volume:${volumeId}`).digest();
+  return {
+    vendor: 'EMBERVOL',
+    product: 'VOLUME          ',
+    revision: '0001',
+    // VPD 0x80: the volume id itself is what operators recognise (LIO does the same).
+    serial: volumeId.slice(0, 64),
+    uniqueId: digest.subarray(0, 16),
+  };
+}
