@@ -318,7 +318,7 @@ export async function getLbaStatus(ctx: BlockContext, cdb: Buffer): Promise<Scsi
   const lba = readU64(cdb, 2);
   const alloc = cdb.readUInt32BE(10);
   if (lba >= ctx.blocks) throw lbaOutOfRange();
-  const window = Math.min(ctx.blocks - lba, Math.max(1, Math.floor((1 << 20) / ctx.blockSize)));
+  const window = Math.min(ctx.blocks - lba, Math.max(1, Math.floor((4 << 20) / ctx.blockSize)));
   const data = await devRead(ctx, { lba, blocks: window });
   const bs = ctx.blockSize;
   const descriptors: Buffer[] = [];

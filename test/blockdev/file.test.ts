@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileBlockDevice } from '../../src/blockdev/file.js';
+
+async function tempFile(bytes: number): Promise<{ dir: string; path: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'embervol-blockdev-'));
+  const path = join(dir, 'vol.img');
+  await writeFile(path, '');
+  await truncate(path, bytes);
+  return { dir, path };
+}
+
+const filled = (len: number, byte: number): Buffer => Buffer.alloc(len, byte);
+
+test('positioned writes read back, and untouched ranges of a sparse file read as zeroes', async () => {
+  const { dir, path } = await tempFile(1 << 20);
+  const dev = await FileBlockDevice.open(path);
+  try {
+    assert.equal(dev.blockSize, 512);
+    assert.equal(dev.size(), 1 << 20);
+    await dev.write(4096, filled(8192, 0xab), false);
+    assert.deepEqual(await dev.read(4096, 8192), filled(8192, 0xab));
+    assert.deepEqual(await dev.read(0, 4096), Buffer.alloc(4096));
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('a FUA write is on disk when it completes: a fresh open reads it back', async () => {
+  const { dir, path } = await tempFile(1 << 20);
+  const dev = await FileBlockDevice.open(path);
+  await dev.write(512 * 7, filled(512, 0x5a), true);
+  const other = await FileBlockDevice.open(path, { readOnly: true });
+  try {
+    assert.deepEqual(await other.read(512 * 7, 512), filled(512, 0x5a));
+  } finally {
+    await other.close();
+    await dev.close();
+  }
+  const reopened = await FileBlockDevice.open(path);
+  assert.deepEqual(await reopened.read(512 * 7, 512), filled(512, 0x5a));
+  await reopened.close();
+  await rm(dir, { recursive: true });
+});
+
+test('discard punches a hole: allocated blocks drop and the range reads zeroes, file size unchanged', async () => {
+  const { dir, path } = await tempFile(4 << 20);
+  const dev = await FileBlockDevice.open(path);
+  try {
+    await dev.write(0, filled(4 << 20, 0x11), false);
+    await dev.flush();
+    const before = (await stat(path)).blocks;
+    await dev.discard(1 << 20, 2 << 20);
+    const after = await stat(path);
+    assert.ok(after.blocks <= before - 4096 + 8, `st_blocks ${before} -> ${after.blocks}`);
+    assert.equal(after.size, 4 << 20);
+    assert.deepEqual(await dev.read(1 << 20, 2 << 20), Buffer.alloc(2 << 20));
+    assert.deepEqual(await dev.read(0, 1 << 20), filled(1 << 20, 0x11));
+    assert.deepEqual(await dev.read(3 << 20, 1 << 20), filled(1 << 20, 0x11));
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('many discards in one tick are all applied (batched into one helper process)', async () => {
+  const { dir, path } = await tempFile(1 << 20);
+  const dev = await FileBlockDevice.open(path);
+  try {
+    await dev.write(0, filled(1 << 20, 0x22), false);
+    const ranges = Array.from({ length: 300 }, (_, i) => i * 2 * 1024); // every other KiB... 300 of them
+    await Promise.all(ranges.map((off) => dev.discard(off, 1024)));
+    for (const off of [0, 2048 * 150, 2048 * 299]) {
+      assert.deepEqual(await dev.read(off, 1024), Buffer.alloc(1024));
+      assert.deepEqual(await dev.read(off + 1024, 1024), filled(1024, 0x22));
+    }
+    // A discard past the end is clamped, not an error.
+    await dev.discard((1 << 20) - 512, 4096);
+    assert.equal((await stat(path)).size, 1 << 20);
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('size() is cached until refreshSize() after the file grows', async () => {
+  const { dir, path } = await tempFile(1 << 20);
+  const dev = await FileBlockDevice.open(path);
+  try {
+    await truncate(path, 2 << 20);
+    assert.equal(dev.size(), 1 << 20);
+    await dev.refreshSize();
+    assert.equal(dev.size(), 2 << 20);
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('a read-only device refuses writes and discards with EROFS', async () => {
+  const { dir, path } = await tempFile(1 << 20);
+  const dev = await FileBlockDevice.open(path, { readOnly: true });
+  try {
+    assert.equal(dev.readOnly, true);
+    await assert.rejects(dev.write(0, filled(512, 1), false), { code: 'EROFS' });
+    await assert.rejects(dev.discard(0, 512), { code: 'EROFS' });
+    assert.deepEqual(await dev.read(0, 512), Buffer.alloc(512));
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('open rejects a bad block size and a missing file', async () => {
+  const { dir, path } = await tempFile(4096);
+  await assert.rejects(FileBlockDevice.open(path, { blockSize: 1000 }), RangeError);
+  await assert.rejects(FileBlockDevice.open(join(dir, 'absent.img')), { code: 'ENOENT' });
+  await rm(dir, { recursive: true });
+});
