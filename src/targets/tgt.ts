@@ -116,7 +116,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
       this.appliedChap.delete(volumeId);
       const target = await this.findTarget(volumeId);
       if (!target) return;
-      await this.dropConnections(target.tid, () => true);
+      await this.dropConnections(target, () => true);
       try {
         await this.adm.run(['--op', 'delete', '--mode', 'target', '--tid', String(target.tid)]);
       } catch (err) {
@@ -164,7 +164,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
         );
       }
       // Unbinding only stops new logins; existing sessions keep working until dropped.
-      const dropped = await this.dropConnections(target.tid, (i) => sameIqn(i, initiator));
+      const dropped = await this.dropConnections(target, (i) => sameIqn(i, initiator));
       this.log.info({ volumeId, initiator, droppedConnections: dropped }, 'tgt initiator denied');
     });
   }
@@ -198,12 +198,13 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   /** Makes tgtd hold exactly what `want` describes for the volume (adding only; it never removes ACL entries). */
   private async apply(volumeId: string, want: DesiredExport): Promise<number> {
     const iqn = this.iqnFor(volumeId);
-    let target = await this.findTarget(volumeId);
+    const all = await this.showTargets();
+    let target = all.find((t) => t.iqn === iqn);
     let tid: number;
     if (target) {
       tid = target.tid;
     } else {
-      tid = await this.createTarget(iqn);
+      tid = await this.createTarget(iqn, all);
       this.appliedChap.delete(volumeId);
       target = { tid, iqn, state: null, nexuses: [], luns: [], accounts: [], acl: [] };
     }
@@ -223,9 +224,9 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
     return tid;
   }
 
-  private async createTarget(iqn: string): Promise<number> {
+  private async createTarget(iqn: string, known: TgtTargetInfo[]): Promise<number> {
     for (let attempt = 0; attempt < 20; attempt++) {
-      const taken = new Set((await this.showTargets()).map((t) => t.tid));
+      const taken = new Set((attempt === 0 ? known : await this.showTargets()).map((t) => t.tid));
       let tid = 1;
       while (taken.has(tid) || this.reservedTids.has(tid)) tid++;
       this.reservedTids.add(tid);
@@ -265,21 +266,33 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
     for (const user of bound) {
       if (user !== chap.username) await this.adm.runTolerating(['--op', 'delete', '--mode', 'account', '--user', user], TgtErrors.noAccount);
     }
-    // Deleting an account also unbinds it, so new + bind below always start from a clean account.
-    await this.adm.runTolerating(['--op', 'delete', '--mode', 'account', '--user', chap.username], TgtErrors.noAccount);
-    await this.adm.run(['--op', 'new', '--mode', 'account', '--user', chap.username, '--password', chap.password]);
+    const newAccount = ['--op', 'new', '--mode', 'account', '--user', chap.username, '--password', chap.password];
+    if ((await this.adm.runTolerating(newAccount, TgtErrors.accountExists)) === null) {
+      // Its password is unknown: replace it. Deleting an account also unbinds it, so bind below starts clean.
+      await this.adm.runTolerating(['--op', 'delete', '--mode', 'account', '--user', chap.username], TgtErrors.noAccount);
+      await this.adm.run(newAccount);
+    }
     await this.adm.run(['--op', 'bind', '--mode', 'account', '--tid', String(tid), '--user', chap.username]);
     this.appliedChap.set(volumeId, { ...chap });
   }
 
-  /** Deletes every connection of the target whose initiator matches; returns how many. */
-  private async dropConnections(tid: number, match: (initiator: string) => boolean): Promise<number> {
+  /**
+   * Deletes every connection of the target whose initiator matches; returns how many. The first round
+   * uses the I_T nexus list of the caller's `show` (nexus id = session id), saving a tgtadm call when idle.
+   */
+  private async dropConnections(target: TgtTargetInfo, match: (initiator: string) => boolean): Promise<number> {
+    const tid = target.tid;
     let dropped = 0;
-    // Dropping a connection can let the initiator's reconnect slip in before the ACL change is seen
-    // by it; loop until no matching connection is left.
+    let conns = target.nexuses
+      .filter((n) => match(n.initiator))
+      .flatMap((n) => n.connections.map((cid) => ({ sid: n.nexus, cid })));
+    // A connection that logged in again in between (allowed until the ACL change) is caught by the
+    // re-check; loop until no matching connection is left.
     for (let round = 0; round < 5; round++) {
-      const out = await this.adm.runTolerating(['--op', 'show', '--mode', 'conn', '--tid', String(tid)], TgtErrors.noTarget);
-      const conns = out === null ? [] : parseConnShow(out).filter((c) => match(c.initiator));
+      if (round > 0) {
+        const out = await this.adm.runTolerating(['--op', 'show', '--mode', 'conn', '--tid', String(tid)], TgtErrors.noTarget);
+        conns = out === null ? [] : parseConnShow(out).filter((c) => match(c.initiator));
+      }
       if (conns.length === 0) return dropped;
       for (const c of conns) {
         await this.adm.runTolerating(
