@@ -120,10 +120,10 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
       try {
         await this.adm.run(['--op', 'delete', '--mode', 'target', '--tid', String(target.tid)]);
       } catch (err) {
-        if (isTgt(err, TgtErrors.noTarget)) return;
+        // Gone already (someone else removed it) is fine; its accounts are still removed below.
         // A session that logged in between the drop and the delete keeps the target "active".
-        if (!isTgt(err, TgtErrors.targetActive)) throw err;
-        await this.adm.runTolerating(['--op', 'delete', '--mode', 'target', '--tid', String(target.tid), '--force'], TgtErrors.noTarget);
+        if (!isTgt(err, TgtErrors.noTarget) && !isTgt(err, TgtErrors.targetActive)) throw err;
+        if (isTgt(err, TgtErrors.targetActive)) await this.adm.runTolerating(['--op', 'delete', '--mode', 'target', '--tid', String(target.tid), '--force'], TgtErrors.noTarget);
       }
       // Cinder saw deletes that reported success and left the target (bug #1304122): check.
       if (await this.findTarget(volumeId)) throw new Error(`tgt target for volume ${volumeId} still exists after delete`);
