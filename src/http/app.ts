@@ -1,0 +1,107 @@
+// The Cinder v3 HTTP API as a fastify instance (not listening; the caller does that).
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CinderFault } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Workflow } from '../workflow/model.js';
+import { AuthHandshake, noauthContext } from './auth.js';
+import type { RequestContext } from './context.js';
+import { installFaultHandlers } from './faults.js';
+import { formatVersion, negotiateVersion, VERSION_HEADER } from './microversion.js';
+import { registerActionRoutes } from './routes/actions.js';
+import { registerTypeRoutes } from './routes/types.js';
+import { registerVolumeRoutes } from './routes/volumes.js';
+import { cinderValidatorCompiler } from './validation.js';
+import { versionEntry } from './views/versions.js';
+
+/** Cinder's osapi_max_request_body_size default: larger bodies are refused before they are parsed. */
+export const MAX_BODY_BYTES = 114688;
+
+const JSON_TYPES = ['application/json', 'application/vnd.openstack.volume+json'];
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** "volume 3.x" once negotiated, echoed on every v3 response including faults. */
+    apiVersionHeader?: string;
+  }
+}
+
+export interface AppDeps {
+  workflow: Workflow;
+  logger: Logger;
+  auth: 'noauth';
+}
+
+function origin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.headers.host ?? request.hostname}`;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const log = deps.logger.child({ component: 'http' });
+  // pino's Logger and fastify's logger type differ only in generics; the instance is the same pino.
+  const app = Fastify({
+    loggerInstance: log,
+    // One line per request comes from our onResponse hook (with the request id clients see).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_BODY_BYTES,
+    genReqId: () => `req-${randomUUID()}`,
+    // Inbound X-OpenStack-Request-Id is Nova's global id; it is not ours to echo (reference 7.2).
+    requestIdHeader: false,
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('ctx', null as unknown as RequestContext);
+  app.setValidatorCompiler(cinderValidatorCompiler);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new CinderFault(400, 'Malformed request body'), undefined);
+    }
+  });
+
+  installFaultHandlers(app, log);
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-openstack-request-id', request.id);
+    if (request.url === '/v3' || request.url.startsWith('/v3/')) {
+      reply.header('x-compute-request-id', request.id);
+      if (request.apiVersionHeader) reply.header('OpenStack-API-Version', request.apiVersionHeader);
+      reply.header('Vary', 'OpenStack-API-Version');
+    }
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    log.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode }, 'request');
+  });
+
+  app.get('/', async (request, reply) => reply.code(300).send({ versions: [versionEntry(origin(request))] }));
+  app.get('/v3', async (_request, reply) => reply.redirect('/v3/', 302));
+  app.get('/v3/', async (request) => ({ versions: [versionEntry(origin(request))] }));
+
+  const v3 = async (scope: FastifyInstance) => {
+    scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      const version = negotiateVersion(request.headers[VERSION_HEADER]);
+      request.apiVersionHeader = `volume ${formatVersion(version)}`;
+      const urlProject = (request.params as { project_id?: string } | undefined)?.project_id;
+      const ctx = noauthContext({ requestId: request.id, headers: request.headers, urlProject, version });
+      if (ctx instanceof AuthHandshake) {
+        return reply
+          .code(204)
+          .header('X-Auth-Token', ctx.token)
+          .header('X-Server-Management-Url', `${origin(request)}/v3/${ctx.token.split(':')[1]}`)
+          .send();
+      }
+      request.ctx = ctx;
+    });
+    registerVolumeRoutes(scope, deps.workflow);
+    registerActionRoutes(scope, deps.workflow);
+    registerTypeRoutes(scope, deps.workflow);
+  };
+  // Every resource answers both with and without the project in the path (reference 7.3).
+  app.register(v3, { prefix: '/v3' });
+  app.register(v3, { prefix: '/v3/:project_id' });
+  return app;
+}

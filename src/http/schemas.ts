@@ -1,0 +1,142 @@
+// Request bodies (cinder/api/schemas/*.py), in TypeBox.
+import { Type, type TSchema } from '@sinclair/typebox';
+import { Bool, Metadata, NullableString, Uuid, VolumeSize } from './validation.js';
+
+const NullableUuid = Type.Union([Uuid, Type.Null()]);
+const NullableName = NullableString(255);
+
+export const VolumeCreateBody = Type.Object(
+  {
+    volume: Type.Object({
+      name: Type.Optional(NullableName),
+      description: Type.Optional(NullableName),
+      display_name: Type.Optional(NullableName),
+      display_description: Type.Optional(NullableName),
+      volume_type: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+      metadata: Type.Optional(Type.Union([Metadata, Type.Null()])),
+      snapshot_id: Type.Optional(NullableUuid),
+      source_volid: Type.Optional(NullableUuid),
+      consistencygroup_id: Type.Optional(NullableUuid),
+      group_id: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+      backup_id: Type.Optional(NullableUuid),
+      size: Type.Optional(Type.Union([VolumeSize, Type.Null()])),
+      availability_zone: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()])),
+      multiattach: Type.Optional(Type.Union([Bool, Type.Null()])),
+      image_id: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+      imageRef: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+    }),
+    'OS-SCH-HNT:scheduler_hints': Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const VolumeUpdateBody = Type.Object(
+  {
+    volume: Type.Object(
+      {
+        name: Type.Optional(NullableName),
+        description: Type.Optional(NullableName),
+        display_name: Type.Optional(NullableName),
+        display_description: Type.Optional(NullableName),
+        metadata: Type.Optional(Metadata),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** An action body: exactly one key, the action name, whose value has the given shape. */
+const action = (name: string, inner: TSchema) => Type.Object({ [name]: inner }, { additionalProperties: false });
+
+export const AttachBody = action(
+  'os-attach',
+  Type.Object(
+    {
+      instance_uuid: Type.Optional(Uuid),
+      mountpoint: Type.String({ minLength: 1, maxLength: 255 }),
+      host_name: Type.Optional(Type.String({ maxLength: 255 })),
+      mode: Type.Optional(Type.Union([Type.Literal('rw'), Type.Literal('ro')])),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const DetachBody = action(
+  'os-detach',
+  Type.Union([Type.Object({ attachment_id: Type.Optional(Type.Union([Uuid, Type.Null()])) }, { additionalProperties: false }), Type.Null()]),
+);
+
+export const InitializeConnectionBody = action(
+  'os-initialize_connection',
+  Type.Object({ connector: Type.Union([Type.Object({}), Type.String()]) }, { additionalProperties: false }),
+);
+
+export const TerminateConnectionBody = action(
+  'os-terminate_connection',
+  Type.Object({ connector: Type.Union([Type.Object({}), Type.String(), Type.Null()]) }, { additionalProperties: false }),
+);
+
+export const ForceDetachBody = action(
+  'os-force_detach',
+  Type.Union([
+    Type.Object(
+      {
+        connector: Type.Optional(Type.Union([Type.Object({}), Type.String(), Type.Null()])),
+        attachment_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ]),
+);
+
+export const ExtendBody = action('os-extend', Type.Object({ new_size: VolumeSize }, { additionalProperties: false }));
+
+export const ReadonlyBody = action('os-update_readonly_flag', Type.Object({ readonly: Bool }, { additionalProperties: false }));
+
+export const BootableBody = action('os-set_bootable', Type.Object({ bootable: Bool }, { additionalProperties: false }));
+
+export const ResetStatusBody = action(
+  'os-reset_status',
+  Type.Object(
+    {
+      status: Type.Optional(Type.String()),
+      attach_status: Type.Optional(Type.String()),
+      migration_status: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false, minProperties: 1 },
+  ),
+);
+
+export const TypeCreateBody = Type.Object(
+  {
+    volume_type: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 255 }),
+        description: Type.Optional(NullableName),
+        extra_specs: Type.Optional(Type.Union([Metadata, Type.Null()])),
+        'os-volume-type-access:is_public': Type.Optional(Bool),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TypeUpdateBody = Type.Object(
+  {
+    volume_type: Type.Object(
+      {
+        name: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
+        description: Type.Optional(NullableName),
+        is_public: Type.Optional(Bool),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ExtraSpecsBody = Type.Object({ extra_specs: Metadata }, { additionalProperties: false });
+export const ExtraSpecItemBody = Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.String({ maxLength: 255 }));

@@ -1,0 +1,175 @@
+// Shared setup for store, workflow and HTTP tests: a real SQLite file in a fresh temp dir, a workflow,
+// and either the real volume host (file backend + private tgtd) or a recording host for tests that
+// only check bookkeeping (status, rows, messages) and never need bytes or a target.
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { openStore, type Store } from '../../src/store/index.js';
+import { createWorkflow } from '../../src/workflow/index.js';
+import type { Workflow } from '../../src/workflow/model.js';
+import type { AccessMode, Connector, ExportModelUpdate, IscsiConnectionData, VolumeHost, VolumeRef } from '../../src/host/types.js';
+import { createVolumeHost } from '../../src/host/index.js';
+import { FileBackend } from '../../src/backends/file.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type { RequestContext } from '../../src/http/context.js';
+import { MAX_VERSION } from '../../src/http/context.js';
+import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { startPrivateTgt, type PrivateTgt } from '../support/tgtd.js';
+
+export interface HostCall {
+  op: string;
+  volumeId: string;
+  initiator?: string;
+}
+
+/**
+ * A VolumeHost that only records what it was asked, with the real host's formats. For tests of the
+ * workflow's bookkeeping; anything about exports, ACLs or bytes uses the real host instead.
+ */
+export class RecordingHost implements VolumeHost {
+  readonly hostName = 'recording-host';
+  readonly calls: HostCall[] = [];
+  readonly acl = new Map<string, Set<string>>();
+  readonly exports = new Set<string>();
+  failNext: Partial<Record<string, Error>> = {};
+
+  private maybeFail(op: string): void {
+    const err = this.failNext[op];
+    if (err) {
+      delete this.failNext[op];
+      throw err;
+    }
+  }
+  async start() {}
+  async stop() {}
+  async createVolume(volumeId: string) {
+    this.calls.push({ op: 'createVolume', volumeId });
+    this.maybeFail('createVolume');
+  }
+  async deleteVolume(volumeId: string) {
+    this.calls.push({ op: 'deleteVolume', volumeId });
+    this.maybeFail('deleteVolume');
+    this.exports.delete(volumeId);
+    this.acl.delete(volumeId);
+  }
+  async extendVolume(volumeId: string) {
+    this.calls.push({ op: 'extendVolume', volumeId });
+    this.maybeFail('extendVolume');
+  }
+  async createExport(volume: VolumeRef): Promise<ExportModelUpdate> {
+    this.calls.push({ op: 'createExport', volumeId: volume.id });
+    this.maybeFail('createExport');
+    this.exports.add(volume.id);
+    return {
+      providerLocation: `127.0.0.1:3260,1 iqn.2010-10.org.openstack:volume-${volume.id} 1`,
+      providerAuth: volume.providerAuth ?? 'CHAP abcdefghijkmnopqrstu ABCDEFGHJKLMNPQR',
+    };
+  }
+  async initializeConnection(volume: VolumeRef, connector: Connector, _mode: AccessMode): Promise<IscsiConnectionData> {
+    this.calls.push({ op: 'initializeConnection', volumeId: volume.id, initiator: connector.initiator });
+    this.maybeFail('initializeConnection');
+    const set = this.acl.get(volume.id) ?? new Set<string>();
+    set.add(connector.initiator!);
+    this.acl.set(volume.id, set);
+    const [user, pass] = volume.providerAuth!.split(' ').slice(1);
+    return {
+      target_discovered: false,
+      target_portal: '127.0.0.1:3260',
+      target_iqn: `iqn.2010-10.org.openstack:volume-${volume.id}`,
+      target_lun: 1,
+      volume_id: volume.id,
+      auth_method: 'CHAP',
+      auth_username: user,
+      auth_password: pass,
+    };
+  }
+  async terminateConnection(volume: VolumeRef, initiator: string) {
+    this.calls.push({ op: 'terminateConnection', volumeId: volume.id, initiator });
+    this.maybeFail('terminateConnection');
+    this.acl.get(volume.id)?.delete(initiator);
+  }
+  async removeExport(volume: VolumeRef) {
+    this.calls.push({ op: 'removeExport', volumeId: volume.id });
+    this.maybeFail('removeExport');
+    this.exports.delete(volume.id);
+    this.acl.delete(volume.id);
+  }
+  async ensureExport(volume: VolumeRef, initiators: { initiator: string; mode: AccessMode }[]) {
+    this.calls.push({ op: 'ensureExport', volumeId: volume.id });
+    this.exports.add(volume.id);
+    this.acl.set(volume.id, new Set(initiators.map((i) => i.initiator)));
+  }
+  ops(volumeId: string): string[] {
+    return this.calls.filter((c) => c.volumeId === volumeId).map((c) => (c.initiator ? `${c.op}:${c.initiator}` : c.op));
+  }
+}
+
+export interface Env {
+  dir: TempDir;
+  store: Store;
+  host: VolumeHost;
+  workflow: Workflow;
+  logger: Logger;
+  tgt?: PrivateTgt;
+  close(): Promise<void>;
+}
+
+export async function makeEnv(opts: { real?: boolean; logger?: Logger } = {}): Promise<Env> {
+  const dir = await makeTempDir();
+  const logger = opts.logger ?? silentLogger();
+  const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  let host: VolumeHost;
+  let tgt: PrivateTgt | undefined;
+  if (opts.real) {
+    tgt = await startPrivateTgt({ logger });
+    host = createVolumeHost({ backend: new FileBackend(join(dir.path, 'volumes')), target: tgt.target, logger, hostName: 'test-host', portals: [tgt.portal] });
+    await host.start();
+  } else {
+    host = new RecordingHost();
+  }
+  const workflow = createWorkflow({ store, host, logger });
+  return {
+    dir,
+    store,
+    host,
+    workflow,
+    logger,
+    tgt,
+    async close() {
+      await workflow.drain();
+      await store.close();
+      await host.stop();
+      await dir.cleanup();
+    },
+  };
+}
+
+export function adminCtx(projectId = 'p-admin', overrides: Partial<RequestContext> = {}): RequestContext {
+  return {
+    requestId: `req-${randomUUID()}`,
+    userId: 'admin-user',
+    projectId,
+    roles: ['admin', 'member', 'reader'],
+    isAdmin: true,
+    isService: true,
+    version: MAX_VERSION,
+    ...overrides,
+  };
+}
+
+export function memberCtx(projectId = 'p-member', overrides: Partial<RequestContext> = {}): RequestContext {
+  return adminCtx(projectId, { userId: 'member-user', roles: ['member', 'reader'], isAdmin: false, isService: false, ...overrides });
+}
+
+/** Creates a volume and waits for the background create to finish. */
+export async function availableVolume(env: Env, ctx: RequestContext, req: { size?: number; volumeType?: string } = {}): Promise<string> {
+  const v = await env.workflow.createVolume(ctx, { size: req.size ?? 1, volumeType: req.volumeType });
+  await env.workflow.drain();
+  return v.id;
+}
+
+export const INITIATOR_A = 'iqn.1994-05.com.redhat:compute-a';
+export const INITIATOR_B = 'iqn.1994-05.com.redhat:compute-b';
+
+export function connector(initiator: string, extra: Partial<Connector> = {}): Connector {
+  return { initiator, host: initiator.split(':')[1], ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false, ...extra };
+}
