@@ -58,6 +58,8 @@ export interface ConnectionHost extends LoginDirectory {
 }
 
 const LOGIN_MAX_SEGMENT = 8192;
+const MAX_WRITE_BYTES = 64 << 20;
+const MAX_WRITE_BYTES_PER_SESSION = 256 << 20;
 const MAX_LOGIN_TEXT = 65536;
 const MAX_TEXT_REQUEST = 65536;
 
@@ -92,6 +94,8 @@ interface Task {
   collector?: WriteCollector;
   aborted: boolean;
   running?: Promise<void>;
+  /** Bytes of write buffer this task holds against the session budget. */
+  reservedBytes?: number;
 }
 
 // Sense for a write whose Data-Out sequence broke (bad DataSN or offset): ABORTED COMMAND,
@@ -132,6 +136,7 @@ export class IscsiConnection {
   private pingOutstanding: { ttt: number; sentAt: number } | null = null;
   private loggingOut = false;
   private loginStarted = false;
+  private writeBytesPending = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -565,6 +570,12 @@ export class IscsiConnection {
       this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
       return;
     }
+    if (write && edtl > 0 && (edtl > MAX_WRITE_BYTES || this.writeBytesPending + edtl > MAX_WRITE_BYTES_PER_SESSION)) {
+      // Write data is gathered in memory before execution: bound it so no initiator can exhaust us.
+      const busy: Task = { itt: tag, lun: 0, lunField: Buffer.from(bhs.subarray(8, 16)), cdb, edtl, read, write, aborted: false };
+      this.sendScsiResponse(busy, { status: SamStatus.TASK_SET_FULL }, 0, false);
+      return;
+    }
     const task: Task = {
       itt: tag,
       lun: decodeLun(bhs.subarray(8, 16)),
@@ -577,6 +588,8 @@ export class IscsiConnection {
     };
     this.tasks.set(tag, task);
     if (write && edtl > 0) {
+      this.writeBytesPending += edtl;
+      task.reservedBytes = edtl;
       const unsolicitedAllowed = !p.initialR2T && !isFinal(bhs);
       task.collector = new WriteCollector(edtl, {
         firstBurstLength: p.firstBurstLength,
@@ -606,6 +619,7 @@ export class IscsiConnection {
     if (outcome === 'error') {
       this.log.debug({ itt: task.itt }, 'Data-Out sequence error: failing the command');
       this.tasks.delete(task.itt);
+      this.release(task);
       this.sendScsiResponse(task, { status: SamStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR_SENSE }, 0, true);
       return;
     }
@@ -643,16 +657,25 @@ export class IscsiConnection {
           readOnly: this.readOnly,
         }))
       : Promise.resolve<ScsiResult>({ status: SamStatus.BUSY });
-    task.running = exec.then(
-      (result) => this.complete(task, result, dataOut),
-      (err: unknown) => {
-        this.log.error({ err: err instanceof Error ? err.message : String(err), itt: task.itt }, 'SCSI execution failed');
-        this.complete(task, { status: SamStatus.BUSY }, dataOut);
-      },
-    );
+    task.running = exec
+      .then(
+        (result) => this.complete(task, result, dataOut),
+        (err: unknown) => {
+          this.log.error({ err: err instanceof Error ? err.message : String(err), itt: task.itt }, 'SCSI execution failed');
+          this.complete(task, { status: SamStatus.BUSY }, dataOut);
+        },
+      )
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  private release(task: Task): void {
+    if (task.reservedBytes) this.writeBytesPending -= task.reservedBytes;
+    task.reservedBytes = 0;
+    task.collector = undefined;
   }
 
   private complete(task: Task, result: ScsiResult, dataOut: Buffer | undefined): void {
+    this.release(task);
     if (task.aborted || this.closed) return;
     this.tasks.delete(task.itt);
     let data = result.data ?? Buffer.alloc(0);
@@ -736,6 +759,7 @@ export class IscsiConnection {
       if (!match(t.lun, t.itt)) continue;
       t.aborted = true;
       this.tasks.delete(t.itt);
+      if (!t.running) this.release(t);
       count++;
       if (t.running) waits.push(t.running);
     }
