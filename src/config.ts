@@ -40,7 +40,7 @@ export const optionHelp: Record<keyof Config, string> = {
   dataDir: 'directory for volume files and the SQLite database (default ~/.local/share/embervol)',
   listen: 'HOST:PORT of the Cinder v3 API (default 127.0.0.1:8776)',
   iscsiPortal: 'HOST:PORT of the iSCSI portal that initiators connect to (default 127.0.0.1:3260)',
-  target: `iSCSI target: ${TARGETS.join(' | ')} (default tgt)`,
+  target: `iSCSI target: ${TARGETS.join(' | ')} (default builtin)`,
   auth: 'authentication: noauth (X-Auth-Token "user:project"; see README)',
   database: 'SQLite database file (default <data-dir>/embervol.sqlite)',
   iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
@@ -108,9 +108,9 @@ function asBool(v: string | number | boolean, what: string): boolean {
   throw new ConfigError(`${what} must be true or false, got "${v}"`);
 }
 
-function asPort(v: string | number | boolean, what: string): number {
+function asPort(v: string | number | boolean, what: string, max = 65535): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(`${what} must be a port number 1-65535, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(`${what} must be a whole number 1-${max}, got "${v}"`);
   return n;
 }
 
@@ -130,12 +130,12 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     dataDir,
     listen: parseHostPort(String(raw.listen ?? '127.0.0.1:8776'), 'listen'),
     iscsiPortal: parseHostPort(String(raw.iscsiPortal ?? '127.0.0.1:3260'), 'iscsi-portal'),
-    target: oneOf(raw.target ?? 'tgt', TARGETS, 'target'),
+    target: oneOf(raw.target ?? 'builtin', TARGETS, 'target'),
     auth: oneOf(raw.auth ?? 'noauth', AUTH_MODES, 'auth'),
     database: resolve(String(raw.database ?? join(dataDir, 'embervol.sqlite'))),
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
-    tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port'),
+    tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port', 32767),
     hostName: String(raw.hostName ?? 'embervol@file#file'),
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),

@@ -2,6 +2,7 @@
 import type { TargetDriver } from '../host/types.js';
 import type { Logger } from '../log.js';
 import { TgtTarget } from './tgt.js';
+import { BuiltinTarget } from './builtin.js';
 
 export { TgtTarget, DEFAULT_IQN_PREFIX, TGT_VOLUME_LUN } from './tgt.js';
 export { TgtdDaemon } from './tgtd-daemon.js';
@@ -14,7 +15,7 @@ export interface TargetDriverOptions {
   daemon?: { manage: boolean; controlPort?: number };
 }
 
-export const TARGET_DRIVER_NAMES = ['tgt'] as const;
+export const TARGET_DRIVER_NAMES = ['builtin', 'tgt'] as const;
 
 export function createTargetDriver(name: string, opts: TargetDriverOptions): TargetDriver {
   switch (name) {
@@ -25,6 +26,8 @@ export function createTargetDriver(name: string, opts: TargetDriverOptions): Tar
         logger: opts.logger,
         daemon: opts.daemon ?? { manage: true },
       });
+    case 'builtin':
+      return new BuiltinTarget({ portal: opts.portal, iqnPrefix: opts.iqnPrefix, logger: opts.logger });
     default:
       throw new Error(`unknown target driver "${name}" (known: ${TARGET_DRIVER_NAMES.join(', ')})`);
   }

@@ -1,20 +1,20 @@
 // python3-cinderclient, unmodified, drives embervol in noauth mode: volumes and types end to end.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { run } from './peers.js';
+import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 
 const project = '9f8e7d6c5b4a';
 
 describe('python3-cinderclient against embervol (noauth)', () => {
   let svc: ServiceProcess;
-  let cinder: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  let cinder: (...args: string[]) => Promise<RunResult>;
 
   before(async () => {
-    svc = await startServiceProcess({ target: (process.env.EMBERVOL_TEST_TARGETS ?? 'tgt').split(',')[0] as 'tgt' | 'builtin' });
+    svc = await startServiceProcess({ target: (process.env.EMBERVOL_TEST_TARGETS ?? 'builtin,tgt').split(',')[0] as 'tgt' | 'builtin' });
     const endpoint = `${svc.url}/v3/${project}`;
     cinder = (...args: string[]) =>
-      run('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', endpoint, ...args]);
+      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', endpoint, ...args]);
   });
   after(async () => {
     await svc?.stop();

@@ -4,10 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CinderApi } from './api-client.js';
-import { iscsiInq, iscsiReadCapacity16, qemuIo, qemuIoOk, type IscsiLogin } from './peers.js';
+import { iscsiInq, iscsiUrl, readCapacityBytes, splitPortal, type IscsiLunAddress } from '../support/libiscsi.js';
+import { qemuIo } from '../support/qemu.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 
-const targets = (process.env.EMBERVOL_TEST_TARGETS ?? 'tgt').split(',') as ('tgt' | 'builtin')[];
+const targets = (process.env.EMBERVOL_TEST_TARGETS ?? 'builtin,tgt').split(',') as ('tgt' | 'builtin')[];
 
 for (const target of targets) {
   describe(`legacy attach/detach with --target ${target}`, () => {
@@ -47,19 +48,20 @@ for (const target of targets) {
       assert.equal(d.access_mode, 'rw');
       assert.equal(d.target_discovered, false);
 
-      const login: IscsiLogin = { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, initiator, username: d.auth_username, password: d.auth_password };
-      const inq = await iscsiInq(login);
+      const lun: IscsiLunAddress = { ...splitPortal(d.target_portal), iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password };
+      const inq = await iscsiInq(iscsiUrl(lun), initiator);
       assert.equal(inq.code, 0, inq.stderr);
-      const cap = await iscsiReadCapacity16(login);
-      assert.equal(cap.code, 0, cap.stderr);
-      assert.match(cap.stdout, /Total size:\s*1073741824/);
-      const io = await qemuIo(login, ['write -P 0xa5 0 64k', 'write -P 0x5a 1M 4k', 'read -P 0xa5 0 64k', 'read -P 0x5a 1M 4k']);
-      assert.ok(qemuIoOk(io), io.stdout + io.stderr);
+      assert.equal(await readCapacityBytes(iscsiUrl(lun), initiator), 1024 ** 3);
+      const qemuTarget = { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password, initiatorName: initiator };
+      const io = await qemuIo(qemuTarget, ['write -P 0xa5 0 64k', 'write -P 0x5a 1M 4k', 'read -P 0xa5 0 64k', 'read -P 0x5a 1M 4k']);
+      assert.equal(io.code, 0, io.stdout + io.stderr);
+      assert.doesNotMatch(io.stdout, /Pattern verification failed/);
 
-      const wrongPassword = await iscsiInq({ ...login, password: d.auth_password.slice(0, 15) + (d.auth_password.endsWith('x') ? 'y' : 'x') });
-      assert.notEqual(wrongPassword.code, 0, 'a wrong CHAP password must be refused');
-      const otherInitiator = await iscsiInq({ ...login, initiator: 'iqn.2004-10.com.ubuntu:01:not-attached' });
-      assert.notEqual(otherInitiator.code, 0, 'an initiator that is not the connector must be refused');
+      const wrongPassword = d.auth_password.slice(0, 15) + (d.auth_password.endsWith('x') ? 'y' : 'x');
+      const refusedPassword = await iscsiInq(iscsiUrl({ ...lun, password: wrongPassword }), initiator);
+      assert.notEqual(refusedPassword.code, 0, 'a wrong CHAP password must be refused');
+      const refusedInitiator = await iscsiInq(iscsiUrl(lun), 'iqn.2004-10.com.ubuntu:01:not-attached');
+      assert.notEqual(refusedInitiator.code, 0, 'an initiator that is not the connector must be refused');
 
       const instance = randomUUID();
       assert.equal((await api.action(id, 'os-attach', { instance_uuid: instance, mountpoint: '/dev/vdb', mode: 'rw' })).status, 202);
@@ -81,7 +83,7 @@ for (const target of targets) {
       assert.equal(detached.status, 'available');
       assert.deepEqual(detached.attachments, []);
 
-      const afterDetach = await iscsiInq(login);
+      const afterDetach = await iscsiInq(iscsiUrl(lun), initiator);
       assert.notEqual(afterDetach.code, 0, 'the same login must be refused after detach');
 
       assert.equal((await api.call('DELETE', `/volumes/${id}`)).status, 202);

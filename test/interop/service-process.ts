@@ -1,28 +1,16 @@
 // Runs `embervol serve` as a real child process, as a user would, on ports it picks, and stops it afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { findFreePort } from '../support/ports.js';
+import { MAX_CONTROL_PORT } from '../../src/targets/tgtd-daemon.js';
 
 /** A tgtd control port whose socket is not taken by another tgtd on this machine. */
 export function freeTgtControlPort(): number {
   for (;;) {
-    const n = 20000 + Math.floor(Math.random() * 40000);
+    const n = 20000 + Math.floor(Math.random() * (MAX_CONTROL_PORT - 20000));
     if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
   }
 }
@@ -49,7 +37,7 @@ export async function startServiceProcess(opts: {
   extraArgs?: string[];
 } = {}): Promise<ServiceProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'embervol-it-'));
-  const iscsiPort = opts.iscsiPort ?? (await freePort());
+  const iscsiPort = opts.iscsiPort ?? (await findFreePort());
   const args = [
     '--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve',
     '--data-dir', dataDir,

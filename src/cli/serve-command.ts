@@ -1,0 +1,60 @@
+// `embervol serve`: options from flags, env and an optional JSON file; runs until SIGINT/SIGTERM.
+import { Option, type Command } from 'commander';
+import { ConfigError, envName, loadConfig, optionHelp, type Config, type RawOptions } from '../config.js';
+import { createLogger } from '../log.js';
+import { startService } from '../service.js';
+
+const serveFlags: [keyof Config, string][] = [
+  ['dataDir', '--data-dir <dir>'],
+  ['listen', '--listen <host:port>'],
+  ['iscsiPortal', '--iscsi-portal <host:port>'],
+  ['target', '--target <name>'],
+  ['auth', '--auth <mode>'],
+  ['database', '--database <path>'],
+  ['iqnPrefix', '--iqn-prefix <prefix>'],
+  ['tgtManage', '--tgt-manage <bool>'],
+  ['tgtControlPort', '--tgt-control-port <port>'],
+  ['hostName', '--host-name <name>'],
+  ['availabilityZone', '--availability-zone <az>'],
+  ['logLevel', '--log-level <level>'],
+];
+
+export function registerServeCommand(program: Command): void {
+  const serve = program
+    .command('serve')
+    .description('run the volume service (Cinder v3 API, volume host, iSCSI target) until SIGINT/SIGTERM')
+    .option('--config <file>', 'JSON file of options, keys in camelCase (dataDir, listen, target, ...); env EMBERVOL_CONFIG');
+  for (const [key, flags] of serveFlags) serve.addOption(new Option(flags, `${optionHelp[key]}; env ${envName(key)}`));
+  serve.action(async (opts: RawOptions & { config?: string }) => {
+    let config: Config;
+    try {
+      const { config: configFile, ...flags } = opts;
+      config = loadConfig(flags, { configFile });
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        console.error(`embervol serve: ${e.message}`);
+        process.exit(2);
+      }
+      throw e;
+    }
+    const logger = createLogger({ level: config.logLevel });
+    let service: Awaited<ReturnType<typeof startService>>;
+    try {
+      service = await startService(config, logger);
+    } catch (e) {
+      logger.fatal({ err: e }, 'embervol failed to start');
+      console.error(`embervol serve: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      await service.stop();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,67 @@
+// Assembles one embervol process: store -> volume host (backend + target) -> workflow -> HTTP.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from './log.js';
+import { formatHostPort, type Config } from './config.js';
+import { openStore } from './store/index.js';
+import { createWorkflow } from './workflow/index.js';
+import { buildApp } from './http/app.js';
+import { FileBackend } from './backends/file.js';
+import { createVolumeHost } from './host/index.js';
+import { createTargetDriver } from './targets/index.js';
+
+export interface RunningService {
+  /** Base URL of the API, e.g. http://127.0.0.1:8776 */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const volumesDir = join(config.dataDir, 'volumes');
+  mkdirSync(volumesDir, { recursive: true });
+
+  const store = await openStore({ sqlitePath: config.database });
+  const backend = new FileBackend(volumesDir);
+  const target = createTargetDriver(config.target, {
+    portal: config.iscsiPortal,
+    iqnPrefix: config.iqnPrefix,
+    logger: logger.child({ component: 'target' }),
+    daemon: { manage: config.tgtManage, controlPort: config.tgtControlPort },
+  });
+  const host = createVolumeHost({
+    backend,
+    target,
+    logger: logger.child({ component: 'host' }),
+    hostName: config.hostName,
+    portals: [formatHostPort(config.iscsiPortal)],
+  });
+  const stopped: (() => Promise<void>)[] = [];
+  try {
+    await host.start();
+    stopped.push(() => host.stop());
+    const workflow = createWorkflow({
+      store,
+      host,
+      logger: logger.child({ component: 'workflow' }),
+      availabilityZone: config.availabilityZone,
+    });
+    await workflow.restoreExports();
+    const app = buildApp({ workflow, logger: logger.child({ component: 'http' }), auth: config.auth as 'noauth' });
+    const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+    stopped.push(() => app.close());
+    const url = address;
+    logger.info({ url, target: config.target, dataDir: config.dataDir, portal: formatHostPort(config.iscsiPortal) }, 'embervol listening');
+    return {
+      url,
+      async stop() {
+        for (const s of stopped.reverse()) await s().catch((err) => logger.error({ err }, 'stop step failed'));
+        await store.close();
+      },
+    };
+  } catch (e) {
+    for (const s of stopped.reverse()) await s().catch(() => undefined);
+    await store.close();
+    throw e;
+  }
+}
