@@ -19,14 +19,34 @@ interface PendingDiscard {
   reject: (err: unknown) => void;
 }
 
-/** Ranges per fallocate child process; keeps the command line far below ARG_MAX. */
-const DISCARDS_PER_PROCESS = 256;
+/** fallocate processes per `sh` helper; they run in parallel within it. */
+const PUNCHES_PER_HELPER = 32;
+
+interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** Sorted, with overlapping and touching ranges merged: 256 one-block descriptors in a row are one hole. */
+export function coalesce(ranges: ByteRange[]): ByteRange[] {
+  const sorted = [...ranges].sort((a, b) => a.offset - b.offset);
+  const out: ByteRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.offset <= last.offset + last.length) {
+      last.length = Math.max(last.length, r.offset + r.length - last.offset);
+    } else out.push({ offset: r.offset, length: r.length });
+  }
+  return out;
+}
 
 /**
  * Hole punching. Node has no fallocate(2), so we run util-linux `fallocate --punch-hole` (which keeps the
- * file size). Discards issued in the same tick (one UNMAP's descriptor list) share one `sh` process
- * running one fallocate per range. Where punching is not supported we fall back to writing zeroes,
- * which keeps the "reads return zeroes" promise but not the space saving.
+ * file size). Discards issued in the same tick (one UNMAP's descriptor list) are merged, and their
+ * filesystem-block-aligned parts punched by one `sh` helper running the fallocates in parallel; the
+ * unaligned head and tail of a range could not be deallocated anyway and are zeroed in-process.
+ * Where punching is not supported we fall back to writing zeroes, which keeps the "reads return
+ * zeroes" promise but not the space saving.
  */
 export class FileBlockDevice implements BlockDevice {
   private cachedSize: number;
@@ -40,6 +60,8 @@ export class FileBlockDevice implements BlockDevice {
     readonly blockSize: number,
     readonly readOnly: boolean,
     size: number,
+    /** Filesystem allocation unit: only whole units can be deallocated. */
+    private readonly allocationUnit: number,
   ) {
     this.cachedSize = size;
   }
@@ -54,7 +76,7 @@ export class FileBlockDevice implements BlockDevice {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new Error(`${path} is not a regular file`);
-      return new FileBlockDevice(fh, path, blockSize, readOnly, st.size);
+      return new FileBlockDevice(fh, path, blockSize, readOnly, st.size, st.blksize > 0 ? st.blksize : 4096);
     } catch (err) {
       await fh.close();
       throw err;
@@ -113,31 +135,46 @@ export class FileBlockDevice implements BlockDevice {
   private async runDiscards(): Promise<void> {
     const batch = this.pendingDiscards;
     this.pendingDiscards = [];
-    for (let i = 0; i < batch.length; i += DISCARDS_PER_PROCESS) {
-      const group = batch.slice(i, i + DISCARDS_PER_PROCESS);
-      try {
-        await this.punch(group);
-        for (const d of group) d.resolve();
-      } catch (err) {
-        for (const d of group) d.reject(err);
-      }
+    if (batch.length === 0) return;
+    try {
+      await this.deallocate(coalesce(batch));
+      for (const d of batch) d.resolve();
+    } catch (err) {
+      for (const d of batch) d.reject(err);
     }
   }
 
-  private async punch(group: PendingDiscard[]): Promise<void> {
-    if (this.punchSupported) {
+  private async deallocate(ranges: ByteRange[]): Promise<void> {
+    const unit = this.allocationUnit;
+    const punches: ByteRange[] = [];
+    const zeroes: ByteRange[] = [];
+    for (const r of ranges) {
+      const end = r.offset + r.length;
+      const a = Math.ceil(r.offset / unit) * unit;
+      const b = Math.floor(end / unit) * unit;
+      if (!this.punchSupported || b - a < unit) {
+        zeroes.push(r);
+        continue;
+      }
+      punches.push({ offset: a, length: b - a });
+      if (a > r.offset) zeroes.push({ offset: r.offset, length: a - r.offset });
+      if (end > b) zeroes.push({ offset: b, length: end - b });
+    }
+    for (let i = 0; i < punches.length; i += PUNCHES_PER_HELPER) {
+      const group = punches.slice(i, i + PUNCHES_PER_HELPER);
       try {
         await this.punchHoles(group);
-        return;
       } catch (err) {
         if (!/not supported/i.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
         this.punchSupported = false;
+        zeroes.push(...punches.slice(i));
+        break;
       }
     }
-    for (const d of group) await this.writeZeroes(d.offset, d.length);
+    for (const z of zeroes) await this.writeZeroes(z.offset, z.length);
   }
 
-  private async punchHoles(group: PendingDiscard[]): Promise<void> {
+  private async punchHoles(group: ByteRange[]): Promise<void> {
     // The target is our own open file via /proc, so a rename or replace of the path cannot redirect the punch.
     const procPath = `/proc/${process.pid}/fd/${this.fh.fd}`;
     const target = existsSync(procPath) ? procPath : this.path;
@@ -146,10 +183,12 @@ export class FileBlockDevice implements BlockDevice {
       await execFileAsync('fallocate', ['--punch-hole', '--offset', String(d.offset), '--length', String(d.length), target]);
       return;
     }
-    // Offsets and lengths are integers we produced; the path travels as $0, never through the shell's parser.
-    const script = group
-      .map((d) => `fallocate --punch-hole --offset ${Math.trunc(d.offset)} --length ${Math.trunc(d.length)} -- "$0"`)
-      .join(' && ');
+    // Offsets and lengths are integers we computed; the path travels as $0, never through the shell's parser.
+    // Each fallocate runs in the background and every exit status is collected, so one failure fails all.
+    const script =
+      group
+        .map((d) => `fallocate --punch-hole --offset ${Math.trunc(d.offset)} --length ${Math.trunc(d.length)} -- "$0" & p="$p $!"`)
+        .join('\n') + '\nrc=0; for x in $p; do wait $x || rc=1; done; exit $rc';
     await execFileAsync('sh', ['-c', script, target]);
   }
 

@@ -278,7 +278,11 @@ export async function compareAndWrite(ctx: BlockContext, cmd: ScsiCommand): Prom
   if (r.blocks > ctx.limits.maxCompareAndWriteBlocks) throw invalidFieldInCdb(13);
   checkRange(ctx, r);
   checkWritable(ctx, cmd);
-  if (r.blocks === 0) return good();
+  if (r.blocks === 0) {
+    // Zero blocks with data on the way is a count that wrapped (e.g. 256 in one byte), not a no-op.
+    if ((cmd.dataOut?.length ?? 0) > 0 || cmd.expectedDataLength > 0) throw invalidFieldInCdb(13);
+    return good();
+  }
   const bytes = r.blocks * ctx.blockSize;
   const out = cmd.dataOut ?? Buffer.alloc(0);
   if (out.length < 2 * bytes) throw invalidFieldInCdb(13);

@@ -67,20 +67,44 @@ test('discard punches a hole: allocated blocks drop and the range reads zeroes, 
   }
 });
 
-test('many discards in one tick are all applied (batched into one helper process)', async () => {
+test('many discards in one tick are all applied: scattered ones punched, touching ones merged', async () => {
+  const { dir, path } = await tempFile(8 << 20);
+  const dev = await FileBlockDevice.open(path);
+  try {
+    await dev.write(0, filled(8 << 20, 0x22), false);
+    await dev.flush();
+    const before = (await stat(path)).blocks;
+    // 300 scattered 8 KiB holes, every 16 KiB from 1 MiB on
+    const scattered = Array.from({ length: 300 }, (_, i) => (1 << 20) + i * 16384);
+    // and 256 touching 512-byte ranges that only deallocate once merged
+    const touching = Array.from({ length: 256 }, (_, i) => i * 512);
+    await Promise.all([...scattered.map((off) => dev.discard(off, 8192)), ...touching.map((off) => dev.discard(off, 512))]);
+    const after = (await stat(path)).blocks;
+    const expectedFreed = (300 * 8192 + 256 * 512) / 512;
+    assert.ok(after <= before - expectedFreed + 64, `st_blocks ${before} -> ${after}`);
+    assert.deepEqual(await dev.read(0, 256 * 512), Buffer.alloc(256 * 512));
+    for (const off of [scattered[0], scattered[150], scattered[299]]) {
+      assert.deepEqual(await dev.read(off, 8192), Buffer.alloc(8192));
+      assert.deepEqual(await dev.read(off + 8192, 8192), filled(8192, 0x22));
+    }
+    // A discard past the end is clamped, not an error.
+    await dev.discard((8 << 20) - 512, 4096);
+    assert.equal((await stat(path)).size, 8 << 20);
+  } finally {
+    await dev.close();
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('a discard not aligned to the allocation unit zeroes its head and tail and punches the middle', async () => {
   const { dir, path } = await tempFile(1 << 20);
   const dev = await FileBlockDevice.open(path);
   try {
-    await dev.write(0, filled(1 << 20, 0x22), false);
-    const ranges = Array.from({ length: 300 }, (_, i) => i * 2 * 1024); // every other KiB... 300 of them
-    await Promise.all(ranges.map((off) => dev.discard(off, 1024)));
-    for (const off of [0, 2048 * 150, 2048 * 299]) {
-      assert.deepEqual(await dev.read(off, 1024), Buffer.alloc(1024));
-      assert.deepEqual(await dev.read(off + 1024, 1024), filled(1024, 0x22));
-    }
-    // A discard past the end is clamped, not an error.
-    await dev.discard((1 << 20) - 512, 4096);
-    assert.equal((await stat(path)).size, 1 << 20);
+    await dev.write(0, filled(1 << 20, 0x44), false);
+    await dev.discard(512, 64 * 1024);
+    assert.deepEqual(await dev.read(0, 512), filled(512, 0x44));
+    assert.deepEqual(await dev.read(512, 64 * 1024), Buffer.alloc(64 * 1024));
+    assert.deepEqual(await dev.read(512 + 64 * 1024, 512), filled(512, 0x44));
   } finally {
     await dev.close();
     await rm(dir, { recursive: true });
