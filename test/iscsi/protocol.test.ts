@@ -2,7 +2,7 @@
 // windows, R2T, NOP pings, task management, read-only mappings, ACL removal under a live session.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { newBhs, Opcode, type Pdu } from '../../src/iscsi/pdu.js';
+import { encodePduToBuffer, newBhs, Opcode, type Pdu } from '../../src/iscsi/pdu.js';
 import { parseKeyValues } from '../../src/iscsi/text.js';
 import { INITIATOR, INITIATOR2, startTestTarget, TARGET_IQN, type TestTarget } from './helpers.js';
 import { RawInitiator, read10, TEST_UNIT_READY, write10 } from './raw-initiator.js';
@@ -291,5 +291,38 @@ describe('target NOP-In pings', () => {
     const next = await response(c, Opcode.NOP_IN);
     assert.notEqual(next.bhs.readUInt32BE(20), ttt);
     assert.ok(await c.waitClosed(5000));
+  });
+});
+
+describe('header and data digests', () => {
+  let t: TestTarget;
+  before(async () => {
+    t = await startTestTarget();
+  });
+  after(() => t.stop());
+
+  it('negotiates CRC32C both ways, rejects a PDU with a bad data digest and keeps the session', async () => {
+    const c = await RawInitiator.connect(t.port);
+    const status = await c.login({
+      initiator: INITIATOR,
+      target: TARGET_IQN,
+      operational: [['HeaderDigest', 'CRC32C,None'], ['DataDigest', 'CRC32C,None'], ['MaxRecvDataSegmentLength', '65536']],
+    });
+    assert.equal(status, 0);
+    await clearUnitAttention(c);
+    const data = Buffer.alloc(1024, 0x42);
+    c.send(c.scsiCommand(write10(10, 2), { write: true, edtl: 1024, data }));
+    assert.equal((await response(c, Opcode.SCSI_RESPONSE)).bhs[3], 0);
+    // Corrupt the data digest of a NOP-Out: the target must reject that PDU only.
+    const nop = c.nopOut(Buffer.from('digest-me'));
+    const wire = encodePduToBuffer(nop, { header: true, data: true });
+    wire[wire.length - 1] ^= 0xff;
+    c.send(wire);
+    const rej = await response(c, Opcode.REJECT);
+    assert.equal(rej.bhs[2], 0x02);
+    c.send(c.scsiCommand(read10(10, 2), { read: true, edtl: 1024 }));
+    const d = await response(c, Opcode.DATA_IN);
+    assert.deepEqual(d.data, data);
+    c.close();
   });
 });
