@@ -54,7 +54,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => {
     const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
+    // An empty JSON body reads as {} so the client hears which key is missing, not a type error.
+    if (text.trim() === '') return done(null, {});
     try {
       done(null, JSON.parse(text));
     } catch {
