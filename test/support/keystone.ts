@@ -19,21 +19,20 @@
 // no secrets worth protecting (fixed test passwords on loopback).
 //
 // Needs: `scripts/install-keystone.sh` (apt-get install keystone). keystoneSkipReason() says why not.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
-const execFileP = promisify(execFile);
 
 /** Bump when the layout of the template (config, users, projects) changes, so stale templates are not reused. */
 const LAYOUT_VERSION = 3;
 const PYTHON = '/usr/bin/python3';
-const KEYSTONE_MANAGE = '/usr/bin/keystone-manage';
+const KEYSTONE_APP = '/usr/lib/python3/dist-packages/keystone/server/wsgi.py';
 const DEFAULT_DOMAIN = 'default';
 
 export type KeystoneUser = 'admin' | 'adminuser' | 'alice' | 'bob' | 'rita' | 'nova' | 'embervol';
@@ -117,7 +116,7 @@ export interface KeystoneFixture {
 
 /** null when the fixture can run here; otherwise why not (for `test(..., { skip })`). */
 export function keystoneSkipReason(): string | null {
-  if (!existsSync(KEYSTONE_MANAGE)) return 'keystone is not installed (run scripts/install-keystone.sh as root)';
+  if (!existsSync(KEYSTONE_APP)) return 'keystone is not installed (run scripts/install-keystone.sh as root)';
   if (!existsSync(PYTHON)) return `${PYTHON} is missing`;
   return null;
 }
@@ -134,6 +133,8 @@ debug = false
 
 [database]
 connection = sqlite:///${dir}/keystone.db
+# No fsync per commit: the database dies with the test anyway.
+sqlite_synchronous = false
 
 [fernet_tokens]
 key_repository = ${dir}/fernet-keys
@@ -156,13 +157,47 @@ expiration = ${tokenExpirationSeconds}
 driver = sql
 
 [cache]
-enabled = false
+# In-process cache: token validation and role lookups stop costing several SQL queries each. Keystone
+# invalidates it itself on writes and revocations (single process, so never stale).
+enabled = true
+backend = dogpile.cache.memory
 
 [oslo_policy]
 policy_file = ${dir}/policy.yaml
 policy_dirs = ${dir}/policy.d
 `;
 }
+
+/**
+ * What `keystone-manage db_sync` and `keystone-manage bootstrap` do, in one Python process (each keystone-manage
+ * run costs ~3 s of imports). It must be its own process: the WSGI app started in the same interpreter after a
+ * bootstrap finds the SQLite database locked on its first write.
+ */
+const SETUP_PY = `
+import json, sys
+conf = sys.argv[1]
+boot = json.loads(sys.argv[2])
+sys.argv[1:] = ['--config-file', conf]
+import keystone.server
+from keystone.common.sql import upgrades
+from keystone.cmd.bootstrap import Bootstrapper
+keystone.server.configure(config_files=None)
+upgrades.offline_sync_database_to_version()
+b = Bootstrapper()
+b.admin_password = boot['password']
+b.admin_username = 'admin'
+b.project_name = 'admin'
+b.admin_role_name = 'admin'
+b.service_name = 'keystone'
+b.public_url = boot['public_url']
+b.region_id = 'RegionOne'
+b.immutable_roles = True
+b.bootstrap()
+import sqlite3
+db = sqlite3.connect(boot['db'])
+db.execute('PRAGMA journal_mode=WAL')
+db.close()
+`;
 
 /** Serves the app like /usr/bin/keystone-wsgi-public, but binds port 0, reports it on stdout and exits when stdin closes. */
 const SERVER_PY = `
@@ -189,32 +224,30 @@ print(json.dumps({'port': srv.server_port}), flush=True)
 srv.serve_forever()
 `;
 
-async function manage(dir: string, args: string[]): Promise<void> {
-  try {
-    await execFileP(KEYSTONE_MANAGE, ['--config-file', join(dir, 'keystone.conf'), ...args], {
-      timeout: 120_000,
-      maxBuffer: 16 * 1024 * 1024,
+async function setupDatabase(dir: string, bootstrap: { password: string; public_url: string; db: string }): Promise<void> {
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const proc = spawn(PYTHON, ['-c', SETUP_PY, join(dir, 'keystone.conf'), JSON.stringify(bootstrap)], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    const tail = (e.stderr ?? '').split('\n').filter((l) => l && !l.startsWith(' ')).slice(-5).join('\n');
-    throw new Error(`keystone-manage ${args[0]} failed: ${e.message.split('\n')[0]}\n${tail}`);
+    let stderr = '';
+    proc.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-20_000)));
+    proc.once('error', reject);
+    proc.once('exit', (code) => resolve({ code, stderr }));
+  });
+  if (code !== 0) {
+    const tail = stderr.split('\n').filter((l) => l && !l.startsWith(' ')).slice(-8).join('\n');
+    throw new Error(`Keystone db_sync/bootstrap failed (exit ${code}):\n${tail}`);
   }
 }
 
-let ownerCache: { user: string; group: string } | undefined;
-async function owner(): Promise<{ user: string; group: string }> {
-  if (!ownerCache) {
-    const { stdout } = await execFileP('id', ['-gn']);
-    ownerCache = { user: userInfo().username, group: stdout.trim() };
+/** What `keystone-manage fernet_setup` / `credential_setup` write: keys 0 (staged) and 1 (primary), 32 random bytes, urlsafe base64. */
+async function writeKeyRepository(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  for (const name of ['0', '1']) {
+    await writeFile(join(path, name), randomBytes(32).toString('base64').replace(/\+/g, '-').replace(/\//g, '_'), { mode: 0o600 });
   }
-  return ownerCache;
-}
-
-async function writeConf(dir: string, tokenExpirationSeconds: number): Promise<void> {
-  await writeFile(join(dir, 'keystone.conf'), keystoneConf(dir, tokenExpirationSeconds));
-  await writeFile(join(dir, 'policy.yaml'), '{}\n');
-  await mkdir(join(dir, 'policy.d'), { recursive: true });
 }
 
 interface Server {
@@ -258,6 +291,16 @@ async function startServer(dir: string): Promise<Server> {
   proc.removeAllListeners('exit');
   proc.stdout!.resume();
   return { proc, port };
+}
+
+/** The ERROR/CRITICAL lines of keystone.log (tracebacks included), for messages of failed starts. */
+function errorLines(dir: string): string {
+  try {
+    const lines = readFileSync(join(dir, 'keystone.log'), 'utf8').split('\n');
+    return lines.filter((l) => / (ERROR|CRITICAL) /.test(l)).slice(-30).join('\n');
+  } catch {
+    return '';
+  }
 }
 
 async function stopProcess(proc: ChildProcess): Promise<void> {
@@ -357,67 +400,38 @@ async function populate(base: string, adminPassword: string): Promise<Omit<Layou
 // ---------------------------------------------------------------------------------------------------------
 // template: a bootstrapped, populated Keystone state that later starts copy
 
-async function keystoneVersion(): Promise<string> {
-  try {
-    const { stdout } = await execFileP('dpkg-query', ['-W', '-f=${Version}', 'keystone']);
-    return stdout.trim().replace(/[^A-Za-z0-9.+~-]/g, '_');
-  } catch {
-    return 'unknown';
-  }
+async function writeConf(dir: string, tokenExpirationSeconds: number): Promise<void> {
+  await writeFile(join(dir, 'keystone.conf'), keystoneConf(dir, tokenExpirationSeconds));
+  await writeFile(join(dir, 'policy.yaml'), '{}\n');
+  await mkdir(join(dir, 'policy.d'), { recursive: true });
 }
 
-async function buildState(dir: string): Promise<Layout> {
-  const { user, group } = await owner();
-  await writeConf(dir, 3600);
-  // The three are independent; each keystone-manage run costs ~2.5 s of Python imports.
-  await Promise.all([
-    manage(dir, ['fernet_setup', '--keystone-user', user, '--keystone-group', group]),
-    manage(dir, ['credential_setup', '--keystone-user', user, '--keystone-group', group]),
-    manage(dir, ['db_sync']),
-  ]);
+/** A fresh Keystone in dir: keys, schema, bootstrap and the users/projects/roles above. Leaves it running. */
+async function buildState(dir: string, tokenExpirationSeconds: number): Promise<{ layout: Layout; server: Server }> {
+  const t0 = Date.now();
+  const trace = (what: string) => {
+    if (process.env.EMBERVOL_KEYSTONE_TRACE === '1') process.stderr.write(`keystone fixture: ${what} at ${Date.now() - t0} ms\n`);
+  };
+  await writeConf(dir, tokenExpirationSeconds);
+  await writeKeyRepository(join(dir, 'fernet-keys'));
+  await writeKeyRepository(join(dir, 'credential-keys'));
   const adminPassword = passwordFor('admin');
-  await manage(dir, [
-    'bootstrap',
-    '--bootstrap-password', adminPassword,
-    '--bootstrap-username', 'admin',
-    '--bootstrap-project-name', 'admin',
-    '--bootstrap-role-name', 'admin',
-    '--bootstrap-service-name', 'keystone',
-    '--bootstrap-region-id', 'RegionOne',
-    '--bootstrap-public-url', 'http://127.0.0.1:5000/v3',
-  ]);
+  await setupDatabase(dir, { password: adminPassword, public_url: 'http://127.0.0.1:5000/v3', db: join(dir, 'keystone.db') });
+  trace('db_sync + bootstrap done');
   const server = await startServer(dir);
+  trace('server listening');
   try {
     const base = `http://127.0.0.1:${server.port}/v3`;
     await waitForApi(base);
     const populated = await populate(base, adminPassword);
+    trace('users, projects, roles created');
     const layout: Layout = { version: LAYOUT_VERSION, adminPassword, ...populated };
     await writeFile(join(dir, 'layout.json'), JSON.stringify(layout, null, 2));
-    return layout;
-  } finally {
+    return { layout, server };
+  } catch (err) {
     await stopProcess(server.proc);
+    throw err;
   }
-}
-
-/** The template dir (built once per machine and keystone version); concurrent builders race benignly via rename. */
-async function template(): Promise<string> {
-  const dir = join(tmpdir(), `embervol-keystone-template-${await keystoneVersion()}-v${LAYOUT_VERSION}`);
-  if (existsSync(join(dir, 'layout.json'))) return dir;
-  const building = await mkdtemp(join(tmpdir(), 'embervol-keystone-build-'));
-  try {
-    await buildState(building);
-    await rm(join(building, 'keystone.log'), { force: true });
-    await rm(join(building, 'access.log'), { force: true });
-    try {
-      await rename(building, dir);
-    } catch (err) {
-      // Another process won the race; use its template.
-      if (!existsSync(join(dir, 'layout.json'))) throw err;
-    }
-  } finally {
-    await rm(building, { recursive: true, force: true });
-  }
-  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -498,16 +512,10 @@ export async function startKeystone(opts: StartOptions = {}): Promise<KeystoneFi
   let server: Server | undefined;
   let proxy: Proxy | undefined;
   try {
-    if (process.env.EMBERVOL_KEYSTONE_NO_CACHE === '1') {
-      await buildState(dir);
-    } else {
-      await cp(await template(), dir, { recursive: true });
-    }
-    const layout = JSON.parse(await readFile(join(dir, 'layout.json'), 'utf8')) as Layout;
-    await writeConf(dir, tokenExpirationSeconds);
-    server = await startServer(dir);
+    const built = await buildState(dir, tokenExpirationSeconds);
+    server = built.server;
+    const layout = built.layout;
     const directUrl = `http://127.0.0.1:${server.port}/v3`;
-    await waitForApi(directUrl);
     proxy = await startProxy(server.port);
     const authUrl = `http://127.0.0.1:${proxy.port}/v3`;
     const adminToken = async () => (await issueToken(directUrl, 'admin', layout.adminPassword, 'admin')).token;
@@ -595,7 +603,9 @@ export async function startKeystone(opts: StartOptions = {}): Promise<KeystoneFi
   } catch (err) {
     if (proxy) await proxy.close();
     if (server) await stopProcess(server.proc);
-    await rm(dir, { recursive: true, force: true });
+    const log = errorLines(dir);
+    if (process.env.EMBERVOL_KEYSTONE_KEEP !== '1') await rm(dir, { recursive: true, force: true });
+    if (err instanceof Error && log) err.message += `\n--- keystone.log (errors)\n${log}`;
     throw err;
   }
 }
