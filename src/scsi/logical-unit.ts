@@ -235,9 +235,9 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, BlockContext {
     return good();
   }
 
-  reset(): void {
+  reset(issuingNexus?: string): void {
     this.reservations.reset();
-    this.ua.resetAll(Asc.BUS_DEVICE_RESET);
+    this.ua.resetAll(Asc.BUS_DEVICE_RESET, issuingNexus);
   }
 
   nexusLost(nexus: string): void {

@@ -46,16 +46,16 @@ export class ScsiTargetDevice {
     return absentLun(cmd);
   }
 
-  /** LOGICAL UNIT RESET task management function. */
-  resetLun(lun: number): boolean {
+  /** LOGICAL UNIT RESET task management function, received on `issuingNexus`. */
+  resetLun(lun: number, issuingNexus?: string): boolean {
     const lu = this.luns.get(lun);
-    lu?.reset();
+    lu?.reset(issuingNexus);
     return lu !== undefined;
   }
 
   /** TARGET WARM/COLD RESET: every logical unit resets. */
-  resetAll(): void {
-    for (const lu of this.luns.values()) lu.reset();
+  resetAll(issuingNexus?: string): void {
+    for (const lu of this.luns.values()) lu.reset(issuingNexus);
   }
 
   /** The transport lost an I_T nexus (logout, connection drop, session reinstatement). */

@@ -65,8 +65,11 @@ export interface LogicalUnitIdentity {
 export interface LogicalUnit {
   readonly identity: LogicalUnitIdentity;
   execute(cmd: ScsiCommand): Promise<ScsiResult>;
-  /** Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention). */
-  reset(): void;
+  /**
+   * Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention).
+   * Pass the nexus the function arrived on: every other nexus gets the unit attention, it does not.
+   */
+  reset(issuingNexus?: string): void;
   close(): Promise<void>;
   /** The I_T nexus is gone (session closed or dropped): releases what SPC says dies with it. */
   nexusLost?(nexus: string): void;

@@ -32,9 +32,15 @@ export class UnitAttentions {
     for (const nexus of this.pending.keys()) if (nexus !== except) this.raise(nexus, ascq);
   }
 
-  /** A reset replaces whatever was pending: the initiator must re-learn everything anyway. */
-  resetAll(ascq: number): void {
-    for (const q of this.pending.values()) q.splice(0, q.length, ascq);
+  /**
+   * A reset replaces whatever was pending: the initiator must re-learn everything anyway. The nexus that
+   * asked for the reset already knows (SAM-5 7.6: every I_T nexus except the one the function came on).
+   */
+  resetAll(ascq: number, except?: string): void {
+    for (const [nexus, q] of this.pending) {
+      if (nexus === except) q.length = 0;
+      else q.splice(0, q.length, ascq);
+    }
   }
 
   /** The nexus is gone; if it comes back it starts again with POWER ON, RESET. */

@@ -89,6 +89,11 @@ test('LUNs are independent devices; removeLun makes one absent; resetLun reaches
     assert.throws(() => t.addLun(20000, t.getLun(0)!), RangeError);
     t.resetAll();
     assertSense(await t.execute(0, cmd([0, 0, 0, 0, 0, 0])), SenseKey.UNIT_ATTENTION, Asc.BUS_DEVICE_RESET);
+    // The nexus that asked for the reset gets no unit attention for it.
+    t.resetAll(nexus);
+    assertGood(await t.execute(0, cmd([0, 0, 0, 0, 0, 0])));
+    t.resetLun(0, nexus);
+    assertGood(await t.execute(0, cmd([0, 0, 0, 0, 0, 0])));
     t.nexusLost(nexus);
     assertSense(await t.execute(0, cmd([0, 0, 0, 0, 0, 0])), SenseKey.UNIT_ATTENTION, Asc.POWER_ON_RESET);
   });
