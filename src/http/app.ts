@@ -79,7 +79,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get('/', async (request, reply) => reply.code(300).send({ versions: [versionEntry(origin(request))] }));
-  app.get('/v3', async (_request, reply) => reply.redirect('/v3/', 302));
+  // Absolute, as webob sends it: keystoneauth's discovery does not resolve a relative Location.
+  app.get('/v3', async (request, reply) => reply.redirect(`${origin(request)}/v3/`, 302));
   app.get('/v3/', async (request) => ({ versions: [versionEntry(origin(request))] }));
 
   const v3 = async (scope: FastifyInstance) => {
