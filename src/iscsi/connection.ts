@@ -55,10 +55,12 @@ export interface ConnectionHost extends LoginDirectory {
   detachSession(conn: IscsiConnection): void;
   /** Task management that reaches beyond this session (CLEAR TASK SET, LUN and target resets). */
   taskManagement(conn: IscsiConnection, fn: number, lun: number): Promise<number>;
+  dropAfterColdReset(conn: IscsiConnection): void;
 }
 
 const LOGIN_MAX_SEGMENT = 8192;
 const MAX_WRITE_BYTES = 64 << 20;
+const WRITE_HIGH_WATER = 32 << 20;
 const MAX_WRITE_BYTES_PER_SESSION = 256 << 20;
 const MAX_LOGIN_TEXT = 65536;
 const MAX_TEXT_REQUEST = 65536;
@@ -137,6 +139,7 @@ export class IscsiConnection {
   private loggingOut = false;
   private loginStarted = false;
   private writeBytesPending = 0;
+  private readPaused = false;
 
   constructor(
     private readonly socket: Socket,
@@ -184,6 +187,11 @@ export class IscsiConnection {
     this.closed = true;
     this.socket.destroy();
     this.onClose();
+  }
+
+  /** Flushes what was already sent, then closes. */
+  closeGracefully(): void {
+    this.flushThenClose();
   }
 
   private onClose(): void {
@@ -348,6 +356,16 @@ export class IscsiConnection {
       process.nextTick(() => this.uncork());
     }
     for (const b of encodePdu(pdu, this.framer.digests)) this.socket.write(b);
+    // Backpressure: a reader that does not keep up stops us reading its new commands,
+    // instead of letting responses pile up in memory.
+    if (!this.readPaused && this.socket.writableLength > WRITE_HIGH_WATER) {
+      this.readPaused = true;
+      this.socket.pause();
+      this.socket.once('drain', () => {
+        this.readPaused = false;
+        if (!this.closed) this.socket.resume();
+      });
+    }
   }
 
   private uncork(): void {
@@ -785,7 +803,8 @@ export class IscsiConnection {
     } else if (
       fn === TmfFunction.CLEAR_TASK_SET ||
       fn === TmfFunction.LOGICAL_UNIT_RESET ||
-      fn === TmfFunction.TARGET_WARM_RESET
+      fn === TmfFunction.TARGET_WARM_RESET ||
+      fn === TmfFunction.TARGET_COLD_RESET
     ) {
       response = await this.host.taskManagement(this, fn, lun);
     } else response = TmfResponse.NOT_SUPPORTED;
@@ -795,6 +814,8 @@ export class IscsiConnection {
     out.writeUInt32BE(ittOf(bhs), 16);
     this.stamp(out, true);
     this.send({ bhs: out, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    // A cold reset ends every session of the target once the response is out (RFC 7143 11.5.1).
+    if (fn === TmfFunction.TARGET_COLD_RESET && response === TmfResponse.COMPLETE) this.host.dropAfterColdReset(this);
   }
 
   // ---- text ----------------------------------------------------------------------------

@@ -319,12 +319,21 @@ export class IscsiTargetServer implements ConnectionHost {
     if (iqn) this.targets.get(iqn)?.lunMap.nexusLost?.(conn.nexus);
   }
 
+  dropAfterColdReset(conn: IscsiConnection): void {
+    const iqn = conn.targetIqn;
+    if (!iqn) return;
+    // Let the TMF response reach the initiator first; then every session of the target goes.
+    setImmediate(() => {
+      for (const c of this.connectionsOf(iqn)) c.closeGracefully();
+    });
+  }
+
   async taskManagement(conn: IscsiConnection, fn: number, lun: number): Promise<number> {
     const iqn = conn.targetIqn;
     const t = iqn ? this.targets.get(iqn) : undefined;
     if (!t) return TmfResponse.REJECTED;
     const peers = [...this.sessions.values()].filter((c) => c.targetIqn === iqn);
-    if (fn === TmfFunction.TARGET_WARM_RESET) {
+    if (fn === TmfFunction.TARGET_WARM_RESET || fn === TmfFunction.TARGET_COLD_RESET) {
       await Promise.all(peers.map((c) => c.abortTasks(() => true)));
       for (const lu of t.lus.values()) lu.reset();
       return TmfResponse.COMPLETE;
