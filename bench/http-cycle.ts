@@ -49,7 +49,7 @@ export async function main() {
   const target = arg('target', 'tgt') as 'tgt' | 'builtin';
   const cycles = Number(arg('cycles', '40'));
   const clients = Number(arg('clients', '8'));
-  const svc = await startServiceProcess({ target, extraArgs: ['--log-level', 'warn'] });
+  const svc = await startServiceProcess({ target });
   try {
     const api = new CinderApi(svc.url);
     const seq = emptySamples();

@@ -46,7 +46,7 @@ export const optionHelp: Record<keyof Config, string> = {
   iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
   tgtManage: 'tgt target: start and supervise a private tgtd (default true)',
   tgtControlPort: 'tgt target: tgtd control port (default 3261 for a private tgtd)',
-  hostName: 'name of this volume host as shown in os-vol-host-attr:host (default embervol@file#file)',
+  hostName: 'name of this volume host; os-vol-host-attr:host shows it as <name>@file#file (default embervol)',
   availabilityZone: 'availability zone reported on volumes (default nova)',
   logLevel: 'log level: fatal|error|warn|info|debug|trace (default info)',
 };
@@ -136,7 +136,7 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
     tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port', 32767),
-    hostName: String(raw.hostName ?? 'embervol@file#file'),
+    hostName: String(raw.hostName ?? 'embervol'),
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),
   };

@@ -26,13 +26,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const target = createTargetDriver(config.target, {
     portal: config.iscsiPortal,
     iqnPrefix: config.iqnPrefix,
-    logger: logger.child({ component: 'target' }),
+    logger,
     daemon: { manage: config.tgtManage, controlPort: config.tgtControlPort },
   });
   const host = createVolumeHost({
     backend,
     target,
-    logger: logger.child({ component: 'host' }),
+    logger,
     hostName: config.hostName,
     portals: [formatHostPort(config.iscsiPortal)],
   });
@@ -47,7 +47,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       availabilityZone: config.availabilityZone,
     });
     await workflow.restoreExports();
-    const app = buildApp({ workflow, logger: logger.child({ component: 'http' }), auth: config.auth as 'noauth' });
+    const app = buildApp({ workflow, logger, auth: config.auth as 'noauth' });
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

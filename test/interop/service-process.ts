@@ -45,7 +45,7 @@ export async function startServiceProcess(opts: {
     '--iscsi-portal', `127.0.0.1:${iscsiPort}`,
     '--target', opts.target ?? 'tgt',
     '--tgt-control-port', String(opts.tgtControlPort ?? freeTgtControlPort()),
-    '--log-level', 'debug',
+    '--log-level', process.env.EMBERVOL_TEST_LOG_LEVEL ?? 'info',
     ...(opts.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
