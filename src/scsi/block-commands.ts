@@ -117,6 +117,38 @@ export async function write(
   }
 }
 
+/** ORWRITE(16): the Data-Out is ORed into the medium, atomically with respect to other I/O on the range. */
+export async function orWrite(ctx: BlockContext, cmd: ScsiCommand, r: LbaRange): Promise<ScsiResult> {
+  const cdb = cmd.cdb;
+  rejectProtect(cdb);
+  checkRange(ctx, r);
+  checkWritable(ctx, cmd);
+  if (r.blocks === 0) return good();
+  if (r.blocks > ctx.limits.maxTransferBlocks) throw invalidFieldInCdb(10);
+  const bytes = r.blocks * ctx.blockSize;
+  const out = cmd.dataOut ?? Buffer.alloc(0);
+  if (out.length < bytes) throw invalidFieldInCdb(10);
+  const release = await lock(ctx, r, true);
+  try {
+    const medium = await devRead(ctx, r);
+    for (let i = 0; i < bytes; i++) medium[i] |= out[i];
+    await devWrite(ctx, r.lba, medium, (cdb[1] & 0x08) !== 0);
+    return good();
+  } finally {
+    release();
+  }
+}
+
+/** READ DEFECT DATA(10/12): a file has no grown or primary defects; the list is empty. */
+export function readDefectData(cdb: Buffer): ScsiResult {
+  const twelve = cdb[0] === 0xb7;
+  const flags = twelve ? cdb[1] : cdb[2];
+  const alloc = twelve ? cdb.readUInt32BE(6) : cdb.readUInt16BE(7);
+  const b = Buffer.alloc(twelve ? 8 : 4);
+  b[1] = flags & 0x1f; // PLISTV, GLISTV and the format echo what was asked; the lists are empty
+  return dataIn(b, alloc);
+}
+
 /** Offset of the first differing byte, or -1. */
 function firstDifference(a: Buffer, b: Buffer): number {
   if (a.equals(b)) return -1;
@@ -195,17 +227,21 @@ export async function writeSame(ctx: BlockContext, cmd: ScsiCommand, r: LbaRange
   const unmap = (cdb[1] & 0x08) !== 0;
   const ndob = sixteen && (cdb[1] & 0x01) !== 0;
   if (!sixteen && cdb[1] & 0x01) throw invalidFieldInCdb(1, 0);
-  if (r.blocks === 0) throw invalidFieldInCdb(sixteen ? 10 : 7); // WSNZ is set in the Block Limits page
+  if (r.lba > ctx.blocks) throw lbaOutOfRange();
+  // WSNZ is 0 in the Block Limits page: zero blocks means "from the LBA to the end of the medium".
+  if (r.blocks === 0) r = { lba: r.lba, blocks: ctx.blocks - r.lba };
   if (r.blocks > ctx.limits.maxWriteSameBlocks) throw invalidFieldInCdb(sixteen ? 10 : 7);
   checkRange(ctx, r);
+  if (r.blocks === 0) return good();
   checkWritable(ctx, cmd);
   const bs = ctx.blockSize;
   let pattern: Buffer;
   if (ndob) pattern = Buffer.alloc(bs);
   else {
+    // Exactly one block of Data-Out: more or less means the CDB and the transfer disagree.
     const out = cmd.dataOut;
-    if (out === undefined || out.length < bs) throw parameterListLengthError();
-    pattern = out.subarray(0, bs);
+    if (out === undefined || out.length !== bs) throw invalidFieldInCdb();
+    pattern = out;
   }
   const release = await lock(ctx, r, false);
   try {
@@ -285,7 +321,8 @@ export async function compareAndWrite(ctx: BlockContext, cmd: ScsiCommand): Prom
   }
   const bytes = r.blocks * ctx.blockSize;
   const out = cmd.dataOut ?? Buffer.alloc(0);
-  if (out.length < 2 * bytes) throw invalidFieldInCdb(13);
+  // The Data-Out must be exactly verify + write data; anything else means the CDB and the transfer disagree.
+  if (out.length !== 2 * bytes) throw invalidFieldInCdb(13);
   const release = await lock(ctx, r, true);
   try {
     const medium = await devRead(ctx, r);
@@ -313,6 +350,9 @@ export function readCapacity16(ctx: BlockContext, cdb: Buffer): ScsiResult {
   const b = Buffer.alloc(32);
   b.writeBigUInt64BE(BigInt(Math.max(ctx.blocks - 1, 0)), 0);
   b.writeUInt32BE(ctx.blockSize, 8);
+  // Logical blocks per physical block: the allocation unit a hole can be punched in (4 KiB), so
+  // initiators align I/O and UNMAP to it.
+  b[13] = Math.max(0, Math.log2(ctx.limits.unmapGranularityBlocks)) & 0x0f;
   b[14] = 0x80 | 0x40; // LBPME (thin provisioning), LBPRZ (unmapped blocks read zeroes)
   return dataIn(b, alloc);
 }

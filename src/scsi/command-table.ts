@@ -31,6 +31,7 @@ export const COMMANDS: CommandInfo[] = [
   { opcode: Op.WRITE_AND_VERIFY_10, access: 'write', usage: [0x2e, 0xf2, F, F, F, F, 0, F, F, C] },
   { opcode: Op.VERIFY_10, access: 'read', usage: [0x2f, 0xf6, F, F, F, F, 0, F, F, C] },
   { opcode: Op.PRE_FETCH_10, access: 'read', usage: [0x34, 0x02, F, F, F, F, 0, F, F, C] },
+  { opcode: Op.READ_DEFECT_DATA_10, access: 'read', usage: [0x37, 0, 0x1f, 0, 0, 0, 0, F, F, C] },
   { opcode: Op.SYNCHRONIZE_CACHE_10, access: 'write', usage: [0x35, 0x02, F, F, F, F, 0, F, F, C] },
   { opcode: Op.WRITE_SAME_10, access: 'write', usage: [0x41, 0xe8, F, F, F, F, 0, F, F, C] },
   { opcode: Op.UNMAP, access: 'write', usage: [0x42, 0, 0, 0, 0, 0, 0, F, F, C] },
@@ -57,6 +58,7 @@ export const COMMANDS: CommandInfo[] = [
   { opcode: Op.READ_16, access: 'read', usage: [0x88, 0xf8, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.COMPARE_AND_WRITE, access: 'write', usage: [0x89, 0xf8, F, F, F, F, F, F, F, F, 0, 0, 0, F, 0, C] },
   { opcode: Op.WRITE_16, access: 'write', usage: [0x8a, 0xf8, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
+  { opcode: Op.ORWRITE_16, access: 'write', usage: [0x8b, 0xf8, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.WRITE_AND_VERIFY_16, access: 'write', usage: [0x8e, 0xf2, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.VERIFY_16, access: 'read', usage: [0x8f, 0xf6, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.PRE_FETCH_16, access: 'read', usage: [0x90, 0x02, F, F, F, F, F, F, F, F, F, F, F, F, 0, C] },
@@ -91,6 +93,7 @@ export const COMMANDS: CommandInfo[] = [
   { opcode: Op.WRITE_12, access: 'write', usage: [0xaa, 0xf8, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.WRITE_AND_VERIFY_12, access: 'write', usage: [0xae, 0xf2, F, F, F, F, F, F, F, F, 0, C] },
   { opcode: Op.VERIFY_12, access: 'read', usage: [0xaf, 0xf6, F, F, F, F, F, F, F, F, 0, C] },
+  { opcode: Op.READ_DEFECT_DATA_12, access: 'read', usage: [0xb7, 0x1f, 0, 0, 0, 0, F, F, F, F, 0, C] },
 ];
 
 const byKey = new Map<number, CommandInfo>(COMMANDS.map((c) => [key(c.opcode, c.serviceAction), c]));

@@ -110,7 +110,6 @@ function deviceIdentification(identity: LogicalUnitIdentity): Buffer {
 function blockLimits(l: BlockLimits): Buffer {
   const b = Buffer.alloc(0x3c);
   // Offsets below are relative to the page body (page byte N is body byte N-4).
-  b[0] = 0x01; // WSNZ: WRITE SAME with zero blocks is refused rather than meaning "to the end"
   b[1] = Math.min(l.maxCompareAndWriteBlocks, 255);
   b.writeUInt16BE(1, 2); // optimal transfer length granularity
   b.writeUInt32BE(l.maxTransferBlocks, 4);

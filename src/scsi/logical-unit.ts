@@ -163,6 +163,11 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, BlockContext {
         return sbc.unmap(this, cmd);
       case Op.COMPARE_AND_WRITE:
         return sbc.compareAndWrite(this, cmd);
+      case Op.ORWRITE_16:
+        return sbc.orWrite(this, cmd, range16(cdb));
+      case Op.READ_DEFECT_DATA_10:
+      case Op.READ_DEFECT_DATA_12:
+        return sbc.readDefectData(cdb);
       case Op.READ_CAPACITY_10:
         return sbc.readCapacity10(this, cdb);
       case Op.SERVICE_ACTION_IN_16:

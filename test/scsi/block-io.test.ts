@@ -137,6 +137,7 @@ test('READ CAPACITY(10) and (16) report the last LBA, block size and thin provis
     assert.equal(r16.readBigUInt64BE(0), 4095n);
     assert.equal(r16.readUInt32BE(8), BS);
     assert.equal(r16[14] & 0xc0, 0xc0, 'LBPME and LBPRZ');
+    assert.equal(r16[13] & 0x0f, 3, '8 logical blocks per 4 KiB physical block');
     // Allocation length is honoured.
     assert.equal((await f.run(Buffer.from([0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0]))).data!.length, 12);
     // LBA without PMI is invalid.
@@ -277,8 +278,13 @@ test('WRITE SAME writes the pattern block; with UNMAP and zero data it punches a
     // NDOB: no Data-Out at all
     assertGood(await f.run(rw16(0x93, 10, 5, 0x09)));
     assert.deepEqual((await f.run(read10(10, 5))).data, Buffer.alloc(5 * BS));
-    // Zero blocks is refused (WSNZ), NDOB is not a WRITE SAME(10) bit
-    assertSense(await f.run(cdb10(0x41, 0, 0), { dataOut: pattern(1, 1) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
+    // Zero blocks means "to the end of the medium" (WSNZ is 0)
+    assertGood(await f.run(cdb10(0x41, 8000, 0), { dataOut: pattern(1, 1) }));
+    const tail = (await f.run(read10(8000, 192))).data!;
+    assert.deepEqual(tail.subarray(191 * BS), pattern(1, 1));
+    assertSense(await f.run(cdb10(0x41, 8193, 0), { dataOut: pattern(1, 1) }), SenseKey.ILLEGAL_REQUEST, Asc.LBA_OUT_OF_RANGE);
+    // Data-Out must be exactly one block; NDOB is not a WRITE SAME(10) bit
+    assertSense(await f.run(cdb10(0x41, 0, 1), { dataOut: pattern(2, 1) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
     assertSense(await f.run(cdb10(0x41, 0, 1, 0x01), { dataOut: pattern(1, 1) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
     assertSense(await f.run(rw16(0x93, 8190, 4), { dataOut: pattern(1, 1) }), SenseKey.ILLEGAL_REQUEST, Asc.LBA_OUT_OF_RANGE);
   } finally {
@@ -311,6 +317,10 @@ test('COMPARE AND WRITE writes on a match and reports MISCOMPARE with the offset
     assert.equal(s.readUInt32BE(3), expectedOffset);
     assert.deepEqual((await f.run(read10(50, 2))).data, pattern(2, 2), 'nothing written on miscompare');
     assertSense(await f.run(caw(2047, 2), { dataOut: Buffer.alloc(4 * BS) }), SenseKey.ILLEGAL_REQUEST, Asc.LBA_OUT_OF_RANGE);
+    // Data-Out that disagrees with the block count, and a count that wrapped to zero
+    assertSense(await f.run(caw(50, 1), { dataOut: Buffer.alloc(4 * BS) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
+    assertSense(await f.run(caw(50, 3), { dataOut: Buffer.alloc(4 * BS) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
+    assertSense(await f.run(caw(50, 0), { dataOut: Buffer.alloc(512 * BS) }), SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB);
   } finally {
     await f.cleanup();
   }
@@ -326,6 +336,24 @@ test('concurrent COMPARE AND WRITEs on one block: exactly one wins (the compare 
     const results = await Promise.all(attempts);
     assert.equal(results.filter((r) => r.status === 0).length, 1);
     assert.equal(results.filter((r) => r.status === 2 && r.sense![2] === SenseKey.MISCOMPARE).length, 15);
+  } finally {
+    await f.cleanup();
+  }
+});
+
+test('ORWRITE ORs the Data-Out into the medium; READ DEFECT DATA reports an empty list', async () => {
+  const f = await fixture();
+  try {
+    assertGood(await f.run(write10(60, 2), { dataOut: Buffer.alloc(2 * BS, 0x0f) }));
+    assertGood(await f.run(rw16(0x8b, 60, 2), { dataOut: Buffer.alloc(2 * BS, 0x30) }));
+    assert.deepEqual((await f.run(read10(60, 2))).data, Buffer.alloc(2 * BS, 0x3f));
+    assertSense(await f.run(rw16(0x8b, 2047, 2), { dataOut: Buffer.alloc(2 * BS) }), SenseKey.ILLEGAL_REQUEST, Asc.LBA_OUT_OF_RANGE);
+    assertSense(await f.run(rw16(0x8b, 0, 1), { readOnly: true, dataOut: Buffer.alloc(BS) }), SenseKey.DATA_PROTECT, Asc.WRITE_PROTECTED);
+    const d10 = (await f.run([0x37, 0, 0x18, 0, 0, 0, 0, 0, 32, 0])).data!;
+    assert.deepEqual([...d10], [0, 0x18, 0, 0]);
+    const d12 = (await f.run([0xb7, 0x0d, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0])).data!;
+    assert.equal(d12.length, 8);
+    assert.equal(d12.readUInt32BE(4), 0);
   } finally {
     await f.cleanup();
   }

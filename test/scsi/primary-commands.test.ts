@@ -56,7 +56,7 @@ test('VPD pages: supported list, serial, device identification, block limits, ch
 
     const bl = await vpd(0xb0);
     assert.equal(bl.readUInt16BE(2), 0x3c);
-    assert.equal(bl[4] & 1, 1, 'WSNZ');
+    assert.equal(bl[4] & 1, 0, 'WSNZ: zero blocks in WRITE SAME means to the end');
     assert.ok(bl[5] > 0, 'MAXIMUM COMPARE AND WRITE LENGTH');
     assert.ok(bl.readUInt32BE(8) > 0, 'MAXIMUM TRANSFER LENGTH');
     assert.ok(bl.readUInt32BE(20) > 0, 'MAXIMUM UNMAP LBA COUNT');
