@@ -6,6 +6,7 @@ import { formatHostPort, type Config } from './config.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
 import { buildApp } from './http/app.js';
+import { installMetrics } from './http/metrics.js';
 import { FileBackend } from './backends/file.js';
 import { createVolumeHost } from './host/index.js';
 import { createTargetDriver } from './targets/index.js';
@@ -47,7 +48,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       availabilityZone: config.availabilityZone,
     });
     await workflow.restoreExports();
+    stopped.push(() => workflow.drain());
     const app = buildApp({ workflow, logger, auth: config.auth as 'noauth' });
+    installMetrics(app);
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

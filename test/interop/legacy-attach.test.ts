@@ -87,6 +87,9 @@ for (const target of targets) {
       assert.notEqual(afterDetach.code, 0, 'the same login must be refused after detach');
 
       assert.equal((await api.call('DELETE', `/volumes/${id}`)).status, 202);
+      const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+      assert.match(metrics, /embervol_http_requests_total\{method="POST",route="\/v3\/:project_id\/volumes\/:id\/action",status="202"\} \d+/);
+      assert.match(metrics, /embervol_process_cpu_seconds_total/);
       const logs = svc.logs.join('\n');
       assert.ok(!logs.includes(d.auth_password), 'the CHAP password appeared in the logs');
     });
