@@ -329,7 +329,8 @@ function passwordAuthBody(name: string, password: string, scope?: { projectName:
   const auth: any = {
     identity: { methods: ['password'], password: { user: { name, domain: { id: DEFAULT_DOMAIN }, password } } },
   };
-  if (scope) auth.scope = { project: { name: scope.projectName, domain: { id: DEFAULT_DOMAIN } } };
+  // Without a scope Keystone scopes to the user's default project; "unscoped" really asks for none.
+  auth.scope = scope ? { project: { name: scope.projectName, domain: { id: DEFAULT_DOMAIN } } } : 'unscoped';
   return { auth };
 }
 
@@ -363,35 +364,41 @@ async function waitForApi(base: string): Promise<void> {
 
 /** Creates the projects, roles, users and assignments through the v3 API (admin token from bootstrap). */
 async function populate(base: string, adminPassword: string): Promise<Omit<Layout, 'version' | 'adminPassword'>> {
-  const admin = (await issueToken(base, 'admin', adminPassword, 'admin')).token;
+  // Tokens may live only a few seconds (tokenExpirationSeconds); renew the admin token when it gets old.
+  let held: IssuedToken | undefined;
+  const adminToken = async () => {
+    if (!held || held.expiresAt.getTime() - Date.now() < 2500) held = await issueToken(base, 'admin', adminPassword, 'admin');
+    return held.token;
+  };
+  const call = async (method: string, path: string, body?: unknown) => api(base, await adminToken(), method, path, body);
   const roles: Record<string, string> = {};
-  for (const r of (await api(base, admin, 'GET', '/roles')).roles) roles[r.name] = r.id;
+  for (const r of (await call('GET', '/roles')).roles) roles[r.name] = r.id;
   for (const name of ['admin', 'member', 'reader', 'service']) {
-    if (!roles[name]) roles[name] = (await api(base, admin, 'POST', '/roles', { role: { name } })).role.id;
+    if (!roles[name]) roles[name] = (await call('POST', '/roles', { role: { name } })).role.id;
   }
   const projects = {} as Layout['projects'];
   for (const [key, name] of Object.entries(PROJECT_NAMES) as Array<[KeystoneProject, string]>) {
-    const found = (await api(base, admin, 'GET', `/projects?name=${encodeURIComponent(name)}`)).projects[0];
+    const found = (await call('GET', `/projects?name=${encodeURIComponent(name)}`)).projects[0];
     const id = found
       ? found.id
-      : (await api(base, admin, 'POST', '/projects', { project: { name, domain_id: DEFAULT_DOMAIN, enabled: true } })).project.id;
+      : (await call('POST', '/projects', { project: { name, domain_id: DEFAULT_DOMAIN, enabled: true } })).project.id;
     projects[key] = { id, name };
   }
   const users = {} as Layout['users'];
-  const adminUser = (await api(base, admin, 'GET', '/users?name=admin')).users[0];
+  const adminUser = (await call('GET', '/users?name=admin')).users[0];
   users.admin = { name: 'admin', id: adminUser.id, password: adminPassword, project: 'admin', roles: ['admin'] };
   for (const u of USERS) {
     const password = passwordFor(u.name);
-    const created = await api(base, admin, 'POST', '/users', {
+    const created = await call('POST', '/users', {
       user: { name: u.name, password, domain_id: DEFAULT_DOMAIN, enabled: true, default_project_id: projects[u.project].id },
     });
     const id: string = created.user.id;
     for (const role of u.roles) {
-      await api(base, admin, 'PUT', `/projects/${projects[u.project].id}/users/${id}/roles/${roles[role]}`);
+      await call('PUT', `/projects/${projects[u.project].id}/users/${id}/roles/${roles[role]}`);
     }
     users[u.name] = { name: u.name, id, password, project: u.project, roles: u.roles };
   }
-  const endpoints = (await api(base, admin, 'GET', '/endpoints?interface=public')).endpoints as Array<{ id: string; url: string }>;
+  const endpoints = (await call('GET', '/endpoints?interface=public')).endpoints as Array<{ id: string; url: string }>;
   const identity = endpoints.find((e) => e.url.endsWith('/v3'));
   if (!identity) throw new Error('bootstrap created no public identity endpoint');
   return { projects, users, roles, identityEndpointId: identity.id };
