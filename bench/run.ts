@@ -1,6 +1,7 @@
 // Entry point: `npm run bench -- <name> [options]`. Each benchmark prints Markdown tables.
 const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'http-cycle': () => import('./http-cycle.js'),
+  datapath: () => import('./datapath.js'),
 };
 
 const name = process.argv[2];

@@ -1,0 +1,120 @@
+// Data path: the builtin target and tgtd side by side in one run, exported by `embervol serve` through the API as a
+// host would get them, driven by the same client (qemu-img bench, cache=none) with the same volume size and pattern.
+// Prints IOPS / throughput and target CPU time per I/O (from /proc/<pid>/stat of the process serving the I/O).
+// Usage: npm run bench -- datapath [--scale 1] [--targets builtin,tgt]
+import { readFileSync } from 'node:fs';
+import { runChecked, runProcess } from '../src/util/exec.js';
+import { qemuIscsiJson } from '../test/support/qemu.js';
+import { CinderApi } from '../test/interop/api-client.js';
+import { startServiceProcess, type ServiceProcess } from '../test/interop/service-process.js';
+import { printTable } from './table.js';
+
+const CLK_TCK = 100;
+const VOLUME_GIB = 1;
+/** 1 MiB + 4 KiB: consecutive requests land far apart and wrap around the volume, so 4 KiB I/O is scattered. */
+const SCATTER_STEP = 1024 * 1024 + 4096;
+
+interface Case {
+  name: string;
+  size: number;
+  depth: number;
+  count: number;
+  write: boolean;
+  step?: number;
+}
+
+function cases(scale: number): Case[] {
+  const n = (x: number) => Math.max(1, Math.round(x * scale));
+  return [
+    { name: '4 KiB scattered read, QD1', size: 4096, depth: 1, count: n(4000), write: false, step: SCATTER_STEP },
+    { name: '4 KiB scattered write, QD1', size: 4096, depth: 1, count: n(4000), write: true, step: SCATTER_STEP },
+    { name: '4 KiB scattered read, QD32', size: 4096, depth: 32, count: n(40000), write: false, step: SCATTER_STEP },
+    { name: '4 KiB scattered write, QD32', size: 4096, depth: 32, count: n(40000), write: true, step: SCATTER_STEP },
+    { name: '1 MiB sequential read, QD4', size: 1 << 20, depth: 4, count: n(2048), write: false },
+    { name: '1 MiB sequential write, QD4', size: 1 << 20, depth: 4, count: n(2048), write: true },
+  ];
+}
+
+interface Measured {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
+}
+
+async function qemuBench(url: string, c: Case, pid: number): Promise<Measured> {
+  const args = ['bench', '-t', 'none', '-c', String(c.count), '-d', String(c.depth), '-s', String(c.size)];
+  if (c.step) args.push('-S', String(c.step));
+  if (c.write) args.push('-w');
+  args.push(url);
+  const cpu0 = cpuSeconds(pid);
+  const r = await runChecked('qemu-img', args, { timeoutMs: 600_000 });
+  const cpu1 = cpuSeconds(pid);
+  const m = /Run completed in ([\d.]+) seconds/.exec(r.stdout);
+  if (!m) throw new Error(`qemu-img bench printed no timing: ${r.stdout}`);
+  return { seconds: Number(m[1]), cpuSeconds: cpu1 - cpu0 };
+}
+
+async function servingPid(svc: ServiceProcess, target: string): Promise<number> {
+  if (target === 'builtin') return svc.child.pid!;
+  const r = await runProcess('pgrep', ['-P', String(svc.child.pid), 'tgtd']);
+  const pid = Number(r.stdout.trim().split('\n')[0]);
+  if (!pid) throw new Error('tgtd child of embervol serve not found');
+  return pid;
+}
+
+async function exportVolume(target: 'builtin' | 'tgt') {
+  const svc = await startServiceProcess({ target });
+  const api = new CinderApi(svc.url);
+  const id = await api.createVolume(VOLUME_GIB);
+  const initiator = 'iqn.2020-01.org.embervol:bench';
+  const r = await api.action(id, 'os-initialize_connection', { connector: { initiator, host: 'bench' } });
+  if (r.status !== 200) throw new Error(`initialize_connection: ${r.status} ${JSON.stringify(r.body)}`);
+  const d = r.body.connection_info.data;
+  const url = qemuIscsiJson({ portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password, initiatorName: initiator });
+  return { svc, url, pid: await servingPid(svc, target) };
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+export async function main() {
+  const scale = Number(arg('scale', '1'));
+  const targets = arg('targets', 'builtin,tgt').split(',') as ('builtin' | 'tgt')[];
+  const results = new Map<string, Map<string, Measured>>();
+  for (const target of targets) {
+    const { svc, url, pid } = await exportVolume(target);
+    try {
+      // Fill the volume once so reads hit allocated blocks on both targets, not holes.
+      await qemuBench(url, { name: 'fill', size: 1 << 20, depth: 4, count: VOLUME_GIB * 1024, write: true }, pid);
+      const byCase = new Map<string, Measured>();
+      for (const c of cases(scale)) byCase.set(c.name, await qemuBench(url, c, pid));
+      results.set(target, byCase);
+    } finally {
+      await svc.stop();
+    }
+  }
+  const rows = cases(scale).map((c) => {
+    const row: string[] = [c.name];
+    const rate = (m: Measured) => (c.size >= 1 << 20 ? (c.count * c.size) / m.seconds / 1e9 : c.count / m.seconds / 1000);
+    for (const t of targets) {
+      const m = results.get(t)!.get(c.name)!;
+      row.push(rate(m).toFixed(c.size >= 1 << 20 ? 2 : 1), ((m.cpuSeconds / c.count) * 1e6).toFixed(1));
+    }
+    if (targets.length === 2) {
+      const [a, b] = targets.map((t) => results.get(t)!.get(c.name)!);
+      row.push((b.seconds / a.seconds).toFixed(2));
+    }
+    return row;
+  });
+  console.log(`\nData path, qemu-img bench cache=none over iSCSI on loopback, ${VOLUME_GIB} GiB volume (4 KiB rows: k IOPS; 1 MiB rows: GB/s; CPU: target µs per I/O)`);
+  const header = ['case', ...targets.flatMap((t) => [t, `${t} CPU µs/IO`])];
+  if (targets.length === 2) header.push(`${targets[0]}/${targets[1]}`);
+  printTable(header, rows);
+}
