@@ -245,8 +245,9 @@ export async function writeSame(ctx: BlockContext, cmd: ScsiCommand, r: LbaRange
   }
   const release = await lock(ctx, r, false);
   try {
-    if (unmap && isZero(pattern)) {
-      // LBPRZ: deallocated blocks read back as zeroes, so punching the hole is the same as writing them.
+    if (unmap) {
+      // With UNMAP the blocks are deallocated whatever the pattern (SBC-3 5.42); with LBPRZ they then read
+      // as zeroes, which is what initiators that set UNMAP expect.
       await discard(ctx, [r]);
       return good();
     }
@@ -350,9 +351,7 @@ export function readCapacity16(ctx: BlockContext, cdb: Buffer): ScsiResult {
   const b = Buffer.alloc(32);
   b.writeBigUInt64BE(BigInt(Math.max(ctx.blocks - 1, 0)), 0);
   b.writeUInt32BE(ctx.blockSize, 8);
-  // Logical blocks per physical block: the allocation unit a hole can be punched in (4 KiB), so
-  // initiators align I/O and UNMAP to it.
-  b[13] = Math.max(0, Math.log2(ctx.limits.unmapGranularityBlocks)) & 0x0f;
+  b[13] = ctx.limits.physicalBlockExponent & 0x0f;
   b[14] = 0x80 | 0x40; // LBPME (thin provisioning), LBPRZ (unmapped blocks read zeroes)
   return dataIn(b, alloc);
 }

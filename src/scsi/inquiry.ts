@@ -12,6 +12,12 @@ export interface BlockLimits {
   maxWriteSameBlocks: number;
   /** Preferred unmap granularity, in blocks (the filesystem's allocation unit). */
   unmapGranularityBlocks: number;
+  /**
+   * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT for READ CAPACITY(16). Default 0: with 3 (4 KiB over 512)
+   * libiscsi's GetLBAStatus.UnmapSingle expects a first descriptor that does not start at the requested
+   * LBA, which SBC-3 forbids; the unmap granularity in the Block Limits page carries the alignment hint.
+   */
+  physicalBlockExponent: number;
 }
 
 export interface InquiryContext {

@@ -49,6 +49,7 @@ export function defaultLimits(blockSize: number): BlockLimits {
     maxUnmapDescriptors: 256,
     maxWriteSameBlocks: Math.floor((1 << 30) / blockSize),
     unmapGranularityBlocks: Math.max(1, Math.floor(4096 / blockSize)),
+    physicalBlockExponent: 0,
   };
 }
 

@@ -137,7 +137,7 @@ test('READ CAPACITY(10) and (16) report the last LBA, block size and thin provis
     assert.equal(r16.readBigUInt64BE(0), 4095n);
     assert.equal(r16.readUInt32BE(8), BS);
     assert.equal(r16[14] & 0xc0, 0xc0, 'LBPME and LBPRZ');
-    assert.equal(r16[13] & 0x0f, 3, '8 logical blocks per 4 KiB physical block');
+    assert.equal(r16[13] & 0x0f, 0, 'physical block exponent defaults to 0');
     // Allocation length is honoured.
     assert.equal((await f.run(Buffer.from([0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0]))).data!.length, 12);
     // LBA without PMI is invalid.
@@ -275,6 +275,10 @@ test('WRITE SAME writes the pattern block; with UNMAP and zero data it punches a
     assertGood(await f.run(rw16(0x93, 4096, 4096, 0x08), { dataOut: Buffer.alloc(BS) }));
     assert.ok((await stat(f.path)).blocks <= before - 4096 + 16, 'WRITE SAME with UNMAP deallocated');
     assert.deepEqual((await f.run(read10(4096, 16))).data, Buffer.alloc(16 * BS));
+    // UNMAP deallocates whatever the pattern says; LBPRZ makes the blocks read zeroes
+    assertGood(await f.run(write10(100, 8), { dataOut: pattern(8, 1) }));
+    assertGood(await f.run(cdb10(0x41, 100, 8, 0x08), { dataOut: Buffer.alloc(BS, 0xff) }));
+    assert.deepEqual((await f.run(read10(100, 8))).data, Buffer.alloc(8 * BS));
     // NDOB: no Data-Out at all
     assertGood(await f.run(rw16(0x93, 10, 5, 0x09)));
     assert.deepEqual((await f.run(read10(10, 5))).data, Buffer.alloc(5 * BS));
@@ -371,4 +375,17 @@ test('GET LBA STATUS past the end is LBA OUT OF RANGE; allocation length is hono
   } finally {
     await f.cleanup();
   }
+});
+
+test('the physical block exponent is configurable and reported by READ CAPACITY(16)', async () => {
+  const f0 = await fixture();
+  await f0.lu.close();
+  const dev = await FileBlockDevice.open(f0.path);
+  const lu = createLogicalUnit(dev, identity, { limits: { physicalBlockExponent: 3 } });
+  const c = { expectedDataLength: 32, nexus: 'x', readOnly: false };
+  await lu.execute({ ...c, cdb: Buffer.alloc(6) });
+  const r = await lu.execute({ ...c, cdb: Buffer.from([0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0]) });
+  assert.equal(r.data![13] & 0x0f, 3);
+  await lu.close();
+  await f0.cleanup().catch(() => undefined);
 });
