@@ -1,6 +1,6 @@
 // A real Keystone (Debian's `keystone` package) on loopback for auth tests.
 //
-//   const ks = await startKeystone();          // ~3 s warm, ~12 s the first time on a machine
+//   const ks = await startKeystone();          // ~7 s (see Speed)
 //   const token = await ks.token('alice');      // project-scoped token (project A, role member)
 //   ks.authUrl                                  // http://127.0.0.1:<port>/v3 (through a counting proxy)
 //   ks.requests / ks.countRequests(...)         // what reached Keystone through that proxy
@@ -13,23 +13,24 @@
 // sits a small Node proxy; authUrl points at the proxy so that tests can count requests and simulate an
 // outage. The catalog's identity endpoint is the proxy URL too.
 //
-// Speed: db_sync + bootstrap + the users/projects/roles below take ~10 s, so the result is kept as a
-// template in os.tmpdir() (keyed by the keystone version and this file's layout version) and copied for
-// every later start; set EMBERVOL_KEYSTONE_NO_CACHE=1 to build from scratch. The template holds
-// no secrets worth protecting (fixed test passwords on loopback).
+// Speed (~7 s on an idle 2-CPU box, ~20 s under heavy load): fernet/credential keys are written by Node (what
+// fernet_setup does), db_sync + bootstrap run in one Python process instead of two keystone-manage runs,
+// SQLite runs in WAL mode without fsync, bcrypt uses 4 rounds, and Keystone's in-process cache is on.
+// Start one fixture per test file (before/after), not one per test. EMBERVOL_KEYSTONE_TRACE=1 prints phase
+// timings; EMBERVOL_KEYSTONE_KEEP=1 keeps the temp dir of a failed start.
 //
 // Needs: `scripts/install-keystone.sh` (apt-get install keystone). keystoneSkipReason() says why not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 
-/** Bump when the layout of the template (config, users, projects) changes, so stale templates are not reused. */
+/** Version of layout.json, the record of ids and passwords a started fixture writes into its dir. */
 const LAYOUT_VERSION = 3;
 const PYTHON = '/usr/bin/python3';
 const KEYSTONE_APP = '/usr/lib/python3/dist-packages/keystone/server/wsgi.py';
