@@ -4,6 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ChapCredentials } from '../host/types.js';
 import { silentLogger, type Logger } from '../log.js';
+import { ScsiTargetDevice } from '../scsi/target-device.js';
 import type { LogicalUnit } from '../scsi/types.js';
 import { IscsiConnection, TmfFunction, TmfResponse, type ConnectionHost, type LunTable } from './connection.js';
 import type { LoginTarget } from './login.js';
@@ -19,8 +20,8 @@ export interface ScsiLunMap extends LunTable {
 
 export interface IscsiServerOptions {
   logger?: Logger;
-  /** Creates the SCSI layer's LUN map for a new target (REPORT LUNS, absent LUNs). */
-  createLunMap: () => ScsiLunMap;
+  /** Creates the SCSI layer's LUN map for a new target (REPORT LUNS, absent LUNs); default ScsiTargetDevice. */
+  createLunMap?: () => ScsiLunMap;
   portalGroupTag?: number;
   /** Addresses to advertise in SendTargets ("host:port"); default: the address the initiator connected to. */
   portals?: string[];
@@ -77,7 +78,7 @@ export class IscsiTargetServer implements ConnectionHost {
   private readonly advertisedPortals: string[] | undefined;
   private readonly createLunMap: () => ScsiLunMap;
 
-  constructor(opts: IscsiServerOptions) {
+  constructor(opts: IscsiServerOptions = {}) {
     this.logger = (opts.logger ?? silentLogger()).child({ component: 'iscsi' });
     this.limits = { ...DEFAULT_TARGET_LIMITS, ...opts.limits };
     this.portalGroupTag = opts.portalGroupTag ?? 1;
@@ -87,7 +88,7 @@ export class IscsiTargetServer implements ConnectionHost {
     this.queueDepth = opts.queueDepth ?? 128;
     this.discoveryChap = opts.discoveryChap ?? null;
     this.advertisedPortals = opts.portals;
-    this.createLunMap = opts.createLunMap;
+    this.createLunMap = opts.createLunMap ?? (() => new ScsiTargetDevice());
   }
 
   // ---- lifecycle -------------------------------------------------------------------------

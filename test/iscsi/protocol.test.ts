@@ -326,3 +326,44 @@ describe('header and data digests', () => {
     c.close();
   });
 });
+
+describe('discovery with a long SendTargets answer', () => {
+  let t: TestTarget;
+  before(async () => {
+    t = await startTestTarget();
+    for (let i = 0; i < 40; i++) {
+      const iqn = `iqn.2010-10.org.openstack:volume-many-${i}`;
+      t.server.createTarget(iqn);
+      if (i % 2 === 0) t.server.allowInitiator(iqn, INITIATOR);
+    }
+  });
+  after(() => t.stop());
+
+  it('splits the answer over the continue bit within the initiator MaxRecvDataSegmentLength', async () => {
+    const c = await RawInitiator.connect(t.port);
+    const status = await c.login({ initiator: INITIATOR, discovery: true, operational: [['MaxRecvDataSegmentLength', '512']] });
+    assert.equal(status, 0);
+    c.send(c.textRequest([['SendTargets', 'All']]));
+    const parts: Buffer[] = [];
+    for (;;) {
+      const r = await response(c, Opcode.TEXT_RESPONSE);
+      assert.ok(r.data.length <= 512);
+      parts.push(r.data);
+      if (r.bhs[1] & 0x80) break;
+      assert.ok(r.bhs[1] & 0x40, 'a partial answer has C set');
+      // Ask for the rest: empty Text Request carrying the target transfer tag.
+      const more = c.textRequest([]);
+      more.bhs.writeUInt32BE(r.bhs.readUInt32BE(16), 16);
+      more.bhs.writeUInt32BE(r.bhs.readUInt32BE(20), 20);
+      c.send(more);
+    }
+    assert.ok(parts.length > 1);
+    const names = parseKeyValues(Buffer.concat(parts)).filter(([k]) => k === 'TargetName').map(([, v]) => v);
+    assert.equal(names.length, 21, 'the 20 allowed "many" targets and the test target');
+    assert.ok(!names.includes('iqn.2010-10.org.openstack:volume-many-1'));
+    // A discovery session has no SCSI: commands are rejected.
+    c.send(c.scsiCommand(TEST_UNIT_READY));
+    assert.equal((await response(c, Opcode.REJECT)).bhs[2], 0x04);
+    c.close();
+  });
+});
