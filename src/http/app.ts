@@ -5,6 +5,8 @@ import { CinderFault } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Workflow } from '../workflow/model.js';
 import { AuthHandshake, noauthContext } from './auth.js';
+import { AuthError, type KeystoneValidator } from '../auth/keystone.js';
+import { keystoneContext, sendAuthError } from './keystone-auth.js';
 import type { RequestContext } from './context.js';
 import { installFaultHandlers } from './faults.js';
 import { formatVersion, negotiateVersion, VERSION_HEADER } from './microversion.js';
@@ -29,7 +31,8 @@ declare module 'fastify' {
 export interface AppDeps {
   workflow: Workflow;
   logger: Logger;
-  auth: 'noauth';
+  /** 'noauth' (Cinder's NoAuthMiddleware rules, see auth.ts) or a Keystone token validator. */
+  auth: 'noauth' | { keystone: KeystoneValidator };
 }
 
 function origin(request: FastifyRequest): string {
@@ -88,6 +91,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const version = negotiateVersion(request.headers[VERSION_HEADER]);
       request.apiVersionHeader = `volume ${formatVersion(version)}`;
       const urlProject = (request.params as { project_id?: string } | undefined)?.project_id;
+      const auth = deps.auth;
+      if (auth !== 'noauth') {
+        try {
+          request.ctx = await keystoneContext(auth.keystone, { requestId: request.id, headers: request.headers, urlProject, version });
+        } catch (e) {
+          if (e instanceof AuthError) return sendAuthError(reply, e);
+          throw e;
+        }
+        return;
+      }
       const ctx = noauthContext({ requestId: request.id, headers: request.headers, urlProject, version });
       if (ctx instanceof AuthHandshake) {
         return reply
