@@ -56,6 +56,8 @@ export interface ConnectionHost extends LoginDirectory {
   /** Task management that reaches beyond this session (CLEAR TASK SET, LUN and target resets). */
   taskManagement(conn: IscsiConnection, fn: number, lun: number): Promise<number>;
   dropAfterColdReset(conn: IscsiConnection): void;
+  /** Throws LoginFailure unless conn.requestedTsih names a session of the same initiator and ISID. */
+  checkReinstatement(conn: IscsiConnection): void;
 }
 
 const LOGIN_MAX_SEGMENT = 8192;
@@ -117,6 +119,8 @@ export class IscsiConnection {
 
   isid = Buffer.alloc(6);
   tsih = 0;
+  /** TSIH the initiator asked for in its first login request (0: new session). */
+  requestedTsih = 0;
   cid = 0;
   readOnly = false;
   target: LoginTarget | undefined;
@@ -394,7 +398,7 @@ export class IscsiConnection {
     if (!this.loginStarted) {
       this.loginStarted = true;
       bhs.copy(this.isid, 0, 8, 14);
-      this.tsih = bhs.readUInt16BE(14);
+      this.requestedTsih = bhs.readUInt16BE(14);
       this.cid = bhs.readUInt16BE(20);
       this.expCmdSN = bhs.readUInt32BE(24);
       this.maxCmdSN = snAdd(this.expCmdSN, this.host.queueDepth - 1);
@@ -436,8 +440,11 @@ export class IscsiConnection {
     }
     const request = { csg: (bhs[1] >> 2) & 3, nsg: bhs[1] & 3, transit: (bhs[1] & 0x80) !== 0, keys };
     try {
+      const firstRequest = !this.target && this.login.initiatorName === '';
       const answer = this.login.handle(request);
       this.target = this.login.target;
+      // A non-zero TSIH names an existing session (connection reinstatement, RFC 7143 6.3.4).
+      if (firstRequest && this.requestedTsih !== 0) this.host.checkReinstatement(this);
       if (answer.transit && answer.nsg === Stage.FULL_FEATURE) {
         this.readOnly = this.target ? this.host.isReadOnly(this.target.iqn, this.login.initiatorName) : false;
         this.tsih = this.host.attachSession(this);

@@ -8,6 +8,7 @@ import { ScsiTargetDevice } from '../scsi/target-device.js';
 import type { LogicalUnit } from '../scsi/types.js';
 import { IscsiConnection, TmfFunction, TmfResponse, type ConnectionHost, type LunTable } from './connection.js';
 import type { LoginTarget } from './login.js';
+import { LoginFailure, LoginStatus } from './login-status.js';
 import { DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
@@ -292,19 +293,35 @@ export class IscsiTargetServer implements ConnectionHost {
     return lu?.device?.blockSize ?? 512;
   }
 
+  checkReinstatement(conn: IscsiConnection): void {
+    const old = this.sessions.get(conn.requestedTsih);
+    if (!old || nameKey(old.initiatorName) !== nameKey(conn.initiatorName) || !old.isid.equals(conn.isid) || old.targetIqn !== conn.targetIqn) {
+      throw new LoginFailure(LoginStatus.SESSION_DOES_NOT_EXIST, 'TSIH names no session of this initiator');
+    }
+    // With MaxConnections=1 only the reinstatement of the session's one connection is possible.
+    if (old.cid !== conn.cid) throw new LoginFailure(LoginStatus.TOO_MANY_CONNECTIONS, 'MaxConnections is 1');
+  }
+
   attachSession(conn: IscsiConnection): number {
     // Session reinstatement (RFC 7143 6.3.5): a new login with the same initiator, ISID and
     // target replaces the old session, whose tasks die with it (ERL 0).
     for (const other of this.sessions.values()) {
       if (
         other !== conn &&
-        other.initiatorName === conn.initiatorName &&
+        nameKey(other.initiatorName) === nameKey(conn.initiatorName) &&
         other.targetIqn === conn.targetIqn &&
         other.sessionType === conn.sessionType &&
         other.isid.equals(conn.isid)
       ) {
         other.close();
       }
+    }
+    if (conn.requestedTsih !== 0) {
+      // Connection reinstatement: the old connection of that session goes, the TSIH stays.
+      const old = this.sessions.get(conn.requestedTsih);
+      if (old && old !== conn) old.close();
+      this.sessions.set(conn.requestedTsih, conn);
+      return conn.requestedTsih;
     }
     let tsih = this.nextTsih;
     while (this.sessions.has(tsih) || tsih === 0) tsih = (tsih + 1) & 0xffff;

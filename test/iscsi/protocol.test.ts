@@ -265,7 +265,19 @@ describe('iSCSI protocol from a raw initiator', () => {
     a.isid.copy(b.isid);
     assert.equal(await b.login({ initiator: INITIATOR, target: TARGET_IQN }), 0);
     assert.ok(await a.waitClosed(2000));
-    b.close();
+    // Connection reinstatement: same ISID and the session's TSIH keeps the TSIH.
+    const tsih = t.server.listSessions(TARGET_IQN).find((s) => s.isid === b.isid.toString('hex'))!.tsih;
+    const c = await RawInitiator.connect(t.port);
+    b.isid.copy(c.isid);
+    const r = await c.loginStep({ csg: 1, nsg: 3, transit: true, tsih, keys: [['InitiatorName', INITIATOR], ['TargetName', TARGET_IQN]] });
+    assert.equal(r?.status, 0);
+    assert.equal(r?.tsih, tsih);
+    assert.ok(await b.waitClosed(2000));
+    c.close();
+    // A TSIH that names no session is refused.
+    const d = await RawInitiator.connect(t.port);
+    const bad = await d.loginStep({ csg: 1, nsg: 3, transit: true, tsih: 0x7777, keys: [['InitiatorName', INITIATOR], ['TargetName', TARGET_IQN]] });
+    assert.equal(bad?.status, 0x020a);
   });
 });
 
