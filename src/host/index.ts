@@ -142,6 +142,14 @@ class DefaultVolumeHost implements VolumeHost {
     });
   }
 
+  listExports(): Promise<string[]> {
+    return this.target.listExports();
+  }
+
+  listBackingVolumes(): Promise<string[]> {
+    return this.backend.list();
+  }
+
   private async doCreateExport(volume: VolumeRef): Promise<ExportModelUpdate> {
     if (!(await this.backend.exists(volume.id))) {
       throw new HostError(`volume ${volume.id} has no backing storage on host ${this.hostName}`);

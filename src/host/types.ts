@@ -113,4 +113,8 @@ export interface VolumeHost {
   removeExport(volume: VolumeRef): Promise<void>;
   /** ensure_export at start: recreate the target and the given initiators' ACL entries. */
   ensureExport(volume: VolumeRef, initiators: { initiator: string; mode: AccessMode }[]): Promise<void>;
+  /** Volume ids the target driver exports right now (reconciliation: orphan and lost targets). */
+  listExports?(): Promise<string[]>;
+  /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
+  listBackingVolumes?(): Promise<string[]>;
 }

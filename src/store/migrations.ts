@@ -139,6 +139,38 @@ export const migrations: Migration[] = [
         .execute();
     },
   },
+  {
+    version: 3,
+    name: 'leases on interim states and the event history',
+    async up(db) {
+      // When a volume or attachment in reserved / attaching / detaching (or a host task state) must be rolled
+      // back by the reconciler; NULL when the row is in a state that needs no lease.
+      await db.schema.alterTable('volumes').addColumn('lease_expires_at', ts).execute();
+      // The size an extend that was accepted but has not finished is growing the volume to (a restart finishes it).
+      await db.schema.alterTable('volumes').addColumn('pending_size', 'integer').execute();
+      await db.schema.alterTable('volume_attachment').addColumn('lease_expires_at', ts).execute();
+      await db.schema
+        .createTable('volume_events')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        // Monotonic within one database: orders events that share a timestamp.
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('resource_type', 'varchar(16)', (c) => c.notNull())
+        .addColumn('resource_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('action', 'varchar(64)', (c) => c.notNull())
+        .addColumn('from_status', 'varchar(255)')
+        .addColumn('to_status', 'varchar(255)')
+        .addColumn('user_id', 'varchar(255)')
+        .addColumn('project_id', 'varchar(255)')
+        .addColumn('request_id', 'varchar(64)')
+        .addColumn('reason', 'varchar(1024)')
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('volume_events_volume_seq').on('volume_events').columns(['volume_id', 'seq']).execute();
+      await db.schema.createIndex('volumes_lease').on('volumes').column('lease_expires_at').execute();
+      await db.schema.createIndex('volume_attachment_lease').on('volume_attachment').column('lease_expires_at').execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

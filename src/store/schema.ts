@@ -30,6 +30,10 @@ export interface VolumesTable {
   updated_at: string | null;
   deleted_at: string | null;
   deleted: DbBool;
+  /** Deadline of an interim state (reserved, attaching, detaching, creating, extending, deleting); migration 3. */
+  lease_expires_at?: string | null;
+  /** Target size of an accepted extend that has not finished; migration 3. */
+  pending_size?: number | null;
 }
 
 export interface VolumeAttachmentTable {
@@ -51,6 +55,8 @@ export interface VolumeAttachmentTable {
   updated_at: string | null;
   deleted_at: string | null;
   deleted: DbBool;
+  /** Deadline of an interim attach_status (reserved, attaching, detaching); migration 3. */
+  lease_expires_at?: string | null;
 }
 
 /**
@@ -88,6 +94,23 @@ export interface KeyValueTable {
   value: string;
 }
 
+/** One state transition of a volume or an attachment (who, what, from, to, when); migration 3. */
+export interface VolumeEventsTable {
+  id: string;
+  seq: number;
+  volume_id: string;
+  resource_type: 'volume' | 'attachment';
+  resource_id: string;
+  action: string;
+  from_status: string | null;
+  to_status: string | null;
+  user_id: string | null;
+  project_id: string | null;
+  request_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -103,6 +126,7 @@ export interface Database {
   volume_metadata: KeyValueTable;
   volume_admin_metadata: KeyValueTable;
   embervol_migrations: MigrationsTable;
+  volume_events: VolumeEventsTable;
 }
 
 // Generated is re-exported so callers that add autoincrement tables later keep one import site.

@@ -12,6 +12,13 @@ import { loadRow, volumeRef } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import { cleanupAfterDetach, deletionAllowed, type connectionActions } from './connection.js';
 import type { AttachRequest } from './model.js';
+import { actorOf, tracked, type Actor } from './events.js';
+
+/**
+ * Statuses in which os-attach is refused besides maintenance: a host task owns the volume (Cinder lets an
+ * attach land on an extending or deleting volume, and the task's final swap then loses the attach or the size).
+ */
+export const ATTACH_REFUSED_STATUSES = ['creating', 'deleting', 'error_deleting', 'extending'] as const;
 
 /** Cinder's sanitize_hostname: what attached_host stores for a host attach. */
 export function sanitizeHostname(name: string): string {
@@ -35,7 +42,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     requireMember(ctx, 'volume_extension:volume_actions:reserve');
     const multiattach = toBool(row.multiattach);
     const allowed = multiattach ? ['available', 'in-use'] : ['available'];
-    if (!(await volumes.casVolume(db, id, { status: 'attaching' }, { status: allowed, multiattach }))) {
+    if (!(await tracked(deps, actorOf(ctx), 'reserve', id, (trx) => volumes.casVolume(trx, id, { status: 'attaching' }, { status: allowed, multiattach })))) {
       throw invalidVolume(`Volume status must be ${orList(allowed)} to reserve, but the status is ${await currentStatus(id)}.`);
     }
   }
@@ -44,17 +51,14 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:unreserve');
     // Never fails: a volume that is not attaching is left alone (reference 2.2).
-    await volumes.unreserve(db, id);
+    await tracked(deps, actorOf(ctx), 'unreserve', id, (trx) => volumes.unreserve(trx, id));
   }
 
   async function beginDetaching(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:begin_detaching');
-    const ok = await volumes.casVolume(
-      db,
-      id,
-      { status: 'detaching' },
-      { status: ['in-use'], attachStatus: ['attached'], migrationStatus: MIGRATION_AT_REST },
+    const ok = await tracked(deps, actorOf(ctx), 'begin_detaching', id, (trx) =>
+      volumes.casVolume(trx, id, { status: 'detaching' }, { status: ['in-use'], attachStatus: ['attached'], migrationStatus: MIGRATION_AT_REST }),
     );
     if (ok) return;
     const now = await volumes.findVolume(db, id);
@@ -66,7 +70,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
   async function rollDetaching(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:roll_detaching');
-    await volumes.casVolume(db, id, { status: 'in-use' }, { status: ['detaching'] });
+    await tracked(deps, actorOf(ctx), 'roll_detaching', id, (trx) => volumes.casVolume(trx, id, { status: 'in-use' }, { status: ['detaching'] }));
   }
 
   async function attach(ctx: RequestContext, id: string, req: AttachRequest): Promise<void> {
@@ -76,7 +80,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     const mode = req.mode ?? 'rw';
     const hostName = req.hostName ? sanitizeHostname(req.hostName) : null;
     const instanceUuid = req.instanceUuid ?? null;
-    await store.transaction(async (trx) => {
+    await tracked(deps, actorOf(ctx), 'attach', id, async (trx) => {
       const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
       if (readonly === 'True' && mode !== 'ro') throw new CinderFault(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
       const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
@@ -98,7 +102,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
         .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
         .where('id', '=', id)
         .where('deleted', '=', dbBool(false))
-        .where('status', '<>', 'maintenance')
+        .where('status', 'not in', ['maintenance', ...ATTACH_REFUSED_STATUSES])
         .where((eb) =>
           eb.or([
             eb('multiattach', '=', dbBool(true)),
@@ -110,6 +114,9 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
       if (Number(ok.numUpdatedRows) === 0) {
         const cur = await volumes.findVolume(trx, id);
         if (cur?.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
+        if (cur && (ATTACH_REFUSED_STATUSES as readonly string[]).includes(cur.status)) {
+          throw invalidVolume(`The volume cannot be attached while its status is ${cur.status}.`);
+        }
         throw invalidVolume('volume is already attached and multiple attachments are not enabled');
       }
       const claimed = await connections.claimNewest(trx, id);
@@ -138,8 +145,8 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
   }
 
   /** detach_volume of the manager, after the API checks; returns nothing, errors are CinderFaults. */
-  async function finishDetach(id: string, attachmentId: string | null | undefined): Promise<void> {
-    const gone = await store.transaction(async (trx) => {
+  async function finishDetach(actor: Actor, action: string, id: string, attachmentId: string | null | undefined): Promise<void> {
+    const gone = await tracked(deps, actor, action, id, async (trx) => {
       let target: attachments.AttachmentRow | undefined;
       if (attachmentId) {
         target = await attachments.findLiveAttachment(trx, attachmentId);
@@ -172,7 +179,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     requireMember(ctx, 'volume_extension:volume_actions:detach');
     await deletionAllowed(deps, ctx, id, attachmentId);
     if (row.status === 'maintenance') throw invalidVolume('The volume cannot be detached in maintenance mode.');
-    await finishDetach(id, attachmentId);
+    await finishDetach(actorOf(ctx), 'detach', id, attachmentId);
   }
 
   async function forceDetach(ctx: RequestContext, id: string, req: { connector?: unknown; attachmentId?: string | null }): Promise<void> {
@@ -181,10 +188,10 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     await deletionAllowed(deps, ctx, id, null);
     const row = (await volumes.findVolume(db, id))!;
     await conn.revokeInitiator(row, req.connector ?? null);
-    await volumes.unreserve(db, id);
+    await tracked(deps, actorOf(ctx), 'force_detach', id, (trx) => volumes.unreserve(trx, id));
     await deletionAllowed(deps, ctx, id, req.attachmentId);
     try {
-      await finishDetach(id, req.attachmentId);
+      await finishDetach(actorOf(ctx), 'force_detach', id, req.attachmentId);
     } catch (err) {
       if (err instanceof CinderFault && err.status === 400) {
         logger.info({ volumeId: id }, 'force detach refused');

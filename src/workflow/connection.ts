@@ -19,6 +19,10 @@ import type { Deps } from './deps.js';
 import { loadRow, volumeRef } from './loader.js';
 import { conflict, requireMember } from './policy.js';
 import type { ConnectionInfo } from './model.js';
+import { actorOf, SYSTEM_ACTOR, tracked } from './events.js';
+
+/** No export may be made for a volume whose backing file is being made or removed. */
+const CONNECT_REFUSED_STATUSES = ['creating', 'deleting', 'error_deleting'];
 
 /** validate_connector of Cinder's iSCSI targets: `initiator` is required (reference 5). */
 export function validateConnector(connector: unknown): { initiator: string; connector: Connector } {
@@ -136,6 +140,9 @@ export function connectionActions(deps: Deps) {
     const row = await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:initialize_connection');
     if (row.status === 'maintenance') throw invalidVolume('The volume connection cannot be initialized in maintenance mode.');
+    if (CONNECT_REFUSED_STATUSES.includes(row.status)) {
+      throw invalidVolume(`The volume connection cannot be initialized while its status is ${row.status}.`);
+    }
     const valid = validateConnector(connector);
     const adminMeta = (await volumes.getMetadata(db, 'volume_admin_metadata', [id])).get(id) ?? {};
     const mode = accessModeFor(adminMeta);
@@ -180,7 +187,7 @@ export function connectionActions(deps: Deps) {
     await deletionAllowed(deps, ctx, id, null);
     await revokeInitiator(row, connector);
     // Cinder's API unreserves after terminate, so a failed attach rolls back (attaching -> available/in-use).
-    await volumes.unreserve(db, id);
+    await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id));
   }
 
   /** terminate_connection's backend half, shared with os-force_detach. */
@@ -224,7 +231,9 @@ export function connectionActions(deps: Deps) {
         }
       } catch (err) {
         logger.error({ err, volumeId: row.id }, 'ensure_export failed');
-        await volumes.casVolume(db, row.id, { status: 'error' }, { status: ['in-use'] });
+        await tracked(deps, SYSTEM_ACTOR, 'restore_export', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error' }, { status: ['in-use'] }), {
+          reason: `the export could not be restored: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        });
       }
     }
   }

@@ -2,6 +2,7 @@
 import type { Store } from '../store/index.js';
 import type { VolumeHost } from '../host/types.js';
 import type { Logger } from '../log.js';
+import type { LeaseDurations } from './leases.js';
 
 export interface Deps {
   store: Store;
@@ -10,6 +11,10 @@ export interface Deps {
   availabilityZone: string;
   /** Starts work that outlives the request (Cinder casts these to the volume manager); drain() waits for it. */
   background(name: string, volumeId: string, task: () => Promise<void>): void;
+  /** Deadlines of interim states (leases.ts). */
+  leases: LeaseDurations;
+  /** Volumes with a background task running in this process (the reconciler leaves their task states alone). */
+  busy(volumeId: string): boolean;
 }
 
 /** Statuses in which a volume may be deleted without force (reference 7.4). */

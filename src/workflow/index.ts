@@ -8,22 +8,34 @@ import { attachActions } from './attach.js';
 import { connectionActions } from './connection.js';
 import { volumeTypes } from './types.js';
 import type { Workflow } from './model.js';
+import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
+import { eventActions } from './events.js';
+import { reconciler } from './reconciler.js';
 
 export type * from './model.js';
 
-export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: Logger; availabilityZone?: string }): Workflow {
+export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
+  const busyVolumes = new Map<string, number>();
   const shared: Deps = {
     store: deps.store,
     host: deps.host,
     logger: deps.logger,
     availabilityZone: deps.availabilityZone ?? 'nova',
     background(name, volumeId, task) {
+      busyVolumes.set(volumeId, (busyVolumes.get(volumeId) ?? 0) + 1);
       const p = task()
         .catch((err) => deps.logger.error({ err, volumeId, task: name }, 'background task failed'))
-        .finally(() => running.delete(p));
+        .finally(() => {
+          running.delete(p);
+          const n = (busyVolumes.get(volumeId) ?? 1) - 1;
+          if (n <= 0) busyVolumes.delete(volumeId);
+          else busyVolumes.set(volumeId, n);
+        });
       running.add(p);
     },
+    leases: { ...DEFAULT_LEASES, ...deps.leases },
+    busy: (volumeId) => busyVolumes.has(volumeId),
   };
   const conn = connectionActions(shared);
   return {
@@ -32,7 +44,9 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     initializeConnection: conn.initializeConnection,
     terminateConnection: conn.terminateConnection,
     restoreExports: conn.restoreExports,
+    reconcile: reconciler(shared, conn).reconcile,
     ...volumeTypes(shared),
+    ...eventActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

@@ -14,6 +14,7 @@ import { hydrate, loadInfo, loadRow, volumeRef } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType } from './types.js';
 import { cleanupAfterDetach } from './connection.js';
+import { actorOf, tracked, type Actor } from './events.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 const SORT_KEYS: Record<string, volumes.SortKey> = {
@@ -31,9 +32,94 @@ const SORT_KEYS: Record<string, volumes.SortKey> = {
 /** Cinder caps every list at osapi_max_limit. */
 export const MAX_LIMIT = 1000;
 
-export function lifecycle(deps: Deps) {
+/** Error text kept in an event's reason: the first line of the message, no stack. */
+export function reasonOf(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0].slice(0, 500);
+}
+
+/**
+ * The host half of create / delete / extend, shared by the request that starts them and by the reconciler
+ * that finishes them after a crash. Each is idempotent on the host and ends in one tracked swap.
+ */
+export function hostTasks(deps: Deps) {
   const { store, host, logger } = deps;
   const db = store.db;
+
+  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
+    try {
+      await host.createVolume(id, size);
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume create failed');
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+        reason: `create failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
+    try {
+      await host.deleteVolume(id);
+      await tracked(
+        deps,
+        actor,
+        'delete',
+        id,
+        async (trx) => {
+          const now = await volumes.findVolume(trx, id);
+          if (now?.status !== 'deleting') return;
+          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
+          await connections.dropPending(trx, id);
+          await volumes.softDeleteVolume(trx, id);
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume delete failed');
+      await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
+        reason: `delete failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
+  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
+    try {
+      await host.extendVolume(id, newSize);
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        async (trx) => {
+          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
+          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
+          await attachments.recomputeVolumeStatus(trx, id);
+          return true;
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume extend failed');
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
+        { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
+      );
+    }
+  }
+
+  return { finishCreate, finishDelete, finishExtend };
+}
+
+export function lifecycle(deps: Deps) {
+  const { store, host } = deps;
+  const db = store.db;
+  const tasks = hostTasks(deps);
 
   async function createVolume(ctx: RequestContext, req: CreateVolumeRequest): Promise<VolumeInfo> {
     requireMember(ctx, 'volume:create');
@@ -55,7 +141,8 @@ export function lifecycle(deps: Deps) {
     const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME);
     const id = randomUUID();
     const now = nowTimestamp();
-    await store.transaction(async (trx) => {
+    const actor = actorOf(ctx);
+    await tracked(deps, actor, 'create', id, async (trx) => {
       await volumes.insertVolume(trx, {
         id,
         project_id: ctx.projectId,
@@ -82,15 +169,7 @@ export function lifecycle(deps: Deps) {
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
     });
     const info = await loadInfo(db, ctx, id);
-    deps.background('create', id, async () => {
-      try {
-        await host.createVolume(id, req.size);
-        await volumes.casVolume(db, id, { status: 'available' }, { status: ['creating'] });
-      } catch (err) {
-        logger.error({ err, volumeId: id }, 'volume create failed');
-        await volumes.casVolume(db, id, { status: 'error' }, { status: ['creating'] });
-      }
-    });
+    deps.background('create', id, () => tasks.finishCreate(actor, id, req.size));
     return info;
   }
 
@@ -147,25 +226,15 @@ export function lifecycle(deps: Deps) {
   async function startDelete(ctx: RequestContext, id: string, force: boolean): Promise<void> {
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
-    if (!(await volumes.casVolume(db, id, { status: 'deleting' }, expected))) {
+    const actor = actorOf(ctx);
+    const action = force ? 'force_delete' : 'delete';
+    if (!(await tracked(deps, actor, action, id, (trx) => volumes.casVolume(trx, id, { status: 'deleting' }, expected)))) {
       const statusPart = force ? '' : `status must be ${orList(DELETABLE_STATUSES)} and`;
       throw invalidVolume(
         `Volume ${statusPart} must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.`,
       );
     }
-    deps.background('delete', id, async () => {
-      try {
-        await host.deleteVolume(id);
-        await store.transaction(async (trx) => {
-          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
-          await connections.dropPending(trx, id);
-          await volumes.softDeleteVolume(trx, id);
-        });
-      } catch (err) {
-        logger.error({ err, volumeId: id }, 'volume delete failed');
-        await volumes.casVolume(db, id, { status: 'error_deleting' }, { status: ['deleting'] });
-      }
-    });
+    deps.background('delete', id, () => tasks.finishDelete(actor, id));
   }
 
   async function deleteVolume(ctx: RequestContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -190,20 +259,15 @@ export function lifecycle(deps: Deps) {
       throw invalidInput(`New size for extend must be greater than current size. (current: ${row.size}, extended: ${newSize}).`);
     }
     const from = attached ? 'in-use' : 'available';
-    const claimed = await volumes.casVolume(db, id, { status: 'extending' }, { status: [from] });
+    const actor = actorOf(ctx);
+    const claimed = await tracked(deps, actor, 'extend', id, (trx) =>
+      volumes.casVolume(trx, id, { status: 'extending', pending_size: newSize }, { status: [from] }),
+    );
     if (!claimed) {
       const now = await volumes.findVolume(db, id);
       throw invalidVolume(`Volume ${id} status must be '{'status': '${from}'}' to extend, currently ${now?.status ?? 'deleted'}.`);
     }
-    deps.background('extend', id, async () => {
-      try {
-        await host.extendVolume(id, newSize);
-        await volumes.casVolume(db, id, { status: from, size: newSize }, { status: ['extending'] });
-      } catch (err) {
-        logger.error({ err, volumeId: id }, 'volume extend failed');
-        await volumes.casVolume(db, id, { status: 'error_extending' }, { status: ['extending'] });
-      }
-    });
+    deps.background('extend', id, () => tasks.finishExtend(actor, id, newSize, from));
   }
 
   async function setBootable(ctx: RequestContext, id: string, bootable: boolean): Promise<void> {
@@ -232,7 +296,7 @@ export function lifecycle(deps: Deps) {
     requireAdmin(ctx, 'volume_extension:volume_admin_actions:reset_status');
     if (req.status === 'deleting') throw new CinderFault(400, 'Cannot reset-state to deleting');
     const detachAll = req.attachStatus === 'detached';
-    const detached = await store.transaction(async (trx) => {
+    const detached = await tracked(deps, actorOf(ctx), 'reset_status', id, async (trx) => {
       const live = await attachments.liveAttachments(trx, [id]);
       if (req.status === 'in-use' && live.length === 0) {
         throw new CinderFault(400, 'Cannot reset-state to in-use because volume does not have any attachments.');

@@ -122,6 +122,11 @@ export interface UpdateTypeRequest {
 
 type Ctx = RequestContext;
 
+export type { VolumeEventInfo } from './events.js';
+import type { VolumeEventInfo } from './events.js';
+export type { ReconcileReport } from './reconciler.js';
+import type { ReconcileReport } from './reconciler.js';
+
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
 export interface Workflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
@@ -157,6 +162,13 @@ export interface Workflow {
 
   /** ensure_export at start: recreates the target and ACL of every exported volume with live attachments. */
   restoreExports(): Promise<void>;
+  /** Admin only: every state transition of a volume and its attachments (who, what, from, to, when), oldest first. */
+  listVolumeEvents(ctx: Ctx, id: string, opts?: { limit?: number }): Promise<VolumeEventInfo[]>;
+  /**
+   * Start-up (startup: true) and periodic reconciliation: finishes host tasks cut off by a crash, rolls back
+   * expired leases, restores the exports of live attachments, and removes targets and files without a row.
+   */
+  reconcile(opts?: { startup?: boolean }): Promise<ReconcileReport>;
   /** Resolves when every background task (create, delete, extend) started so far has finished. */
   drain(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { openStore, DEFAULT_TYPE_NAME } from '../../src/store/index.js';
 import * as volumes from '../../src/store/volumes.js';
 import * as attachments from '../../src/store/attachments.js';
 import * as types from '../../src/store/types.js';
-import { runMigrations, type Migration } from '../../src/store/migrations.js';
+import { migrations, runMigrations, type Migration } from '../../src/store/migrations.js';
 import { dbBool, nowTimestamp } from '../../src/store/schema.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
@@ -50,7 +50,7 @@ test('opens in WAL mode with synchronous=FULL and foreign keys on', async () => 
 test('migrations run once: a reopen applies nothing and keeps the data', async () => {
   const path = join(dir.path, 'reopen.sqlite');
   const first = await openStore({ sqlitePath: path });
-  assert.deepEqual(first.appliedMigrations, [1, 2]);
+  assert.deepEqual(first.appliedMigrations, migrations.map((m) => m.version));
   const id = randomUUID();
   await volumes.insertVolume(first.db, newVolume(id));
   await first.close();
@@ -62,7 +62,7 @@ test('migrations run once: a reopen applies nothing and keeps the data', async (
     const defaults = (await types.listTypes(second.db, { publicOnly: false })).filter((t) => t.name === DEFAULT_TYPE_NAME);
     assert.equal(defaults.length, 1, 'the default type exists exactly once');
     const recorded = await second.db.selectFrom('embervol_migrations').select('version').orderBy('version').execute();
-    assert.deepEqual(recorded.map((r) => r.version), [1, 2]);
+    assert.deepEqual(recorded.map((r) => r.version), migrations.map((m) => m.version));
   } finally {
     await second.close();
   }

@@ -1,0 +1,63 @@
+// The event history: one row per state transition of a volume or an attachment (who, what, from, to, when).
+// Rows are written in the transaction that made the transition, so history and state never disagree.
+import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { Db } from './index.js';
+import { nowTimestamp, type VolumeEventsTable } from './schema.js';
+
+export type EventRow = Selectable<VolumeEventsTable>;
+
+export interface NewEvent {
+  volumeId: string;
+  resourceType: 'volume' | 'attachment';
+  resourceId: string;
+  action: string;
+  from: string | null;
+  to: string | null;
+  userId: string | null;
+  projectId: string | null;
+  requestId: string | null;
+  reason?: string | null;
+}
+
+export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const last = await db
+    .selectFrom('volume_events')
+    .select((eb) => eb.fn.max<number>('seq').as('seq'))
+    .executeTakeFirst();
+  let seq = Number(last?.seq ?? 0);
+  const now = nowTimestamp();
+  await db
+    .insertInto('volume_events')
+    .values(
+      events.map((e) => ({
+        id: randomUUID(),
+        seq: ++seq,
+        volume_id: e.volumeId,
+        resource_type: e.resourceType,
+        resource_id: e.resourceId,
+        action: e.action,
+        from_status: e.from,
+        to_status: e.to,
+        user_id: e.userId,
+        project_id: e.projectId,
+        request_id: e.requestId,
+        reason: e.reason ? e.reason.slice(0, 1024) : null,
+        created_at: now,
+      })),
+    )
+    .execute();
+}
+
+/** A volume's history (its own transitions and its attachments'), oldest first. */
+export async function eventsFor(db: Db, volumeId: string, opts: { limit?: number } = {}): Promise<EventRow[]> {
+  let q = db.selectFrom('volume_events').selectAll().where('volume_id', '=', volumeId).orderBy('seq', 'asc');
+  if (opts.limit !== undefined) q = q.limit(opts.limit);
+  return q.execute();
+}
+
+/** Volume row including soft-deleted ones: the history of a deleted volume stays readable. */
+export async function volumeEverExisted(db: Db, volumeId: string): Promise<{ project_id: string; deleted: number | boolean } | undefined> {
+  return db.selectFrom('volumes').select(['project_id', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
+}

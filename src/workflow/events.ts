@@ -1,0 +1,152 @@
+// Recording transitions. A workflow step that may change a volume's or an attachment's state runs inside
+// tracked(): it snapshots the volume and its live attachments, runs the step in one transaction, diffs,
+// writes one event per transition and (re)sets the lease of every row that entered or left an interim
+// state, all in that same transaction. A step that throws (a client's 4xx) rolls back and records nothing.
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.js';
+import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
+import * as events from '../store/events.js';
+import type { RequestContext } from '../http/context.js';
+import { CinderFault } from '../errors.js';
+import { canSeeProject, requireAdmin } from './policy.js';
+import { leaseFor, type LeaseDurations } from './leases.js';
+import type { Deps } from './deps.js';
+
+export interface Actor {
+  userId: string | null;
+  projectId: string | null;
+  requestId: string | null;
+}
+
+export function actorOf(ctx: RequestContext): Actor {
+  return { userId: ctx.userId, projectId: ctx.projectId, requestId: ctx.requestId };
+}
+
+/** Transitions made by embervol itself (lease expiry, restart recovery, host task completion). */
+export const SYSTEM_ACTOR: Actor = { userId: null, projectId: null, requestId: 'embervol-reconciler' };
+
+interface Snapshot {
+  volume: { status: string; attachStatus: string; deleted: boolean } | undefined;
+  attachments: Map<string, string>;
+}
+
+async function snapshot(trx: Transaction<Database>, volumeId: string): Promise<Snapshot> {
+  const v = await trx.selectFrom('volumes').select(['status', 'attach_status', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
+  const atts = await trx
+    .selectFrom('volume_attachment')
+    .select(['id', 'attach_status'])
+    .where('volume_id', '=', volumeId)
+    .where('deleted', '=', dbBool(false))
+    .execute();
+  return {
+    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted) } : undefined,
+    attachments: new Map(atts.map((a) => [a.id, a.attach_status])),
+  };
+}
+
+function deadline(leases: LeaseDurations, status: string): string | null {
+  const ms = leaseFor(leases, status);
+  return ms === null ? null : nowTimestamp(new Date(Date.now() + ms));
+}
+
+export interface TrackOptions {
+  reason?: string | null;
+  /** Run inside this transaction instead of opening one (the caller commits). */
+  trx?: Transaction<Database>;
+}
+
+/** Runs `fn` in one transaction and records every transition it made on the volume and its attachments. */
+export async function tracked<T>(
+  deps: Pick<Deps, 'store' | 'leases'>,
+  actor: Actor,
+  action: string,
+  volumeId: string,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+  opts: TrackOptions = {},
+): Promise<T> {
+  const body = async (trx: Transaction<Database>): Promise<T> => {
+    const before = await snapshot(trx, volumeId);
+    const result = await fn(trx);
+    const after = await snapshot(trx, volumeId);
+    const out: events.NewEvent[] = [];
+    const base = { volumeId, action, userId: actor.userId, projectId: actor.projectId, requestId: actor.requestId, reason: opts.reason ?? null };
+    const vFrom = before.volume && !before.volume.deleted ? before.volume.status : null;
+    const vTo = after.volume ? (after.volume.deleted ? 'deleted' : after.volume.status) : null;
+    if (vFrom !== vTo && !(vFrom === null && vTo === null)) {
+      out.push({ ...base, resourceType: 'volume', resourceId: volumeId, from: vFrom, to: vTo });
+      if (after.volume && !after.volume.deleted) {
+        await trx.updateTable('volumes').set({ lease_expires_at: deadline(deps.leases, after.volume.status) }).where('id', '=', volumeId).execute();
+      } else if (after.volume) {
+        await trx.updateTable('volumes').set({ lease_expires_at: null, pending_size: null }).where('id', '=', volumeId).execute();
+      }
+    } else if (before.volume && after.volume && before.volume.attachStatus !== after.volume.attachStatus) {
+      out.push({
+        ...base,
+        resourceType: 'volume',
+        resourceId: volumeId,
+        from: vFrom,
+        to: vTo,
+        reason: [opts.reason, `attach_status ${before.volume.attachStatus} -> ${after.volume.attachStatus}`].filter(Boolean).join('; '),
+      });
+    }
+    for (const [id, from] of before.attachments) {
+      const to = after.attachments.get(id);
+      if (to === from) continue;
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to ?? 'deleted' });
+      if (to !== undefined) {
+        await trx.updateTable('volume_attachment').set({ lease_expires_at: deadline(deps.leases, to) }).where('id', '=', id).execute();
+      }
+    }
+    for (const [id, to] of after.attachments) {
+      if (before.attachments.has(id)) continue;
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to });
+      await trx.updateTable('volume_attachment').set({ lease_expires_at: deadline(deps.leases, to) }).where('id', '=', id).execute();
+    }
+    await events.insertEvents(trx, out);
+    return result;
+  };
+  return opts.trx ? body(opts.trx) : deps.store.transaction(body);
+}
+
+export interface VolumeEventInfo {
+  id: string;
+  seq: number;
+  volumeId: string;
+  resourceType: 'volume' | 'attachment';
+  resourceId: string;
+  action: string;
+  from: string | null;
+  to: string | null;
+  userId: string | null;
+  projectId: string | null;
+  requestId: string | null;
+  reason: string | null;
+  createdAt: string;
+}
+
+export function eventActions(deps: Deps) {
+  return {
+    /** Admin only: the transition history of a volume, deleted ones included, oldest first. */
+    async listVolumeEvents(ctx: RequestContext, volumeId: string, opts: { limit?: number } = {}): Promise<VolumeEventInfo[]> {
+      const row = await events.volumeEverExisted(deps.store.db, volumeId);
+      if (!row || !canSeeProject(ctx, row.project_id)) throw new CinderFault(404, `Volume ${volumeId} could not be found.`);
+      requireAdmin(ctx, 'volume_extension:volume_events:index');
+      const rows = await events.eventsFor(deps.store.db, volumeId, opts);
+      return rows.map((r) => ({
+        id: r.id,
+        seq: Number(r.seq),
+        volumeId: r.volume_id,
+        resourceType: r.resource_type,
+        resourceId: r.resource_id,
+        action: r.action,
+        from: r.from_status,
+        to: r.to_status,
+        userId: r.user_id,
+        projectId: r.project_id,
+        requestId: r.request_id,
+        reason: r.reason,
+        createdAt: r.created_at,
+      }));
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// Leases on interim states. Every state a client or a host task must leave again (reserved, attaching,
+// detaching; creating, extending, deleting) carries a deadline on its row; the reconciler rolls expired
+// ones back (or finishes the host task), so nothing stays stuck the way Cinder's volumes do (reference 9).
+
+export interface LeaseDurations {
+  /** os-reserve (legacy attaching) and a new-style attachment with a connector that is not complete. */
+  attachingMs: number;
+  /** A new-style attachment created without a connector. */
+  reservedMs: number;
+  /** os-begin_detaching, or an attachment being deleted. */
+  detachingMs: number;
+  /** Host tasks (create, extend, delete): past this the reconciler finishes a task no process is running. */
+  taskMs: number;
+  /** How often the periodic reconciler runs. */
+  reconcileIntervalMs: number;
+}
+
+export const DEFAULT_LEASES: LeaseDurations = {
+  attachingMs: 5 * 60_000,
+  reservedMs: 5 * 60_000,
+  detachingMs: 5 * 60_000,
+  taskMs: 10 * 60_000,
+  reconcileIntervalMs: 30_000,
+};
+
+/** Volume statuses a client moves through during attach/detach. */
+export const CLIENT_INTERIM_STATUSES = ['reserved', 'attaching', 'detaching'] as const;
+/** Volume statuses owned by a background host task. */
+export const TASK_STATUSES = ['creating', 'extending', 'deleting'] as const;
+/** Attachment attach_status values that are not final. */
+export const ATTACHMENT_INTERIM = ['reserved', 'attaching', 'detaching'] as const;
+
+/** Lease length for a volume status or attachment attach_status; null when the state needs none. */
+export function leaseFor(leases: LeaseDurations, status: string): number | null {
+  switch (status) {
+    case 'attaching':
+      return leases.attachingMs;
+    case 'reserved':
+      return leases.reservedMs;
+    case 'detaching':
+      return leases.detachingMs;
+    case 'creating':
+    case 'extending':
+    case 'deleting':
+      return leases.taskMs;
+    default:
+      return null;
+  }
+}
+
+const ENV: Record<keyof LeaseDurations, string> = {
+  attachingMs: 'EMBERVOL_LEASE_ATTACHING_SECONDS',
+  reservedMs: 'EMBERVOL_LEASE_RESERVED_SECONDS',
+  detachingMs: 'EMBERVOL_LEASE_DETACHING_SECONDS',
+  taskMs: 'EMBERVOL_LEASE_TASK_SECONDS',
+  reconcileIntervalMs: 'EMBERVOL_RECONCILE_INTERVAL_SECONDS',
+};
+
+export class LeaseConfigError extends Error {}
+
+/**
+ * Lease durations from EMBERVOL_LEASE_*_SECONDS / EMBERVOL_RECONCILE_INTERVAL_SECONDS (seconds, fractions allowed).
+ * Until config.ts has these options, service.ts reads them here.
+ */
+export function leasesFromEnv(env: NodeJS.ProcessEnv = process.env): LeaseDurations {
+  const out = { ...DEFAULT_LEASES };
+  for (const key of Object.keys(ENV) as (keyof LeaseDurations)[]) {
+    const raw = env[ENV[key]];
+    if (raw === undefined || raw === '') continue;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0 || n > 7 * 24 * 3600) throw new LeaseConfigError(`${ENV[key]} must be a number of seconds > 0, got "${raw}"`);
+    out[key] = Math.round(n * 1000);
+  }
+  return out;
+}
+
+export const LEASE_ENV_NAMES = ENV;

@@ -1,0 +1,264 @@
+// The reconciler: what makes embervol immune to the stuck states of reference 9.
+//
+// At start-up (before the API listens) and then periodically it
+//   1. finishes host tasks (creating, extending, deleting) that no process is running: at start-up every one,
+//      later only those whose lease ran out (a task this process runs is never touched);
+//   2. rolls back expired leases: an unfinished attachment (reserved / attaching) is deleted, a detaching
+//      attachment goes back to attached, a legacy reserve (attaching) is unreserved, a begin_detaching is
+//      rolled back, and pending connections whose attach never came are dropped with their ACL entry;
+//   3. restores the export of every volume that needs one (live attachment or pending connection; attaching
+//      too, not only in-use) and removes targets that nothing needs;
+//   4. removes backing files that have no live volume row.
+// Every transition it makes is recorded as an event by the system actor, with the reason.
+import * as volumes from '../store/volumes.js';
+import * as attachments from '../store/attachments.js';
+import * as connections from '../store/connections.js';
+import * as leaseRepo from '../store/leases.js';
+import { nowTimestamp } from '../store/schema.js';
+import type { Deps } from './deps.js';
+import { volumeRef } from './loader.js';
+import { cleanupAfterDetach, type connectionActions } from './connection.js';
+import { hostTasks, reasonOf } from './lifecycle.js';
+import { SYSTEM_ACTOR, tracked } from './events.js';
+import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
+
+export interface ReconcileReport {
+  /** Host tasks (create, extend, delete) finished or failed on behalf of a process that is gone. */
+  tasksFinished: number;
+  /** Attachments deleted or returned to attached, volumes unreserved or rolled back: leases that ran out. */
+  leasesExpired: number;
+  /** Pending connections dropped because their attach never came. */
+  pendingDropped: number;
+  /** Exports recreated (start-up restore, or a target that vanished, e.g. tgtd restarted). */
+  exportsRestored: number;
+  /** Targets removed because no live attachment or pending connection needs them. */
+  exportsRemoved: number;
+  /** Backing files removed because no live volume row owns them. */
+  filesRemoved: number;
+  /** Steps that failed (logged; the next pass retries). */
+  errors: number;
+}
+
+function emptyReport(): ReconcileReport {
+  return { tasksFinished: 0, leasesExpired: 0, pendingDropped: 0, exportsRestored: 0, exportsRemoved: 0, filesRemoved: 0, errors: 0 };
+}
+
+export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions>) {
+  const { store, host, logger } = deps;
+  const db = store.db;
+  const tasks = hostTasks(deps);
+  const log = logger.child({ component: 'reconciler' });
+  /** Targets found orphaned by the previous periodic pass: removed only when a second pass agrees. */
+  let orphanSuspects = new Set<string>();
+  let running: Promise<ReconcileReport> | null = null;
+
+  async function step(report: ReconcileReport, what: string, volumeId: string | null, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      report.errors++;
+      log.error({ err, volumeId, step: what }, 'reconcile step failed; the next pass retries');
+    }
+  }
+
+  async function finishTasks(report: ReconcileReport, startup: boolean): Promise<void> {
+    const rows = await leaseRepo.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
+    for (const row of rows) {
+      if (deps.busy(row.id)) continue;
+      const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
+      await step(report, `finish ${row.status}`, row.id, async () => {
+        if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row.id, row.size, why);
+        else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row.id, why);
+        else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row.id, row.pending_size, null, why);
+        else {
+          await tracked(deps, SYSTEM_ACTOR, 'extend', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error_extending' }, { status: ['extending'] }), {
+            reason: `${why}; the requested size is unknown`,
+          });
+        }
+        report.tasksFinished++;
+      });
+    }
+  }
+
+  async function expireAttachments(report: ReconcileReport): Promise<void> {
+    const now = nowTimestamp();
+    for (const att of await leaseRepo.expiredAttachments(db, host.hostName, ATTACHMENT_INTERIM, now)) {
+      await step(report, 'expire attachment', att.volume_id, async () => {
+        const reason = `lease of ${att.attach_status} expired at ${att.lease_expires_at}`;
+        const gone = await tracked(
+          deps,
+          SYSTEM_ACTOR,
+          'lease_expired',
+          att.volume_id,
+          async (trx) => {
+            // Re-read in the transaction: the client may have finished the step meanwhile.
+            const cur = await attachments.findLiveAttachment(trx, att.id);
+            if (!cur || cur.attach_status !== att.attach_status || cur.lease_expires_at !== att.lease_expires_at) return null;
+            if (cur.attach_status === 'detaching') {
+              await attachments.updateAttachment(trx, cur.id, { attach_status: 'attached' });
+              await attachments.recomputeVolumeStatus(trx, cur.volume_id);
+              return null;
+            }
+            await attachments.softDeleteAttachment(trx, cur.id);
+            await attachments.recomputeVolumeStatus(trx, cur.volume_id);
+            return cur;
+          },
+          { reason },
+        );
+        report.leasesExpired++;
+        if (gone) {
+          const row = await volumes.findVolume(db, att.volume_id);
+          if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+        }
+      });
+    }
+  }
+
+  async function expireVolumes(report: ReconcileReport): Promise<void> {
+    const rows = await leaseRepo.volumesInStatus(db, host.hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
+    for (const row of rows) {
+      await step(report, `expire ${row.status}`, row.id, async () => {
+        const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
+        const changed = await tracked(
+          deps,
+          SYSTEM_ACTOR,
+          'lease_expired',
+          row.id,
+          async (trx) => {
+            const cur = await volumes.findVolume(trx, row.id);
+            if (!cur || cur.status !== row.status || cur.lease_expires_at !== row.lease_expires_at) return false;
+            const live = await attachments.liveAttachments(trx, [row.id]);
+            // An attachment still inside its own lease owns the status: leave the volume to it.
+            if (live.some((a) => (ATTACHMENT_INTERIM as readonly string[]).includes(a.attach_status) && a.lease_expires_at && a.lease_expires_at >= nowTimestamp())) {
+              return false;
+            }
+            if (cur.status === 'attaching' && !live.some((a) => a.attach_status === 'attaching' || a.attach_status === 'reserved')) {
+              return volumes.unreserve(trx, row.id);
+            }
+            if (cur.status === 'detaching' && live.some((a) => a.attach_status === 'attached')) {
+              return volumes.casVolume(trx, row.id, { status: 'in-use' }, { status: ['detaching'] });
+            }
+            await attachments.recomputeVolumeStatus(trx, row.id);
+            return true;
+          },
+          { reason },
+        );
+        if (changed) report.leasesExpired++;
+      });
+    }
+  }
+
+  async function dropStalePending(report: ReconcileReport): Promise<void> {
+    const before = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
+    for (const p of await connections.stalePending(db, before)) {
+      await step(report, 'drop pending connection', p.volume_id, async () => {
+        const dropped = await store.transaction(async (trx) => {
+          const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
+          if (!again || again.created_at !== p.created_at) return false;
+          await connections.dropPending(trx, p.volume_id, p.initiator);
+          return true;
+        });
+        if (!dropped) return;
+        report.pendingDropped++;
+        const row = await volumes.findVolume(db, p.volume_id);
+        if (!row) return;
+        // The same cleanup as a detach of an attachment that came through this initiator.
+        await cleanupAfterDetach(deps, volumeRef(row), { initiator: p.initiator } as attachments.AttachmentRow);
+        log.info({ volumeId: p.volume_id, initiator: p.initiator }, 'pending connection expired; its access was removed');
+      });
+    }
+  }
+
+  /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
+  async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
+    if (!host.listExports) return;
+    // Listed before the database is read: a detach commits before it removes its export, so an export that is
+    // missing here and needed below was not just removed by a detach.
+    const exported = new Set(await host.listExports());
+    const needed = await leaseRepo.volumesNeedingExport(db, host.hostName);
+    for (const id of needed) {
+      if (exported.has(id)) continue;
+      await step(report, 'restore export', id, async () => {
+        const row = await volumes.findVolume(db, id);
+        if (!row || !row.provider_location) return;
+        const live = (await attachments.liveAttachments(db, [id])).filter((a) => !a.attach_status.startsWith('error_'));
+        const pending = await connections.pendingFor(db, id);
+        const initiators = new Map<string, 'ro' | 'rw'>();
+        for (const a of live) if (a.initiator && initiators.get(a.initiator) !== 'rw') initiators.set(a.initiator, a.attach_mode === 'ro' ? 'ro' : 'rw');
+        for (const p of pending) if (!initiators.has(p.initiator)) initiators.set(p.initiator, 'rw');
+        await host.ensureExport(volumeRef(row), [...initiators].map(([initiator, mode]) => ({ initiator, mode })));
+        report.exportsRestored++;
+        log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
+      });
+    }
+    const suspects = new Set<string>();
+    const lease = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
+    const known = await leaseRepo.knownVolumeIds(db, [...exported]);
+    for (const id of exported) {
+      if (needed.has(id)) continue;
+      const k = known.get(id);
+      // A live volume touched recently may be in the middle of initialize_connection: not an orphan yet.
+      const settled = !k || k.deleted || (k.updatedAt !== null && k.updatedAt < lease);
+      if (!settled) continue;
+      if (!startup && !orphanSuspects.has(id)) {
+        suspects.add(id);
+        continue;
+      }
+      await step(report, 'remove orphan export', id, async () => {
+        const row = await volumes.findVolume(db, id);
+        await host.removeExport(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null });
+        if (row?.provider_location) await volumes.updateVolume(db, id, { provider_location: null });
+        report.exportsRemoved++;
+        log.warn({ volumeId: id }, 'removed a target that no live attachment needs');
+      });
+    }
+    orphanSuspects = suspects;
+  }
+
+  async function removeOrphanFiles(report: ReconcileReport): Promise<void> {
+    if (!host.listBackingVolumes) return;
+    const ids = await host.listBackingVolumes();
+    const known = await leaseRepo.knownVolumeIds(db, ids);
+    for (const id of ids) {
+      const k = known.get(id);
+      if (k && !k.deleted) continue;
+      if (deps.busy(id)) continue;
+      await step(report, 'remove orphan file', id, async () => {
+        await host.deleteVolume(id);
+        report.filesRemoved++;
+        log.warn({ volumeId: id, known: k !== undefined }, 'removed a backing file that has no live volume row');
+      });
+    }
+  }
+
+  async function pass(startup: boolean): Promise<ReconcileReport> {
+    const report = emptyReport();
+    await step(report, 'host tasks', null, () => finishTasks(report, startup));
+    await step(report, 'attachment leases', null, () => expireAttachments(report));
+    await step(report, 'volume leases', null, () => expireVolumes(report));
+    await step(report, 'pending connections', null, () => dropStalePending(report));
+    if (startup) {
+      await step(report, 'restore exports', null, async () => {
+        await conn.restoreExports();
+      });
+    }
+    await step(report, 'exports', null, () => reconcileExports(report, startup));
+    await step(report, 'files', null, () => removeOrphanFiles(report));
+    const acted = Object.entries(report).some(([, n]) => n > 0);
+    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
+    return report;
+  }
+
+  return {
+    /** One pass; concurrent callers share the pass that is running. */
+    reconcile(opts: { startup?: boolean } = {}): Promise<ReconcileReport> {
+      if (running) return running;
+      running = pass(opts.startup === true).finally(() => {
+        running = null;
+      });
+      return running;
+    },
+  };
+}
+
+export { reasonOf };
