@@ -34,6 +34,8 @@ export interface IscsiServerOptions {
   /** Commands in flight per session (the CmdSN window). */
   queueDepth?: number;
   discoveryChap?: ChapCredentials | null;
+  /** Connections accepted at once (logged in or not); more are closed on accept. */
+  maxConnections?: number;
 }
 
 export interface TargetOptions {
@@ -78,6 +80,7 @@ export class IscsiTargetServer implements ConnectionHost {
   private nextTsih = 1;
   private readonly advertisedPortals: string[] | undefined;
   private readonly createLunMap: () => ScsiLunMap;
+  private readonly maxConnections: number;
 
   constructor(opts: IscsiServerOptions = {}) {
     this.logger = (opts.logger ?? silentLogger()).child({ component: 'iscsi' });
@@ -90,6 +93,7 @@ export class IscsiTargetServer implements ConnectionHost {
     this.discoveryChap = opts.discoveryChap ?? null;
     this.advertisedPortals = opts.portals;
     this.createLunMap = opts.createLunMap ?? (() => new ScsiTargetDevice());
+    this.maxConnections = opts.maxConnections ?? 4096;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -125,6 +129,11 @@ export class IscsiTargetServer implements ConnectionHost {
   }
 
   private accept(socket: Socket): void {
+    if (this.connections.size >= this.maxConnections) {
+      this.logger.warn({ limit: this.maxConnections }, 'connection limit reached: refusing a connection');
+      socket.destroy();
+      return;
+    }
     const conn = new IscsiConnection(socket, this, this.nextConnectionId++);
     this.connections.add(conn);
     socket.once('close', () => this.connections.delete(conn));
