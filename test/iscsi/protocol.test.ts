@@ -35,7 +35,7 @@ async function response(c: RawInitiator, opcode: number): Promise<Pdu> {
 describe('iSCSI protocol from a raw initiator', () => {
   let t: TestTarget;
   before(async () => {
-    t = await startTestTarget({ initiators: [INITIATOR, INITIATOR2], server: { loginTimeoutMs: 300 } });
+    t = await startTestTarget({ initiators: [INITIATOR, INITIATOR2], server: { loginTimeoutMs: 1500 } });
     t.server.createTarget(CHAP_IQN, { chap: CHAP });
     t.server.allowInitiator(CHAP_IQN, INITIATOR);
   });
@@ -83,7 +83,7 @@ describe('iSCSI protocol from a raw initiator', () => {
 
   it('drops a connection that never logs in', async () => {
     const c = await RawInitiator.connect(t.port);
-    assert.ok(await c.waitClosed(3000));
+    assert.ok(await c.waitClosed(6000));
   });
 
   it('keeps 128 commands in flight within the CmdSN window', async () => {
@@ -284,7 +284,7 @@ describe('iSCSI protocol from a raw initiator', () => {
 describe('target NOP-In pings', () => {
   let t: TestTarget;
   before(async () => {
-    t = await startTestTarget({ server: { nopInIntervalMs: 100, nopTimeoutMs: 300 } });
+    t = await startTestTarget({ server: { nopInIntervalMs: 100, nopTimeoutMs: 1000 } });
   });
   after(() => t.stop());
 
