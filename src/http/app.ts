@@ -11,6 +11,7 @@ import type { RequestContext } from './context.js';
 import { installFaultHandlers } from './faults.js';
 import { formatVersion, negotiateVersion, VERSION_HEADER } from './microversion.js';
 import { registerActionRoutes } from './routes/actions.js';
+import { registerAttachmentRoutes } from './routes/attachments.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { cinderValidatorCompiler } from './validation.js';
@@ -114,6 +115,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerVolumeRoutes(scope, deps.workflow);
     registerActionRoutes(scope, deps.workflow);
     registerTypeRoutes(scope, deps.workflow);
+    registerAttachmentRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

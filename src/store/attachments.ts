@@ -91,3 +91,67 @@ export async function recomputeVolumeStatus(db: Db, volumeId: string): Promise<{
     .execute();
   return { status: keepStatus ? vol!.status : status, attachStatus };
 }
+
+/** attach_mode of every live, non-error attachment that came through `initiator` (they share its ACL entry). */
+export async function liveModesForInitiator(db: Db, volumeId: string, initiator: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('volume_attachment')
+    .select('attach_mode')
+    .where('volume_id', '=', volumeId)
+    .where('deleted', '=', dbBool(false))
+    .where('initiator', '=', initiator)
+    .where('attach_status', 'not like', 'error_%')
+    .execute();
+  return rows.map((r) => r.attach_mode ?? 'rw');
+}
+
+export type AttachmentSortKey = 'created_at' | 'updated_at' | 'id' | 'attach_status' | 'volume_id' | 'instance_uuid' | 'attach_time';
+
+export interface ListAttachmentsQuery {
+  /** null: every project (admin all_tenants). */
+  projectId: string | null;
+  volumeId?: string;
+  attachStatus?: string;
+  instanceUuid?: string;
+  sort: { key: AttachmentSortKey; dir: 'asc' | 'desc' }[];
+  /** Rows strictly after the marker attachment in the sort order. */
+  markerRow?: AttachmentRow;
+  limit?: number;
+  offset?: number;
+}
+
+/** Live attachments, scoped to a project through their volume (attachments carry no project of their own). */
+export async function listAttachments(db: Db, query: ListAttachmentsQuery): Promise<AttachmentRow[]> {
+  let q = db
+    .selectFrom('volume_attachment as a')
+    .innerJoin('volumes as v', 'v.id', 'a.volume_id')
+    .selectAll('a')
+    .where('a.deleted', '=', dbBool(false))
+    .where('v.deleted', '=', dbBool(false));
+  if (query.projectId !== null) q = q.where('v.project_id', '=', query.projectId);
+  if (query.volumeId !== undefined) q = q.where('a.volume_id', '=', query.volumeId);
+  if (query.attachStatus !== undefined) q = q.where('a.attach_status', '=', query.attachStatus);
+  if (query.instanceUuid !== undefined) q = q.where('a.instance_uuid', '=', query.instanceUuid);
+  // id is the final tie-breaker so the order, and with it marker paging, is total.
+  const sort = [...query.sort];
+  if (!sort.some((s) => s.key === 'id')) sort.push({ key: 'id', dir: sort[0]?.dir ?? 'desc' });
+  if (query.markerRow) {
+    const m = query.markerRow;
+    q = q.where((eb) =>
+      eb.or(
+        sort.map((s, i) => {
+          const ands = sort.slice(0, i).map((p) => eb(`a.${p.key}`, '=', m[p.key] as never));
+          ands.push(eb(`a.${s.key}`, s.dir === 'asc' ? '>' : '<', m[s.key] as never));
+          return eb.and(ands);
+        }),
+      ),
+    );
+  }
+  for (const s of sort) q = q.orderBy(`a.${s.key}`, s.dir);
+  if (query.limit !== undefined) q = q.limit(query.limit);
+  if (query.offset !== undefined) {
+    if (query.limit === undefined) q = q.limit(-1);
+    q = q.offset(query.offset);
+  }
+  return q.execute();
+}

@@ -66,6 +66,7 @@ export class BuiltinTarget implements TargetDriver {
   }
 
   async start(): Promise<void> {
+    if (this.server.address) return;
     const { port } = await this.server.listen(this.opts.portal.host, this.opts.portal.port);
     this.boundPort = port;
     this.log.info({ portal: this.portal }, 'builtin iSCSI target started');

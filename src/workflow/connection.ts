@@ -136,6 +136,33 @@ export function connectionActions(deps: Deps) {
     return out;
   }
 
+  /**
+   * create_export + initialize_connection (reference 4.1): the export, the initiator's ACL entry in
+   * `aclMode`, and the connection data with `accessMode`. The two modes differ only when several
+   * attachments share one initiator's ACL entry (an rw one keeps it rw). On failure it removes what it
+   * made and throws the backend error as is.
+   */
+  async function openConnection(
+    row: volumes.VolumeRow,
+    connector: { initiator: string; connector: Connector },
+    modes: { aclMode: AccessMode; accessMode: AccessMode },
+  ): Promise<ConnectionInfo> {
+    const wasExported = row.provider_location !== null;
+    let ref = volumeRef(row);
+    let exported = false;
+    try {
+      const model = await host.createExport(ref);
+      exported = true;
+      await volumes.updateVolume(db, row.id, { provider_location: model.providerLocation, provider_auth: model.providerAuth });
+      ref = { ...ref, providerLocation: model.providerLocation, providerAuth: model.providerAuth };
+      const data = await host.initializeConnection(ref, connector.connector, modes.aclMode);
+      return { driver_volume_type: 'iscsi', data: await buildData(row, data as unknown as Record<string, unknown>, connector.connector, modes.accessMode) };
+    } catch (err) {
+      if (exported) await undoExport(ref, connector.initiator, wasExported);
+      throw err;
+    }
+  }
+
   async function initializeConnection(ctx: RequestContext, id: string, connector: unknown): Promise<ConnectionInfo> {
     const row = await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:initialize_connection');
@@ -146,21 +173,13 @@ export function connectionActions(deps: Deps) {
     const valid = validateConnector(connector);
     const adminMeta = (await volumes.getMetadata(db, 'volume_admin_metadata', [id])).get(id) ?? {};
     const mode = accessModeFor(adminMeta);
-    const wasExported = row.provider_location !== null;
-    let ref = volumeRef(row);
-    let exported = false;
     try {
-      const model = await host.createExport(ref);
-      exported = true;
-      await volumes.updateVolume(db, id, { provider_location: model.providerLocation, provider_auth: model.providerAuth });
-      ref = { ...ref, providerLocation: model.providerLocation, providerAuth: model.providerAuth };
-      const data = await host.initializeConnection(ref, valid.connector, mode);
+      const info = await openConnection(row, valid, { aclMode: mode, accessMode: mode });
       await connections.recordPending(db, id, valid.initiator, JSON.stringify(valid.connector));
-      return { driver_volume_type: 'iscsi', data: await buildData(row, data as unknown as Record<string, unknown>, valid.connector, mode) };
+      return info;
     } catch (err) {
       if (err instanceof CinderFault && err.status < 500) throw err;
       logger.error({ err, volumeId: id }, 'initialize_connection failed');
-      if (exported) await undoExport(ref, valid.initiator, wasExported);
       throw new CinderFault(500, 'Unable to fetch connection information from backend.');
     }
   }
@@ -219,7 +238,8 @@ export function connectionActions(deps: Deps) {
       const live = (await attachments.liveAttachments(db, [row.id])).filter((a) => !a.attach_status.startsWith('error_'));
       const pending = await connections.pendingFor(db, row.id);
       const initiators = new Map<string, AccessMode>();
-      for (const a of live) if (a.initiator) initiators.set(a.initiator, a.attach_mode === 'ro' ? 'ro' : 'rw');
+      // Attachments sharing an initiator share its ACL entry: one rw attachment keeps it rw.
+      for (const a of live) if (a.initiator && initiators.get(a.initiator) !== 'rw') initiators.set(a.initiator, a.attach_mode === 'ro' ? 'ro' : 'rw');
       for (const p of pending) if (!initiators.has(p.initiator)) initiators.set(p.initiator, 'rw');
       try {
         if (live.length === 0 && pending.length === 0) {
@@ -238,5 +258,5 @@ export function connectionActions(deps: Deps) {
     }
   }
 
-  return { initializeConnection, terminateConnection, revokeInitiator, restoreExports };
+  return { initializeConnection, openConnection, undoExport, terminateConnection, revokeInitiator, restoreExports };
 }

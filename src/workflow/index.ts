@@ -7,6 +7,7 @@ import { lifecycle } from './lifecycle.js';
 import { attachActions } from './attach.js';
 import { connectionActions } from './connection.js';
 import { volumeTypes } from './types.js';
+import { attachmentsActions } from './attachments.js';
 import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
@@ -38,9 +39,12 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     busy: (volumeId) => busyVolumes.has(volumeId),
   };
   const conn = connectionActions(shared);
+  const legacy = attachActions(shared, conn);
   return {
     ...lifecycle(shared),
-    ...attachActions(shared, conn),
+    ...legacy,
+    // The attachments API, and os-attach narrowing the ACL entry when it attaches read-only.
+    ...attachmentsActions(shared, conn, legacy),
     initializeConnection: conn.initializeConnection,
     terminateConnection: conn.terminateConnection,
     restoreExports: conn.restoreExports,

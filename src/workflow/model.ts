@@ -1,6 +1,9 @@
 // What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
 import type { RequestContext } from '../http/context.js';
 import type { AccessMode } from '../host/types.js';
+import type { AttachmentsWorkflow } from './attachments-model.js';
+
+export type * from './attachments-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -128,7 +131,7 @@ export type { ReconcileReport } from './reconciler.js';
 import type { ReconcileReport } from './reconciler.js';
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow {
+export interface Workflow extends AttachmentsWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;

@@ -17,21 +17,21 @@ const MULTIATTACH_REMOVED =
 
 const CREATE_KEYS = new Set(['name', 'description', 'display_name', 'display_description', 'volume_type', 'metadata', 'snapshot_id', 'source_volid', 'consistencygroup_id', 'size', 'availability_zone', 'multiattach', 'image_id', 'imageRef', 'group_id', 'backup_id']);
 
-type Query = Record<string, string | string[] | undefined>;
+export type Query = Record<string, string | string[] | undefined>;
 
-function one(q: Query, key: string): string | undefined {
+export function one(q: Query, key: string): string | undefined {
   const v = q[key];
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
-function parseBoolParam(key: string, v: string): boolean {
+export function parseBoolParam(key: string, v: string): boolean {
   const l = v.toLowerCase();
   if (['true', 't', '1', 'yes', 'y', 'on'].includes(l)) return true;
   if (['false', 'f', '0', 'no', 'n', 'off'].includes(l)) return false;
   throw invalidInput(`'${key} = ${v}'`);
 }
 
-function parseIntParam(key: string, v: string | undefined): number | undefined {
+export function parseIntParam(key: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v.trim())) throw new CinderFault(400, `${key} param must be an integer`);
   const n = Number(v);
@@ -52,7 +52,7 @@ function parseMetadataFilter(v: string): Record<string, string> {
   throw invalidInput(`Invalid metadata filter: ${v}`);
 }
 
-function parseSort(q: Query): { key: string; dir: SortDir }[] | undefined {
+export function parseSort(q: Query): { key: string; dir: SortDir }[] | undefined {
   const sort = one(q, 'sort');
   const sortKey = one(q, 'sort_key');
   const sortDir = one(q, 'sort_dir');
