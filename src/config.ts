@@ -28,20 +28,33 @@ export interface Config {
   hostName: string;
   availabilityZone: string;
   logLevel: string;
+  /** --auth keystone: where to validate tokens, and embervol's own service account there. */
+  keystone: KeystoneConfig | null;
+}
+
+export interface KeystoneConfig {
+  authUrl: string;
+  username: string;
+  password: string;
+  projectName: string;
+  userDomainName: string;
+  projectDomainName: string;
 }
 
 export const TARGETS: readonly TargetName[] = ['builtin', 'tgt'];
-export const AUTH_MODES: readonly AuthMode[] = ['noauth'];
+export const AUTH_MODES: readonly AuthMode[] = ['noauth', 'keystone'];
 
 /** The raw option values as strings, whichever source they came from. */
-export type RawOptions = Partial<Record<keyof Config, string | number | boolean>>;
+export type OptionName = Exclude<keyof Config, 'keystone'> | KeystoneOption;
+type KeystoneOption = 'keystoneAuthUrl' | 'keystoneUsername' | 'keystonePassword' | 'keystoneProjectName' | 'keystoneUserDomainName' | 'keystoneProjectDomainName';
+export type RawOptions = Partial<Record<OptionName, string | number | boolean>>;
 
-export const optionHelp: Record<keyof Config, string> = {
+export const optionHelp: Record<OptionName, string> = {
   dataDir: 'directory for volume files and the SQLite database (default ~/.local/share/embervol)',
   listen: 'HOST:PORT of the Cinder v3 API (default 127.0.0.1:8776)',
   iscsiPortal: 'HOST:PORT of the iSCSI portal that initiators connect to (default 127.0.0.1:3260)',
   target: `iSCSI target: ${TARGETS.join(' | ')} (default builtin)`,
-  auth: 'authentication: noauth (X-Auth-Token "user:project"; see README)',
+  auth: 'authentication: noauth (X-Auth-Token "user:project"; see README) | keystone (needs the keystone* options)',
   database: 'SQLite database file (default <data-dir>/embervol.sqlite)',
   iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
   tgtManage: 'tgt target: start and supervise a private tgtd (default true)',
@@ -49,6 +62,12 @@ export const optionHelp: Record<keyof Config, string> = {
   hostName: 'name of this volume host; os-vol-host-attr:host shows it as <name>@file#file (default embervol)',
   availabilityZone: 'availability zone reported on volumes (default nova)',
   logLevel: 'log level: fatal|error|warn|info|debug|trace (default info)',
+  keystoneAuthUrl: 'keystone: identity v3 URL, e.g. http://keystone:5000/v3',
+  keystoneUsername: "keystone: embervol's service user (validates tokens)",
+  keystonePassword: 'keystone: its password (prefer the env var or the config file to a flag)',
+  keystoneProjectName: 'keystone: its project (default service)',
+  keystoneUserDomainName: 'keystone: user domain (default Default)',
+  keystoneProjectDomainName: 'keystone: project domain (default Default)',
 };
 
 export class ConfigError extends Error {}
@@ -71,7 +90,7 @@ function envName(key: string): string {
 
 function fromEnv(env: NodeJS.ProcessEnv): RawOptions {
   const out: RawOptions = {};
-  for (const key of Object.keys(optionHelp) as (keyof Config)[]) {
+  for (const key of Object.keys(optionHelp) as OptionName[]) {
     const v = env[envName(key)];
     if (v !== undefined && v !== '') out[key] = v;
   }
@@ -120,18 +139,34 @@ function oneOf<T extends string>(v: string | number | boolean, allowed: readonly
   return s;
 }
 
+function keystoneConfig(raw: RawOptions): KeystoneConfig {
+  const missing = (['keystoneAuthUrl', 'keystoneUsername', 'keystonePassword'] as const).filter((k) => raw[k] === undefined || raw[k] === '');
+  if (missing.length) {
+    throw new ConfigError(`--auth keystone needs ${missing.map((k) => envName(k)).join(', ')} (or the matching flags / config keys)`);
+  }
+  return {
+    authUrl: String(raw.keystoneAuthUrl),
+    username: String(raw.keystoneUsername),
+    password: String(raw.keystonePassword),
+    projectName: String(raw.keystoneProjectName ?? 'service'),
+    userDomainName: String(raw.keystoneUserDomainName ?? 'Default'),
+    projectDomainName: String(raw.keystoneProjectDomainName ?? 'Default'),
+  };
+}
+
 /** Merge the sources and validate; throws ConfigError with a message that says what to fix. */
 export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?: NodeJS.ProcessEnv } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.configFile ?? env.EMBERVOL_CONFIG;
   const raw: RawOptions = { ...(file ? fromFile(file) : {}), ...fromEnv(env), ...flags };
   const dataDir = resolve(String(raw.dataDir ?? join(homedir(), '.local', 'share', 'embervol')));
+  const auth = oneOf(raw.auth ?? 'noauth', AUTH_MODES, 'auth');
   return {
     dataDir,
     listen: parseHostPort(String(raw.listen ?? '127.0.0.1:8776'), 'listen'),
     iscsiPortal: parseHostPort(String(raw.iscsiPortal ?? '127.0.0.1:3260'), 'iscsi-portal'),
     target: oneOf(raw.target ?? 'builtin', TARGETS, 'target'),
-    auth: oneOf(raw.auth ?? 'noauth', AUTH_MODES, 'auth'),
+    auth,
     database: resolve(String(raw.database ?? join(dataDir, 'embervol.sqlite'))),
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
@@ -139,6 +174,7 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     hostName: String(raw.hostName ?? 'embervol'),
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),
+    keystone: auth === 'keystone' ? keystoneConfig(raw) : null,
   };
 }
 

@@ -8,6 +8,8 @@ export type { Logger };
  */
 export const redactPaths = [
   'password',
+  'keystonePassword',
+  '*.keystonePassword',
   'secret',
   'token',
   'auth_password',

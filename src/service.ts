@@ -5,8 +5,10 @@ import type { Logger } from './log.js';
 import { formatHostPort, type Config } from './config.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
+import { leasesFromEnv } from './workflow/leases.js';
 import { buildApp } from './http/app.js';
 import { installMetrics } from './http/metrics.js';
+import { createKeystoneValidator } from './auth/keystone.js';
 import { FileBackend } from './backends/file.js';
 import { createVolumeHost } from './host/index.js';
 import { createTargetDriver } from './targets/index.js';
@@ -22,6 +24,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const volumesDir = join(config.dataDir, 'volumes');
   mkdirSync(volumesDir, { recursive: true });
 
+  const leases = leasesFromEnv();
   const store = await openStore({ sqlitePath: config.database });
   const backend = new FileBackend(volumesDir);
   const target = createTargetDriver(config.target, {
@@ -46,10 +49,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       host,
       logger: logger.child({ component: 'workflow' }),
       availabilityZone: config.availabilityZone,
+      leases,
     });
-    await workflow.restoreExports();
+    // Before the API listens: finish host tasks a crash cut off, roll back expired leases, restore the export of
+    // every volume with a live attachment, remove targets and files that have no row (workflow/reconciler.ts).
+    await workflow.reconcile({ startup: true });
     stopped.push(() => workflow.drain());
-    const app = buildApp({ workflow, logger, auth: config.auth as 'noauth' });
+    let pass: Promise<unknown> = Promise.resolve();
+    const reconcileTimer = setInterval(() => {
+      pass = workflow.reconcile().catch((err) => logger.error({ err }, 'reconcile pass failed'));
+    }, leases.reconcileIntervalMs);
+    reconcileTimer.unref();
+    stopped.push(async () => {
+      clearInterval(reconcileTimer);
+      await pass;
+    });
+    const auth = config.keystone ? { keystone: createKeystoneValidator({ ...config.keystone, logger }) } : ('noauth' as const);
+    if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());
+    const app = buildApp({ workflow, logger, auth });
     installMetrics(app);
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());

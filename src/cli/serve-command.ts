@@ -1,10 +1,10 @@
 // `embervol serve`: options from flags, env and an optional JSON file; runs until SIGINT/SIGTERM.
 import { Option, type Command } from 'commander';
-import { ConfigError, envName, loadConfig, optionHelp, type Config, type RawOptions } from '../config.js';
+import { ConfigError, envName, loadConfig, optionHelp, type Config, type OptionName, type RawOptions } from '../config.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 
-const serveFlags: [keyof Config, string][] = [
+const serveFlags: [OptionName, string][] = [
   ['dataDir', '--data-dir <dir>'],
   ['listen', '--listen <host:port>'],
   ['iscsiPortal', '--iscsi-portal <host:port>'],
@@ -17,6 +17,12 @@ const serveFlags: [keyof Config, string][] = [
   ['hostName', '--host-name <name>'],
   ['availabilityZone', '--availability-zone <az>'],
   ['logLevel', '--log-level <level>'],
+  ['keystoneAuthUrl', '--keystone-auth-url <url>'],
+  ['keystoneUsername', '--keystone-username <name>'],
+  ['keystonePassword', '--keystone-password <password>'],
+  ['keystoneProjectName', '--keystone-project-name <name>'],
+  ['keystoneUserDomainName', '--keystone-user-domain-name <name>'],
+  ['keystoneProjectDomainName', '--keystone-project-domain-name <name>'],
 ];
 
 export function registerServeCommand(program: Command): void {

@@ -4,9 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { PassThrough } from 'node:stream';
 import { AuthError, createKeystoneValidator, type KeystoneValidatorOptions } from '../../src/auth/keystone.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { keystoneSkipReason, startKeystone, type KeystoneFixture } from '../support/keystone.js';
+import { startKeystone, type KeystoneFixture } from '../support/keystone.js';
 
-const skip = keystoneSkipReason() ?? undefined;
 const VALIDATE = { method: 'GET', path: '/v3/auth/tokens' };
 const LOGIN = { method: 'POST', path: '/v3/auth/tokens' };
 
@@ -22,7 +21,7 @@ async function rejects(p: Promise<unknown>, status: number, reason: string): Pro
   assert.fail(`expected a ${status} ${reason} rejection`);
 }
 
-describe('keystone validator (real keystone)', { skip }, () => {
+describe('keystone validator (real keystone)', () => {
   let ks: KeystoneFixture;
   const validator = (extra: Partial<KeystoneValidatorOptions> = {}) =>
     createKeystoneValidator({ ...ks.serviceCredentials(), logger: silentLogger(), ...extra });

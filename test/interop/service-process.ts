@@ -35,6 +35,8 @@ export async function startServiceProcess(opts: {
   iscsiPort?: number;
   tgtControlPort?: number;
   extraArgs?: string[];
+  /** Extra environment for the service (e.g. secrets that should not appear in argv). */
+  env?: NodeJS.ProcessEnv;
 } = {}): Promise<ServiceProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'embervol-it-'));
   const iscsiPort = opts.iscsiPort ?? (await findFreePort());
@@ -48,7 +50,7 @@ export async function startServiceProcess(opts: {
     '--log-level', process.env.EMBERVOL_TEST_LOG_LEVEL ?? 'info',
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));

@@ -19,7 +19,7 @@
 // Start one fixture per test file (before/after), not one per test. EMBERVOL_KEYSTONE_TRACE=1 prints phase
 // timings; EMBERVOL_KEYSTONE_KEEP=1 keeps the temp dir of a failed start.
 //
-// Needs: `scripts/install-keystone.sh` (apt-get install keystone). keystoneSkipReason() says why not.
+// Needs: `scripts/install-peers.sh` (apt-get install keystone). keystoneSkipReason() says why not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -115,9 +115,9 @@ export interface KeystoneFixture {
   stop(): Promise<void>;
 }
 
-/** null when the fixture can run here; otherwise why not (for `test(..., { skip })`). */
+/** null when the fixture can run here; otherwise why not (so a missing package fails with a clear message). */
 export function keystoneSkipReason(): string | null {
-  if (!existsSync(KEYSTONE_APP)) return 'keystone is not installed (run scripts/install-keystone.sh as root)';
+  if (!existsSync(KEYSTONE_APP)) return 'keystone is not installed (run scripts/install-peers.sh as root)';
   if (!existsSync(PYTHON)) return `${PYTHON} is missing`;
   return null;
 }
