@@ -1,53 +1,22 @@
-// Shared helpers for iSCSI tests: a target server on 127.0.0.1 with a file-backed LUN,
+// Shared helpers for iSCSI tests: a target server on 127.0.0.1 with a LUN on a sparse file,
 // and runners for the real libiscsi / qemu initiators.
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogicalUnit, ScsiTargetDevice, type BlockDevice } from '../../src/scsi/index.js';
+import { FileBlockDevice } from '../../src/blockdev/file.js';
+import { createLogicalUnit, ScsiTargetDevice } from '../../src/scsi/index.js';
 import { IscsiTargetServer, type IscsiServerOptions } from '../../src/iscsi/server.js';
 
 export const TARGET_IQN = 'iqn.2010-10.org.openstack:volume-test';
 export const INITIATOR = 'iqn.2007-10.com.test:client';
 export const INITIATOR2 = 'iqn.2007-10.com.test:client2';
 
-/** A minimal file-backed BlockDevice for transport tests (the real one lives in src/blockdev). */
-export class TestFileDevice implements BlockDevice {
-  readonly blockSize = 512;
-  private constructor(
-    private readonly fh: FileHandle,
-    private bytes: number,
-  ) {}
-  static async create(path: string, bytes: number): Promise<TestFileDevice> {
-    const fh = await open(path, 'a+').then(async (h) => {
-      await h.close();
-      return open(path, 'r+');
-    });
-    const st = await fh.stat();
-    if (st.size < bytes) await fh.truncate(bytes);
-    return new TestFileDevice(fh, Math.max(bytes, st.size));
-  }
-  size(): number {
-    return this.bytes;
-  }
-  async read(offset: number, length: number): Promise<Buffer> {
-    const b = Buffer.alloc(length);
-    await this.fh.read(b, 0, length, offset);
-    return b;
-  }
-  async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
-    await this.fh.write(data, 0, data.length, offset);
-    if (fua) await this.fh.datasync();
-  }
-  async flush(): Promise<void> {
-    await this.fh.datasync();
-  }
-  async discard(offset: number, length: number): Promise<void> {
-    await this.fh.write(Buffer.alloc(length), 0, length, offset);
-  }
-  async close(): Promise<void> {
-    await this.fh.close();
-  }
+/** A sparse file of `bytes` opened as the real FileBlockDevice. */
+export async function openSparseDevice(path: string, bytes: number): Promise<FileBlockDevice> {
+  await writeFile(path, '');
+  await truncate(path, bytes);
+  return FileBlockDevice.open(path);
 }
 
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -74,7 +43,7 @@ export async function startTestTarget(
 ): Promise<TestTarget> {
   const { dir, cleanup } = await tempDir();
   const server = new IscsiTargetServer({ createLunMap: () => new ScsiTargetDevice(), nopInIntervalMs: 0, ...opts.server });
-  const dev = await TestFileDevice.create(join(dir, 'lun0.img'), opts.bytes ?? 16 << 20);
+  const dev = await openSparseDevice(join(dir, 'lun0.img'), opts.bytes ?? 16 << 20);
   const lu = createLogicalUnit(dev, {
     vendor: 'EMBERVOL',
     product: 'TEST',

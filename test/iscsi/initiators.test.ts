@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { INITIATOR, INITIATOR2, iscsiUrl, qemuJson, run, startTestTarget, TARGET_IQN, type TestTarget } from './helpers.js';
 import { createLogicalUnit } from '../../src/scsi/index.js';
-import { TestFileDevice } from './helpers.js';
+import { openSparseDevice } from './helpers.js';
 import { join } from 'node:path';
 
 const CHAP = { username: 'volume-user', password: 'a-secret-of-16ch' };
@@ -15,7 +15,7 @@ describe('real initiators, no CHAP', () => {
     t = await startTestTarget();
     // A second target that only INITIATOR2 may see: discovery must not show it to INITIATOR.
     t.server.createTarget(OTHER_IQN);
-    const dev = await TestFileDevice.create(join(t.dir, 'other.img'), 1 << 20);
+    const dev = await openSparseDevice(join(t.dir, 'other.img'), 1 << 20);
     t.server.addLun(OTHER_IQN, 0, createLogicalUnit(dev, { vendor: 'EMBERVOL', product: 'OTHER', revision: '0001', serial: 'other', uniqueId: Buffer.alloc(16, 3) }));
     t.server.allowInitiator(OTHER_IQN, INITIATOR2);
   });
