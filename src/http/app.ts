@@ -11,11 +11,19 @@ import type { RequestContext } from './context.js';
 import { installFaultHandlers } from './faults.js';
 import { formatVersion, negotiateVersion, VERSION_HEADER } from './microversion.js';
 import { registerActionRoutes } from './routes/actions.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerAttachmentRoutes } from './routes/attachments.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
+
+/**
+ * A client that stalls cannot hold a connection forever: an idle socket is closed after CONNECTION_TIMEOUT_MS,
+ * and a request whose headers and body have not all arrived after REQUEST_TIMEOUT_MS is answered 408 and closed.
+ */
+export const CONNECTION_TIMEOUT_MS = 60_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Cinder's osapi_max_request_body_size default: larger bodies are refused before they are parsed. */
 export const MAX_BODY_BYTES = 114688;
@@ -34,6 +42,8 @@ export interface AppDeps {
   logger: Logger;
   /** 'noauth' (Cinder's NoAuthMiddleware rules, see auth.ts) or a Keystone token validator. */
   auth: 'noauth' | { keystone: KeystoneValidator };
+  /** HTTP timeouts (defaults CONNECTION_TIMEOUT_MS / REQUEST_TIMEOUT_MS); tests use short ones. */
+  timeouts?: { connectionMs?: number; requestMs?: number };
 }
 
 function origin(request: FastifyRequest): string {
@@ -48,6 +58,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // One line per request comes from our onResponse hook (with the request id clients see).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
+    connectionTimeout: deps.timeouts?.connectionMs ?? CONNECTION_TIMEOUT_MS,
+    requestTimeout: deps.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS,
     genReqId: () => `req-${randomUUID()}`,
     // Inbound X-OpenStack-Request-Id is Nova's global id; it is not ours to echo (reference 7.2).
     requestIdHeader: false,
@@ -115,6 +127,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerVolumeRoutes(scope, deps.workflow);
     registerActionRoutes(scope, deps.workflow);
     registerTypeRoutes(scope, deps.workflow);
+    registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
