@@ -180,6 +180,11 @@ export function connectionActions(deps: Deps) {
     } catch (err) {
       if (err instanceof CinderFault && err.status < 500) throw err;
       logger.error({ err, volumeId: id }, 'initialize_connection failed');
+      // A delete that won the race is the client's problem to hear about, not a backend failure.
+      const now = await volumes.findVolume(db, id);
+      if (!now || CONNECT_REFUSED_STATUSES.includes(now.status)) {
+        throw invalidVolume(`The volume connection cannot be initialized while its status is ${now?.status ?? 'deleted'}.`);
+      }
       throw new CinderFault(500, 'Unable to fetch connection information from backend.');
     }
   }
@@ -207,6 +212,22 @@ export function connectionActions(deps: Deps) {
     await revokeInitiator(row, connector);
     // Cinder's API unreserves after terminate, so a failed attach rolls back (attaching -> available/in-use).
     await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id));
+    // Better than Cinder: a rolled-back attach leaves no target behind when nothing else needs it.
+    await removeExportIfUnused(id);
+  }
+
+  /** The export goes when no live attachment and no pending connection needs it (a failed attach rolled back). */
+  async function removeExportIfUnused(id: string): Promise<void> {
+    const now = await volumes.findVolume(db, id);
+    if (!now?.provider_location) return;
+    const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
+    if (live.length > 0 || pending.length > 0) return;
+    try {
+      await host.removeExport(volumeRef(now));
+      await volumes.updateVolume(db, id, { provider_location: null });
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'removing an unused export after terminate_connection failed; the reconciler retries');
+    }
   }
 
   /** terminate_connection's backend half, shared with os-force_detach. */

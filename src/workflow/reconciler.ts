@@ -155,6 +155,9 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
         const dropped = await store.transaction(async (trx) => {
           const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
           if (!again || again.created_at !== p.created_at) return false;
+          // With a live attachment, a connection from another host may be a live migration's destination
+          // (Nova initializes there and never calls os-attach): it stays until the volume's last detach.
+          if ((await attachments.liveAttachments(trx, [p.volume_id])).length > 0) return false;
           await connections.dropPending(trx, p.volume_id, p.initiator);
           return true;
         });
