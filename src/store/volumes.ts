@@ -217,3 +217,18 @@ export async function replaceMetadata(db: Db, table: MetadataTable, volumeId: st
 export async function deleteMetadataKey(db: Db, table: MetadataTable, volumeId: string, key: string): Promise<void> {
   await db.deleteFrom(table).where('volume_id', '=', volumeId).where('key', '=', key).execute();
 }
+
+/**
+ * Stores provider_auth only if the volume has none yet, and returns what is stored now. Concurrent first
+ * connections of a multiattach volume thereby agree on one set of CHAP credentials.
+ */
+export async function claimProviderAuth(db: Db, id: string, providerAuth: string): Promise<string | null> {
+  await db
+    .updateTable('volumes')
+    .set({ provider_auth: providerAuth, updated_at: nowTimestamp() })
+    .where('id', '=', id)
+    .where('provider_auth', 'is', null)
+    .execute();
+  const r = await db.selectFrom('volumes').select('provider_auth').where('id', '=', id).executeTakeFirst();
+  return r?.provider_auth ?? null;
+}

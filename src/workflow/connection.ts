@@ -19,6 +19,8 @@ import type { Deps } from './deps.js';
 import { loadRow, volumeRef } from './loader.js';
 import { conflict, requireMember } from './policy.js';
 import type { ConnectionInfo } from './model.js';
+import { formatProviderAuth } from '../host/provider.js';
+import { generateChapCredentials } from '../util/chap.js';
 import { actorOf, SYSTEM_ACTOR, tracked } from './events.js';
 
 /** No export may be made for a volume whose backing file is being made or removed. */
@@ -148,7 +150,10 @@ export function connectionActions(deps: Deps) {
     modes: { aclMode: AccessMode; accessMode: AccessMode },
   ): Promise<ConnectionInfo> {
     const wasExported = row.provider_location !== null;
-    let ref = volumeRef(row);
+    // Two first connections at once (multiattach) would each generate CHAP credentials and the second
+    // would lock out the first; the database decides which set the target gets.
+    const providerAuth = row.provider_auth ?? (await volumes.claimProviderAuth(db, row.id, formatProviderAuth(generateChapCredentials())));
+    let ref = { ...volumeRef(row), providerAuth };
     let exported = false;
     try {
       const model = await host.createExport(ref);
