@@ -376,13 +376,16 @@ export async function getLbaStatus(ctx: BlockContext, cdb: Buffer): Promise<Scsi
   const window = Math.min(ctx.blocks - lba, Math.max(1, Math.floor((4 << 20) / bs)));
   const runs: Array<{ start: number; length: number; zero: boolean }> = [];
   let scanned = 0;
-  let chunk = Math.max(1, Math.floor((64 * 1024) / bs));
-  // One run more than fits tells us the last reported run really ended.
-  while (scanned < window && runs.length <= maxDescriptors) {
+  let chunk = Math.max(1, Math.floor(4096 / bs));
+  // One run more than fits tells us the last reported run really ended. A mapped run is reported as far as it was
+  // scanned (a shorter extent is still a true one): initiators such as qemu ask before every large read whether it
+  // falls in a hole, and scanning megabytes of mapped data to answer "mapped" would cost more than the read.
+  while (scanned < window && runs.length <= maxDescriptors && (runs.length === 0 || runs[runs.length - 1].zero)) {
     const n = Math.min(chunk, window - scanned);
     const data = await devRead(ctx, { lba: lba + scanned, blocks: n });
     for (let i = 0; i < n; i++) {
-      const zero = isZero(data.subarray(i * bs, (i + 1) * bs));
+      // Data blocks rarely start or end with a zero byte: decide those without a native call.
+      const zero = data[i * bs] === 0 && data[(i + 1) * bs - 1] === 0 && isZero(data.subarray(i * bs, (i + 1) * bs));
       const last = runs[runs.length - 1];
       if (last !== undefined && last.zero === zero) last.length++;
       else runs.push({ start: scanned + i, length: 1, zero });
