@@ -20,10 +20,13 @@ export type Release = () => void;
 export class RangeLock {
   private readonly held = new Set<Holder>();
   private waiters: Waiter[] = [];
+  /** Exclusive holders; while zero and nobody waits, shared requests are granted without a scan. */
+  private exclusiveHeld = 0;
 
   /** Returns the release function directly when nothing conflicts, so ordinary I/O never awaits. */
   acquire(start: number, length: number, exclusive: boolean): Release | Promise<Release> {
     const h: Holder = { start, end: start + Math.max(length, 1), exclusive };
+    if (this.waiters.length === 0 && !exclusive && this.exclusiveHeld === 0) return this.grant(h);
     if (this.waiters.length === 0 && !this.conflictsWithHeld(h)) return this.grant(h);
     // Behind any earlier conflicting waiter too, so an exclusive request is not starved by a stream of reads.
     if (!this.conflictsWithHeld(h) && !this.waiters.some((w) => conflicts(h, w.h))) return this.grant(h);
@@ -42,11 +45,13 @@ export class RangeLock {
 
   private grant(h: Holder): Release {
     this.held.add(h);
+    if (h.exclusive) this.exclusiveHeld++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.held.delete(h);
+      if (h.exclusive) this.exclusiveHeld--;
       if (this.waiters.length > 0) this.wake();
     };
   }
