@@ -362,13 +362,13 @@ export class IscsiTargetServer implements ConnectionHost {
     const peers = [...this.sessions.values()].filter((c) => c.targetIqn === iqn);
     if (fn === TmfFunction.TARGET_WARM_RESET || fn === TmfFunction.TARGET_COLD_RESET) {
       await Promise.all(peers.map((c) => c.abortTasks(() => true)));
-      for (const lu of t.lus.values()) lu.reset();
+      for (const lu of t.lus.values()) lu.reset(conn.nexus);
       return TmfResponse.COMPLETE;
     }
     const lu = t.lus.get(lun);
     if (!lu) return TmfResponse.NO_LUN;
     await Promise.all(peers.map((c) => c.abortTasks((l) => l === lun)));
-    if (fn === TmfFunction.LOGICAL_UNIT_RESET) lu.reset();
+    if (fn === TmfFunction.LOGICAL_UNIT_RESET) lu.reset(conn.nexus);
     return TmfResponse.COMPLETE;
   }
 }
