@@ -33,6 +33,8 @@ export function noauthContext(opts: {
   if (token === undefined) {
     const user = header('x-auth-user') ?? 'admin';
     const project = header('x-auth-project-id') ?? opts.urlProject ?? DEFAULT_PROJECT;
+    // The token goes back in a response header: a name that cannot travel in one is a malformed request, not a 500.
+    if (!/^[\x21-\x7e]*$/.test(`${user}:${project}`)) throw new CinderFault(400, 'Malformed request url');
     return new AuthHandshake(`${user}:${project}`);
   }
   const sep = token.indexOf(':');

@@ -36,6 +36,8 @@ export function parseIntParam(key: string, v: string | undefined): number | unde
   if (!/^-?\d+$/.test(v.trim())) throw new CinderFault(400, `${key} param must be an integer`);
   const n = Number(v);
   if (n < 0) throw new CinderFault(400, `${key} param must be positive`);
+  // Past 2^53 the number is no longer exact, and SQLite refuses anything past 2^63: a client error, not a 500.
+  if (!Number.isSafeInteger(n)) throw new CinderFault(400, `${key} param is too large`);
   return n;
 }
 
