@@ -28,6 +28,7 @@ import { canSeeProject, conflict, requireMember } from './policy.js';
 import { cleanupAfterDetach, deletionAllowed, validateConnector, type connectionActions } from './connection.js';
 import type { attachActions } from './attach.js';
 import { refreshInitiatorAcl } from './attachments-acl.js';
+import { actorOf, tracked, type Actor } from './events.js';
 import type { AttachRequest } from './model.js';
 import type { AttachmentRecord, AttachmentsWorkflow, CreateAttachmentRequest, ListAttachmentsRequest, ListAttachmentsResult } from './attachments-model.js';
 
@@ -105,6 +106,7 @@ export function attachmentsActions(
    * opens it on the host, stores the flattened connection_info. Rolls the row back when the host fails.
    */
   async function connect(
+    actor: Actor,
     attachmentId: string,
     volumeId: string,
     rawConnector: Connector,
@@ -112,7 +114,8 @@ export function attachmentsActions(
   ): Promise<attachments.AttachmentRow> {
     const valid = validateConnector(rawConnector);
     const adminMeta = await adminMetadata(volumeId);
-    const claimed = await store.transaction(async (trx) => {
+    // tracked(): one transaction that also records the transition and sets the lease of the interim state.
+    const claimed = await tracked(deps, actor, 'attachment_update', volumeId, async (trx) => {
       const before = await attachments.findLiveAttachment(trx, attachmentId);
       const vol = await volumes.findVolume(trx, volumeId);
       if (!before || !vol) throw attachmentNotFound(attachmentId);
@@ -153,7 +156,7 @@ export function attachmentsActions(
       info = await conn.openConnection(claimed.vol, { initiator: valid.initiator, connector: claimed.connector }, { aclMode: claimed.aclMode, accessMode: claimed.mode });
     } catch (err) {
       const b = claimed.before;
-      await store.transaction(async (trx) => {
+      await tracked(deps, actor, 'attachment_update_failed', volumeId, async (trx) => {
         await attachments.updateAttachment(trx, attachmentId, {
           connector: b.connector,
           initiator: b.initiator,
@@ -165,7 +168,7 @@ export function attachmentsActions(
           attach_mode: b.attach_mode,
         });
         await attachments.recomputeVolumeStatus(trx, volumeId);
-      });
+      }, { reason: 'the volume host could not open the connection' });
       // The row no longer names this initiator: drop its ACL entry unless someone else uses it.
       const now = await volumes.findVolume(db, volumeId);
       if (now?.provider_location && b.initiator !== valid.initiator) {
@@ -202,7 +205,7 @@ export function attachmentsActions(
     const multiattach = toBool(vol.multiattach);
     const allowed = multiattach ? RESERVE_FROM_MULTIATTACH : RESERVE_FROM;
     const attachmentId = randomUUID();
-    await store.transaction(async (trx) => {
+    await tracked(deps, actorOf(ctx), 'attachment_create', id, async (trx) => {
       let ok = await volumes.casVolume(trx, id, { status: 'reserved' }, { status: allowed, multiattach });
       const cur = await volumes.findVolume(trx, id);
       if (!ok && req.instanceUuid && cur && ['in-use', 'reserved'].includes(cur.status)) {
@@ -237,10 +240,10 @@ export function attachmentsActions(
     if (!connector) return record((await attachments.findLiveAttachment(db, attachmentId))!);
     try {
       // Live migration creates the destination attachment with its connector; Cinder skips the duplicate check here too.
-      return record(await connect(attachmentId, id, connector, { checkDuplicate: false }));
+      return record(await connect(actorOf(ctx), attachmentId, id, connector, { checkDuplicate: false }));
     } catch (err) {
       // Never leave a reserved row behind for a create the client saw fail.
-      await store.transaction(async (trx) => {
+      await tracked(deps, actorOf(ctx), 'attachment_create_failed', id, async (trx) => {
         await attachments.softDeleteAttachment(trx, attachmentId);
         await attachments.recomputeVolumeStatus(trx, id);
       });
@@ -263,14 +266,14 @@ export function attachmentsActions(
     if (!hasConnector(connector) || typeof connector !== 'object' || Array.isArray(connector)) {
       throw invalidInput("Connector doesn't have required information: initiator");
     }
-    return record(await connect(id, vol.id, connector as Connector, { checkDuplicate: true }));
+    return record(await connect(actorOf(ctx), id, vol.id, connector as Connector, { checkDuplicate: true }));
   }
 
   async function completeAttachment(ctx: RequestContext, id: string): Promise<void> {
     const { vol } = await load(ctx, id);
     requireMember(ctx, 'volume:attachment_complete');
     // Unconditional, as in Cinder: Nova calls it after its host connected.
-    await store.transaction(async (trx) => {
+    await tracked(deps, actorOf(ctx), 'attachment_complete', vol.id, async (trx) => {
       await attachments.updateAttachment(trx, id, { attach_status: 'attached' });
       await attachments.recomputeVolumeStatus(trx, vol.id);
     });
@@ -280,7 +283,7 @@ export function attachmentsActions(
     const { att, vol } = await load(ctx, id);
     requireMember(ctx, 'volume:attachment_delete');
     await deletionAllowed(deps, ctx, vol.id, id);
-    await store.transaction(async (trx) => {
+    await tracked(deps, actorOf(ctx), 'attachment_delete', vol.id, async (trx) => {
       await attachments.softDeleteAttachment(trx, id);
       await attachments.recomputeVolumeStatus(trx, vol.id);
     });

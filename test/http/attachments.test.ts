@@ -66,6 +66,8 @@ test('Nova sequence: reserve -> update(connector+mountpoint) -> complete -> begi
   assert.equal(created.status, 200, created.text);
   const a = created.body.attachment;
   assert.deepEqual(a, { id: a.id, status: 'reserved', instance, volume_id: id, attached_at: '', detached_at: '', attach_mode: 'null', connection_info: null });
+  const lease = async () => (await api.env.store.db.selectFrom('volume_attachment').select('lease_expires_at').where('id', '=', a.id).executeTakeFirstOrThrow()).lease_expires_at;
+  assert.ok(await lease(), 'a reserved attachment carries a lease, so an abandoned reserve is rolled back');
   let v = await volume(id);
   assert.deepEqual([v.status, v.attach_status ?? 'hidden'], ['reserved', 'hidden']);
   assert.deepEqual(v.attachments, [], 'reserved attachments are not listed on the volume');
@@ -86,6 +88,7 @@ test('Nova sequence: reserve -> update(connector+mountpoint) -> complete -> begi
   assert.equal((await volume(id)).status, 'attaching');
 
   assert.equal((await complete(a.id)).status, 204);
+  assert.equal(await lease(), null, 'an attached attachment needs no lease');
   v = await volume(id);
   assert.equal(v.status, 'in-use');
   assert.equal(v.attachments.length, 1);
