@@ -362,13 +362,15 @@ export class IscsiTargetServer implements ConnectionHost {
     const peers = [...this.sessions.values()].filter((c) => c.targetIqn === iqn);
     if (fn === TmfFunction.TARGET_WARM_RESET || fn === TmfFunction.TARGET_COLD_RESET) {
       await Promise.all(peers.map((c) => c.abortTasks(() => true)));
-      for (const lu of t.lus.values()) lu.reset(conn.nexus);
+      for (const lu of t.lus.values()) lu.reset();
       return TmfResponse.COMPLETE;
     }
     const lu = t.lus.get(lun);
     if (!lu) return TmfResponse.NO_LUN;
     await Promise.all(peers.map((c) => c.abortTasks((l) => l === lun)));
-    if (fn === TmfFunction.LOGICAL_UNIT_RESET) lu.reset(conn.nexus);
+    // Every nexus gets the reset unit attention, the issuer's too: initiators (libiscsi's MultipathIO.Reset, Linux
+    // multipath) expect to see it on each path, as tgt and LIO report it.
+    if (fn === TmfFunction.LOGICAL_UNIT_RESET) lu.reset();
     return TmfResponse.COMPLETE;
   }
 }
