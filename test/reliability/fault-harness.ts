@@ -1,0 +1,383 @@
+// Fault-injection harness. Several concurrent clients run random create / attach (legacy, and the attachments
+// API) / real initiator I/O (qemu-io write + flush, read back) / detach / delete / extend against `embervol serve`,
+// which is killed with SIGKILL at random moments and restarted on the same data dir and ports. After every
+// restart (clients stopped, leases given time to run out) it checks the invariants:
+//   1. each volume's status agrees with its attachments, and none stays in an interim state past its lease;
+//   2. each live attachment's initiator can log in and reads back the data it wrote and flushed;
+//   3. no target is visible to an initiator that has no live attachment through it (and every one that has is);
+//   4. nothing answered 2xx was lost: acknowledged creates exist, deletes are gone, extends have their size,
+//      attachments are still attached.
+// Run:  node --import tsx test/reliability/fault-harness.ts [--cycles N] [--clients N] [--seed N]
+//       (env EMBERVOL_FAULT_ITERATIONS = cycles). A bounded run is part of `npm test` (fault-harness.test.ts).
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServiceProcess, type ServiceProcess } from '../interop/service-process.js';
+import { CinderApi } from '../interop/api-client.js';
+import { findFreePort } from '../support/ports.js';
+import { qemuIo } from '../support/qemu.js';
+import { iscsiLs, iscsiPortalUrl } from '../support/libiscsi.js';
+
+export interface FaultHarnessOptions {
+  cycles: number;
+  clients: number;
+  /** Longest a cycle runs before the kill (ms); the kill comes at a random moment before it. */
+  maxCycleMs: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface FaultHarnessResult {
+  cycles: number;
+  kills: number;
+  operations: number;
+  acknowledged: number;
+  refused: number;
+  interrupted: number;
+  ioWrites: number;
+  ioReadsVerified: number;
+  loginsChecked: number;
+  volumesChecked: number;
+  violations: string[];
+}
+
+const LEASE_SECONDS = 1.5;
+const INTERIM = ['reserved', 'attaching', 'detaching', 'creating', 'extending', 'deleting'];
+
+/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Conn {
+  portal: string;
+  iqn: string;
+  lun: number;
+  user: string;
+  password: string;
+}
+
+/** What one client knows from answers it got (2xx) about one of its volumes. */
+interface VolModel {
+  id: string;
+  /** Acknowledged size (create or extend answered 2xx). */
+  size: number;
+  deleteAcked: boolean;
+  /** An answer never came for a step on this volume: the model does not know which way it went. */
+  uncertain: boolean;
+  attached: { attachmentId: string | null; conn: Conn; api: 'legacy' | 'attachments' } | null;
+  /** Bytes written and flushed through the attachment (pattern byte at offset). */
+  data: { offset: number; byte: number }[];
+}
+
+class Interrupted extends Error {}
+
+export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultHarnessResult> {
+  const rand = rng(opts.seed);
+  const pickOf = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const result: FaultHarnessResult = {
+    cycles: 0, kills: 0, operations: 0, acknowledged: 0, refused: 0, interrupted: 0, ioWrites: 0, ioReadsVerified: 0,
+    loginsChecked: 0, volumesChecked: 0, violations: [],
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), 'embervol-faults-'));
+  const iscsiPort = await findFreePort();
+  const apiPort = await findFreePort();
+  const env = {
+    EMBERVOL_LEASE_ATTACHING_SECONDS: String(LEASE_SECONDS),
+    EMBERVOL_LEASE_RESERVED_SECONDS: String(LEASE_SECONDS),
+    EMBERVOL_LEASE_DETACHING_SECONDS: String(LEASE_SECONDS),
+    EMBERVOL_LEASE_TASK_SECONDS: String(LEASE_SECONDS),
+    EMBERVOL_RECONCILE_INTERVAL_SECONDS: '0.5',
+  };
+  const start = () =>
+    startServiceProcess({ target: 'builtin', dataDir, iscsiPort, env, extraArgs: ['--listen', `127.0.0.1:${apiPort}`] });
+  const models = new Map<number, Map<string, VolModel>>();
+  const initiatorOf = (c: number) => `iqn.2026-01.org.embervol:fault-client-${c}`;
+  const violation = (msg: string) => {
+    result.violations.push(msg);
+    opts.log(`VIOLATION: ${msg}`);
+  };
+
+  let svc: ServiceProcess = await start();
+  let attachmentsApi = true;
+  try {
+    for (let cycle = 0; cycle < opts.cycles; cycle++) {
+      result.cycles++;
+      const api = new CinderApi(svc.url, 'faultproj', 'faulter', '3.0');
+      const api44 = new CinderApi(svc.url, 'faultproj', 'faulter', '3.44');
+      if (cycle === 0) attachmentsApi = (await api44.call('GET', '/attachments')).status === 200;
+      let alive = true;
+
+      /** One HTTP call; a dead service (no answer) is an Interrupted outcome, not a failure. */
+      async function call(a: CinderApi, method: string, path: string, body?: unknown) {
+        if (!alive) throw new Interrupted();
+        result.operations++;
+        try {
+          const r = await a.call(method, path, body);
+          if (r.status >= 500) violation(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
+          if (r.status < 300) result.acknowledged++;
+          else result.refused++;
+          return r;
+        } catch {
+          result.interrupted++;
+          throw new Interrupted();
+        }
+      }
+
+      async function client(c: number): Promise<void> {
+        const mine = models.get(c) ?? new Map<string, VolModel>();
+        models.set(c, mine);
+        const initiator = initiatorOf(c);
+        const connector = { initiator, host: `fault-host-${c}`, ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false };
+        while (alive) {
+          const vols = [...mine.values()].filter((v) => !v.deleteAcked && !v.uncertain);
+          const op = vols.length < 2 ? 'create' : pickOf(['create', 'attach', 'attach', 'io', 'io', 'detach', 'delete', 'extend']);
+          const v = vols.length ? pickOf(vols) : undefined;
+          let step = '';
+          try {
+            if (op === 'create' || !v) {
+              if (mine.size >= 4) {
+                await sleep(20);
+                continue;
+              }
+              step = 'create';
+              const r = await call(api, 'POST', '/volumes', { volume: { size: 1, name: `fault-${c}` } });
+              if (r.status === 202) mine.set(r.body.volume.id, { id: r.body.volume.id, size: 1, deleteAcked: false, uncertain: false, attached: null, data: [] });
+              continue;
+            }
+            const cur = await call(api, 'GET', `/volumes/${v.id}`);
+            if (cur.status !== 200) continue;
+            const status = cur.body.volume.status as string;
+            if (op === 'attach' && !v.attached && status === 'available') {
+              const useNew = attachmentsApi && rand() < 0.5;
+              v.uncertain = true;
+              if (useNew) {
+                step = 'attachment create';
+                const r = await call(api44, 'POST', '/attachments', { attachment: { volume_uuid: v.id, instance_uuid: randomUUID(), connector } });
+                if (r.status !== 200) {
+                  v.uncertain = false;
+                  continue;
+                }
+                const ci = r.body.attachment.connection_info;
+                const d = ci.data ?? ci;
+                const conn = { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password };
+                step = 'os-complete';
+                const done = await call(api44, 'POST', `/attachments/${r.body.attachment.id}/action`, { 'os-complete': null });
+                if (done.status === 204 || done.status === 200) {
+                  v.attached = { attachmentId: r.body.attachment.id, conn, api: 'attachments' };
+                  v.uncertain = false;
+                }
+              } else {
+                step = 'os-reserve';
+                if ((await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-reserve': null })).status !== 202) {
+                  v.uncertain = false;
+                  continue;
+                }
+                step = 'os-initialize_connection';
+                const init = await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-initialize_connection': { connector } });
+                if (init.status !== 200) {
+                  await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-unreserve': null });
+                  v.uncertain = false;
+                  continue;
+                }
+                const d = init.body.connection_info.data;
+                const conn = { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password };
+                step = 'os-attach';
+                const att = await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-attach': { instance_uuid: randomUUID(), mountpoint: '/dev/vdb' } });
+                if (att.status === 202) {
+                  const after = await call(api, 'GET', `/volumes/${v.id}`);
+                  v.attached = { attachmentId: after.body.volume.attachments?.[0]?.attachment_id ?? null, conn, api: 'legacy' };
+                  v.uncertain = false;
+                } else {
+                  await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-terminate_connection': { connector } });
+                  v.uncertain = false;
+                }
+              }
+            } else if (op === 'io' && v.attached) {
+              step = 'qemu-io';
+              const offset = Math.floor(rand() * 64) * 65536;
+              const byte = 1 + Math.floor(rand() * 254);
+              if (!alive) continue;
+              const io = await qemuIo({ ...v.attached.conn, initiatorName: initiator }, [`write -P ${byte} ${offset} 64k`, 'flush']);
+              result.operations++;
+              if (io.code === 0 && !/error|fail/i.test(io.stdout + io.stderr)) {
+                result.ioWrites++;
+                result.acknowledged++;
+                v.data = v.data.filter((x) => x.offset !== offset);
+                v.data.push({ offset, byte });
+              } else {
+                // Unacknowledged: the range may hold the old or the new bytes; stop expecting either.
+                v.data = v.data.filter((x) => x.offset !== offset);
+                if (alive) violation(`qemu-io write on live attachment of ${v.id} failed: ${io.stderr.slice(0, 300)}`);
+              }
+            } else if (op === 'detach' && v.attached && status === 'in-use') {
+              v.uncertain = true;
+              if (v.attached.api === 'attachments' && v.attached.attachmentId) {
+                step = 'attachment delete';
+                const r = await call(api44, 'DELETE', `/attachments/${v.attached.attachmentId}`);
+                if (r.status === 200) v.attached = null;
+              } else {
+                step = 'os-begin_detaching';
+                if ((await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-begin_detaching': null })).status === 202) {
+                  step = 'os-terminate_connection';
+                  await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-terminate_connection': { connector } });
+                  step = 'os-detach';
+                  const r = await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-detach': { attachment_id: v.attached.attachmentId } });
+                  if (r.status === 202) v.attached = null;
+                }
+              }
+              v.uncertain = false;
+              if (!v.attached) v.data = [];
+            } else if (op === 'delete' && !v.attached && status === 'available') {
+              v.uncertain = true;
+              step = 'delete';
+              const r = await call(api, 'DELETE', `/volumes/${v.id}`);
+              if (r.status === 202) v.deleteAcked = true;
+              v.uncertain = false;
+            } else if (op === 'extend' && !v.attached && status === 'available') {
+              v.uncertain = true;
+              step = 'os-extend';
+              const r = await call(api, 'POST', `/volumes/${v.id}/action`, { 'os-extend': { new_size: v.size + 1 } });
+              if (r.status === 202) v.size += 1;
+              v.uncertain = false;
+            }
+          } catch (err) {
+            if (!(err instanceof Interrupted)) throw err;
+            if (v && step !== '' && step !== 'qemu-io') v.uncertain = true;
+            return;
+          }
+        }
+      }
+
+      const clients = Array.from({ length: opts.clients }, (_, c) => client(c));
+      await sleep(300 + Math.floor(rand() * opts.maxCycleMs));
+      alive = false;
+      await svc.kill9();
+      result.kills++;
+      await Promise.allSettled(clients);
+      svc = await start();
+      // Clients are stopped: give every lease time to run out and the reconciler time to act.
+      await sleep(LEASE_SECONDS * 1000 + 1500);
+      await checkInvariants(new CinderApi(svc.url, 'faultproj', 'faulter', '3.0'), cycle);
+      opts.log(`cycle ${cycle + 1}/${opts.cycles}: operations ${result.operations}, kills ${result.kills}, violations ${result.violations.length}`);
+    }
+  } finally {
+    await svc.stop({ keepData: true });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return result;
+
+  async function checkInvariants(api: CinderApi, cycle: number): Promise<void> {
+    const at = `after restart ${cycle + 1}`;
+    // Interim states must be gone within the lease (+ a few reconcile passes).
+    let list: any[] = [];
+    for (let i = 0; i < 20; i++) {
+      list = (await api.call('GET', '/volumes/detail?all_tenants=1')).body.volumes;
+      if (!list.some((x) => INTERIM.includes(x.status))) break;
+      await sleep(250);
+    }
+    const byId = new Map(list.map((x) => [x.id as string, x]));
+    for (const x of list) {
+      result.volumesChecked++;
+      if (INTERIM.includes(x.status)) violation(`${at}: volume ${x.id} still ${x.status} past its lease`);
+      const attached = (x.attachments as unknown[]).length;
+      if ((x.status === 'in-use') !== attached > 0) violation(`${at}: volume ${x.id} is ${x.status} with ${attached} attachments`);
+      if (x.status === 'error' || x.status.startsWith('error_')) violation(`${at}: volume ${x.id} in ${x.status}`);
+    }
+    // Nothing answered 2xx was lost.
+    for (const [c, mine] of models) {
+      for (const v of [...mine.values()]) {
+        const now = byId.get(v.id);
+        if (v.deleteAcked) {
+          if (now) violation(`${at}: client ${c} volume ${v.id} was deleted (202) but still exists as ${now.status}`);
+          mine.delete(v.id);
+          continue;
+        }
+        if (!now) {
+          if (!v.uncertain) violation(`${at}: client ${c} volume ${v.id} was created (202) and never deleted, but is gone`);
+          mine.delete(v.id);
+          continue;
+        }
+        if (!v.uncertain && now.size !== v.size) violation(`${at}: volume ${v.id} has size ${now.size}, extend to ${v.size} was answered 202`);
+        v.size = now.size;
+        if (v.attached && !v.uncertain && now.attachments.length === 0) violation(`${at}: volume ${v.id} attachment answered 2xx is gone`);
+        if (!v.attached && now.attachments.length > 0) {
+          // An attach whose answer was lost went through: adopt it only when we hold its credentials (never, for
+          // legacy), else detach it so the client's model is whole again.
+          await api.call('POST', `/volumes/${v.id}/action`, { 'os-detach': { attachment_id: now.attachments[0].attachment_id } });
+        }
+        if (v.attached && now.attachments.length === 0) {
+          v.attached = null;
+          v.data = [];
+        }
+        if (v.attached) v.attached.attachmentId = now.attachments[0].attachment_id;
+        v.uncertain = false;
+      }
+      // Volumes created by an answer that was lost: adopt them.
+      for (const x of list) {
+        if (x.name === `fault-${c}` && !mine.has(x.id)) {
+          if (x.attachments.length > 0) await api.call('POST', `/volumes/${x.id}/action`, { 'os-detach': { attachment_id: x.attachments[0].attachment_id } });
+          mine.set(x.id, { id: x.id, size: x.size, deleteAcked: false, uncertain: false, attached: null, data: [] });
+        }
+      }
+    }
+    // Logins and data through every live attachment; no target visible without one.
+    for (const [c, mine] of models) {
+      const initiator = initiatorOf(c);
+      const expected = new Set([...mine.values()].filter((v) => v.attached).map((v) => v.attached!.conn.iqn));
+      const [host, port] = svc.portal.split(':');
+      const seen = await iscsiLs(iscsiPortalUrl(host!, Number(port)), initiator);
+      result.loginsChecked++;
+      const visible = new Set(seen.iqns);
+      for (const iqn of visible) if (!expected.has(iqn)) violation(`${at}: initiator ${initiator} still sees target ${iqn} without a live attachment`);
+      for (const iqn of expected) if (!visible.has(iqn)) violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored)`);
+      for (const v of mine.values()) {
+        if (!v.attached) continue;
+        const reads = v.data.map((d) => `read -P ${d.byte} ${d.offset} 64k`);
+        const io = await qemuIo({ ...v.attached.conn, initiatorName: initiator }, reads.length ? reads : ['read 0 4k']);
+        result.loginsChecked++;
+        if (io.code !== 0 || /Pattern verification failed|error/i.test(io.stdout + io.stderr)) {
+          violation(`${at}: volume ${v.id}: login/read-back through its attachment failed: ${(io.stdout + io.stderr).slice(0, 400)}`);
+        } else result.ioReadsVerified += v.data.length;
+      }
+    }
+  }
+}
+
+function formatResult(r: FaultHarnessResult): string {
+  return [
+    `cycles ${r.cycles}, kills ${r.kills}`,
+    `operations ${r.operations} (acknowledged ${r.acknowledged}, refused 4xx ${r.refused}, interrupted by a kill ${r.interrupted})`,
+    `initiator I/O: writes acknowledged ${r.ioWrites}, ranges read back and verified ${r.ioReadsVerified}, login checks ${r.loginsChecked}`,
+    `volume checks ${r.volumesChecked}`,
+    `invariant violations ${r.violations.length}`,
+  ].join('\n');
+}
+
+export { formatResult };
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (name: string, dflt: number) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  };
+  const r = await runFaultHarness({
+    cycles: arg('cycles', Number(process.env.EMBERVOL_FAULT_ITERATIONS ?? 20)),
+    clients: arg('clients', 3),
+    maxCycleMs: arg('max-cycle-ms', 4000),
+    seed: arg('seed', Date.now() % 1_000_000),
+    log: (l) => console.log(l),
+  });
+  console.log(formatResult(r));
+  for (const v of r.violations) console.log(`  - ${v}`);
+  process.exit(r.violations.length === 0 ? 0 : 1);
+}
