@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess } from '../../src/util/exec.js';
 import { iscsiInq } from '../support/libiscsi.js';
-import { qemuIo } from '../support/qemu.js';
+import { qemuIo, qemuIscsiJson } from '../support/qemu.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 
 const repoRoot = new URL('../..', import.meta.url).pathname;
@@ -44,13 +44,30 @@ describe('embervol CLI', () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /cli-vol\s*\|\s*in-use/);
 
-    const detached = await embervol(svc.url, 'detach', 'cli-vol', '--initiator', initiator, '--host', 'cli-host');
+    const detached = await embervol(svc.url, 'detach', 'cli-vol');
     assert.equal(detached.code, 0, detached.stderr);
     assert.match(detached.stdout, /now available/);
     assert.notEqual((await iscsiInq(a.libiscsi_url, initiator)).code, 0, 'login must be refused after detach');
 
     const deleted = await embervol(svc.url, 'volume', 'delete', 'cli-vol');
     assert.equal(deleted.code, 0, deleted.stderr);
+  });
+
+  it('attaches read-only with --mode ro: reads work, writes are refused by the target', async () => {
+    const initiator = 'iqn.2024-01.org.example:cli-ro-host';
+    assert.equal((await embervol(svc.url, 'volume', 'create', '--size', '1', '--name', 'cli-ro')).code, 0);
+    const attached = await embervol(svc.url, '--json', 'attach', 'cli-ro', '--initiator', initiator, '--mode', 'ro');
+    assert.equal(attached.code, 0, attached.stderr);
+    const d = JSON.parse(attached.stdout).connection_info.data;
+    assert.equal(d.access_mode, 'ro');
+    const q = { portal: d.target_portal, iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password, initiatorName: initiator };
+    const read = await runProcess('qemu-io', ['-r', '-c', 'read -P 0 0 4k', qemuIscsiJson(q)]);
+    assert.equal(read.code, 0, read.stdout + read.stderr);
+    const write = await qemuIo(q, ['write -P 0x1 0 4k']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /write protected/);
+    assert.equal((await embervol(svc.url, 'detach', 'cli-ro')).code, 0);
+    assert.equal((await embervol(svc.url, 'volume', 'delete', 'cli-ro')).code, 0);
   });
 
   it('exits 1 on an API refusal, 2 on a usage error and 3 when the service is unreachable, with a message', async () => {
