@@ -37,7 +37,10 @@ export class FileBackend implements Backend {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const st = await stat(path);
       if (st.size === sizeBytes) return;
-      throw new BackendError(`volume ${volumeId} already exists with a different size (${st.size} bytes)`);
+      // A create cut off between open and truncate (kill -9) leaves an empty file: finishing it is safe.
+      // Any other size is someone else's volume: refuse.
+      if (st.size !== 0) throw new BackendError(`volume ${volumeId} already exists with a different size (${st.size} bytes)`);
+      fh = await open(path, 'r+');
     }
     try {
       await fh.truncate(sizeBytes);

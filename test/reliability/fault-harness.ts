@@ -207,7 +207,7 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
               const offset = Math.floor(rand() * 64) * 65536;
               const byte = 1 + Math.floor(rand() * 254);
               if (!alive) continue;
-              const io = await qemuIo({ ...v.attached.conn, initiatorName: initiator }, [`write -P ${byte} ${offset} 64k`, 'flush']);
+              const io = await qemuIo({ ...v.attached.conn, initiatorName: initiator }, [`write -P ${byte} ${offset} 64k`, 'flush'], 20_000);
               result.operations++;
               if (io.code === 0 && !/error|fail/i.test(io.stdout + io.stderr)) {
                 result.ioWrites++;
@@ -263,8 +263,10 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
       alive = false;
       await svc.kill9();
       result.kills++;
-      await Promise.allSettled(clients);
+      // Restart before waiting for the clients: an initiator in the middle of a qemu-io command reconnects to the
+      // restarted target (as a real one would) instead of retrying against a dead portal until it times out.
       svc = await start();
+      await Promise.allSettled(clients);
       // Clients are stopped: give every lease time to run out and the reconciler time to act.
       await sleep(LEASE_SECONDS * 1000 + 1500);
       await checkInvariants(new CinderApi(svc.url, 'faultproj', 'faulter', '3.0'), cycle);
@@ -291,7 +293,10 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
       if (INTERIM.includes(x.status)) violation(`${at}: volume ${x.id} still ${x.status} past its lease`);
       const attached = (x.attachments as unknown[]).length;
       if ((x.status === 'in-use') !== attached > 0) violation(`${at}: volume ${x.id} is ${x.status} with ${attached} attachments`);
-      if (x.status === 'error' || x.status.startsWith('error_')) violation(`${at}: volume ${x.id} in ${x.status}`);
+      if (x.status === 'error' || x.status.startsWith('error_')) {
+        const ev = (await api.call('GET', `/volumes/${x.id}/events`)).body.events as any[];
+        violation(`${at}: volume ${x.id} in ${x.status}; last events: ${JSON.stringify(ev.slice(-3).map((e) => [e.action, e.from_status, e.to_status, e.reason]))}`);
+      }
     }
     // Nothing answered 2xx was lost.
     for (const [c, mine] of models) {

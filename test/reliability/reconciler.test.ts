@@ -125,8 +125,9 @@ test('start-up recovery: creating finishes, deleting finishes, extending finishe
   const { openStore } = await import('../../src/store/index.js');
   const { join } = await import('node:path');
   const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
-  const { unlink } = await import('node:fs/promises');
-  await unlink(join(dir.path, 'volumes', `volume-${creating}`));
+  // The create was cut off between opening the file and setting its length.
+  const { truncate } = await import('node:fs/promises');
+  await truncate(join(dir.path, 'volumes', `volume-${creating}`), 0);
   await store.db.updateTable('volumes').set({ status: 'creating', lease_expires_at: nowTimestamp(new Date(Date.now() + 3_600_000)) }).where('id', '=', creating).execute();
   await store.db.updateTable('volumes').set({ status: 'deleting' }).where('id', '=', deleting).execute();
   await store.db.updateTable('volumes').set({ status: 'extending', pending_size: 3 }).where('id', '=', extending).execute();
