@@ -1,7 +1,8 @@
 // A BlockDevice over a (sparse) regular file: positioned I/O on one FileHandle, write-back by default.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, read as fsRead, readSync, write as fsWrite, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { BlockDevice } from '../scsi/types.js';
 
@@ -10,6 +11,7 @@ const execFileAsync = promisify(execFile);
 export interface FileBlockDeviceOptions {
   blockSize?: number;
   readOnly?: boolean;
+  io?: Partial<IoPolicy>;
 }
 
 interface PendingDiscard {
@@ -18,6 +20,26 @@ interface PendingDiscard {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+/**
+ * How positioned I/O runs. A pread/pwrite served by the page cache takes a few microseconds, while a trip through
+ * libuv's thread pool (queue, futex wake-up, completion through the event loop) costs tens, more than the I/O itself
+ * on a busy machine. So small transfers run synchronously as long as they are fast; one that is slow (the disk, not
+ * the cache, served it, or writeback throttled it) sends the device to the thread pool for a while, so that a cold
+ * disk stalls the event loop for at most one operation per probe period. Large transfers always use the pool: there
+ * the hop is cheap next to the copy, and the copy then runs beside the event loop instead of in it.
+ */
+export interface IoPolicy {
+  /** Largest transfer that may run synchronously; 0 disables synchronous I/O. */
+  syncMaxBytes: number;
+  /** A synchronous operation slower than this (µs) means the disk is in the way. */
+  slowMicros: number;
+  /** First stay in the thread pool after a slow operation (ms); doubles while probes stay slow. */
+  backoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_IO_POLICY: IoPolicy = { syncMaxBytes: 128 * 1024, slowMicros: 500, backoffMs: 100, maxBackoffMs: 5000 };
 
 /** fallocate processes per `sh` helper; they run in parallel within it. */
 const PUNCHES_PER_HELPER = 32;
@@ -53,6 +75,18 @@ export class FileBlockDevice implements BlockDevice {
   private closed = false;
   private pendingDiscards: PendingDiscard[] = [];
   private punchSupported = true;
+  private readonly fd: number;
+  /** Set just before the handle closes: the fd number may then be reused, so nothing may touch it. */
+  private fdClosed = false;
+  private readonly policy: IoPolicy;
+  /** Synchronous I/O is off until this time (performance.now() ms). */
+  private asyncUntil = 0;
+  private backoff: number;
+  /** Thread-pool operations on the raw fd still running: close() waits for them. */
+  private inflight = 0;
+  private drained: (() => void) | null = null;
+  /** Reads and writes that ran synchronously / in the thread pool (for benchmarks and tests). */
+  readonly ioCounts = { sync: 0, pooled: 0 };
 
   private constructor(
     private readonly fh: FileHandle,
@@ -62,8 +96,12 @@ export class FileBlockDevice implements BlockDevice {
     size: number,
     /** Filesystem allocation unit: only whole units can be deallocated. */
     private readonly allocationUnit: number,
+    policy: Partial<IoPolicy> = {},
   ) {
     this.cachedSize = size;
+    this.fd = fh.fd;
+    this.policy = { ...DEFAULT_IO_POLICY, ...policy };
+    this.backoff = this.policy.backoffMs;
   }
 
   static async open(path: string, opts: FileBlockDeviceOptions = {}): Promise<FileBlockDevice> {
@@ -76,7 +114,7 @@ export class FileBlockDevice implements BlockDevice {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new Error(`${path} is not a regular file`);
-      return new FileBlockDevice(fh, path, blockSize, readOnly, st.size, st.blksize > 0 ? st.blksize : 4096);
+      return new FileBlockDevice(fh, path, blockSize, readOnly, st.size, st.blksize > 0 ? st.blksize : 4096, opts.io);
     } catch (err) {
       await fh.close();
       throw err;
@@ -92,29 +130,101 @@ export class FileBlockDevice implements BlockDevice {
     this.cachedSize = (await this.fh.stat()).size;
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  read(offset: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) {
-        // Past the end of a file that shrank under us: what is not there reads as zeroes.
-        buf.fill(0, done);
-        break;
+    if (this.fdClosed) return Promise.reject(closedError());
+    if (this.syncAllowed(length)) {
+      try {
+        this.ioCounts.sync++;
+        const t0 = performance.now();
+        const n = readSync(this.fd, buf, 0, length, offset);
+        this.timed(t0);
+        if (n === length) return Promise.resolve(buf);
+        return this.readRest(buf, n, offset);
+      } catch (err) {
+        return Promise.reject(err);
       }
-      done += bytesRead;
     }
-    return buf;
+    return this.readRest(buf, 0, offset);
   }
 
-  async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
-    if (this.readOnly) throw Object.assign(new Error('device is read-only'), { code: 'EROFS' });
+  /** Reads buf[done..] in the thread pool; what lies past the end of a file that shrank under us reads as zeroes. */
+  private readRest(buf: Buffer, done: number, offset: number): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const step = (): void => {
+        if (done >= buf.length) return resolve(buf);
+        this.pooled(reject, (cb) => fsRead(this.fd, buf, done, buf.length - done, offset + done, cb), (n: number) => {
+          if (n === 0) {
+            buf.fill(0, done);
+            return resolve(buf);
+          }
+          done += n;
+          step();
+        });
+      };
+      step();
+    });
+  }
+
+  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    if (this.readOnly) return Promise.reject(Object.assign(new Error('device is read-only'), { code: 'EROFS' }));
+    if (this.fdClosed) return Promise.reject(closedError());
     let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
-      done += bytesWritten;
+    if (this.syncAllowed(data.length)) {
+      try {
+        this.ioCounts.sync++;
+        const t0 = performance.now();
+        done = writeSync(this.fd, data, 0, data.length, offset);
+        this.timed(t0);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (done === data.length && !fua) return Promise.resolve();
     }
-    if (fua) await this.fh.datasync();
+    return new Promise<void>((resolve, reject) => {
+      const step = (): void => {
+        if (done < data.length) {
+          this.pooled(reject, (cb) => fsWrite(this.fd, data, done, data.length - done, offset + done, cb), (n: number) => {
+            done += n;
+            step();
+          });
+        } else if (fua) this.fh.datasync().then(resolve, reject);
+        else resolve();
+      };
+      step();
+    });
+  }
+
+  private syncAllowed(length: number): boolean {
+    return length <= this.policy.syncMaxBytes && (this.asyncUntil === 0 || performance.now() >= this.asyncUntil);
+  }
+
+  /** Records how long a synchronous operation took and backs off to the thread pool when it was slow. */
+  private timed(t0: number): void {
+    const micros = (performance.now() - t0) * 1000;
+    if (micros > this.policy.slowMicros) {
+      // A probe after a back-off that is still slow doubles the next stay in the pool.
+      if (this.asyncUntil !== 0) this.backoff = Math.min(this.backoff * 2, this.policy.maxBackoffMs);
+      this.asyncUntil = performance.now() + this.backoff;
+    } else if (this.asyncUntil !== 0) {
+      this.asyncUntil = 0;
+      this.backoff = this.policy.backoffMs;
+    }
+  }
+
+  /** Runs one fs callback operation on the raw fd, counted so that close() waits for it. */
+  private pooled(
+    reject: (err: unknown) => void,
+    start: (cb: (err: NodeJS.ErrnoException | null, n: number) => void) => void,
+    then: (n: number) => void,
+  ): void {
+    this.inflight++;
+    this.ioCounts.pooled++;
+    start((err, n) => {
+      if (--this.inflight === 0 && this.drained) this.drained();
+      if (err) reject(err);
+      else then(n);
+    });
   }
 
   async flush(): Promise<void> {
@@ -204,6 +314,13 @@ export class FileBlockDevice implements BlockDevice {
     if (this.closed) return;
     this.closed = true;
     if (this.pendingDiscards.length > 0) await this.runDiscards();
+    // The fd must not be closed (and perhaps reused) under a thread-pool read or write still using it.
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.fdClosed = true;
     await this.fh.close();
   }
+}
+
+function closedError(): Error {
+  return Object.assign(new Error('device is closed'), { code: 'EBADF' });
 }

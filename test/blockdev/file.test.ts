@@ -145,3 +145,41 @@ test('open rejects a bad block size and a missing file', async () => {
   await assert.rejects(FileBlockDevice.open(join(dir, 'absent.img')), { code: 'ENOENT' });
   await rm(dir, { recursive: true });
 });
+
+test('small transfers run synchronously, large ones and every one after a slow one in the thread pool, with the same data', async () => {
+  const { dir, path } = await tempFile(4 << 20);
+  const fast = await FileBlockDevice.open(path, { io: { syncMaxBytes: 64 * 1024 } });
+  const pooled = await FileBlockDevice.open(path, { io: { syncMaxBytes: 0 } });
+  // Every synchronous operation counts as slow: after the first, the device stays in the pool for the back-off.
+  const slow = await FileBlockDevice.open(path, { io: { slowMicros: -1, backoffMs: 60_000 } });
+  try {
+    await fast.write(0, filled(4096, 0x31), false);
+    await fast.write(1 << 20, filled(1 << 20, 0x32), false);
+    assert.deepEqual(fast.ioCounts, { sync: 1, pooled: 1 });
+    assert.deepEqual(await pooled.read(0, 4096), filled(4096, 0x31));
+    assert.deepEqual(await pooled.read(1 << 20, 1 << 20), filled(1 << 20, 0x32));
+    await pooled.write(8192, filled(512, 0x33), true);
+    assert.equal(pooled.ioCounts.sync, 0);
+    assert.deepEqual(await fast.read(8192, 512), filled(512, 0x33));
+    assert.deepEqual(await slow.read(0, 4096), filled(4096, 0x31));
+    await slow.write(4096, filled(4096, 0x34), false);
+    assert.deepEqual(await slow.read(4096, 4096), filled(4096, 0x34));
+    assert.deepEqual(slow.ioCounts, { sync: 1, pooled: 2 });
+    // A read running past the end of the file (one that shrank under us) gets zeroes for the missing part.
+    await fast.write((4 << 20) - 512, filled(512, 0x35), false);
+    assert.deepEqual(await fast.read((4 << 20) - 512, 1024), Buffer.concat([filled(512, 0x35), Buffer.alloc(512)]));
+  } finally {
+    await Promise.all([fast.close(), pooled.close(), slow.close()]);
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('close waits for thread-pool I/O in flight and later I/O fails cleanly', async () => {
+  const { dir, path } = await tempFile(8 << 20);
+  const dev = await FileBlockDevice.open(path, { io: { syncMaxBytes: 0 } });
+  const reads = [0, 1, 2, 3].map((i) => dev.read(i << 20, 1 << 20));
+  await dev.close();
+  for (const r of await Promise.all(reads)) assert.deepEqual(r, Buffer.alloc(1 << 20));
+  await assert.rejects(dev.read(0, 512), { code: 'EBADF' });
+  await rm(dir, { recursive: true });
+});
