@@ -179,8 +179,13 @@ export class IscsiConnection {
     return this.login.fullFeature;
   }
   get nexus(): string {
-    return `${this.initiatorName},i,0x${this.isid.toString('hex')}`;
+    // Fixed once the session is in full feature phase; built per command it showed up in profiles.
+    if (this.nexusName !== undefined) return this.nexusName;
+    const name = `${this.initiatorName},i,0x${this.isid.toString('hex')}`;
+    if (this.login.fullFeature) this.nexusName = name;
+    return name;
   }
+  private nexusName: string | undefined;
   get isClosed(): boolean {
     return this.closed;
   }
@@ -580,7 +585,8 @@ export class IscsiConnection {
     const read = (bhs[1] & 0x40) !== 0;
     const write = (bhs[1] & 0x20) !== 0;
     const edtl = bhs.readUInt32BE(20);
-    let cdb = Buffer.from(bhs.subarray(32, 48));
+    // The framer gives every PDU its own copy of the BHS: views into it are safe to keep.
+    let cdb = bhs.subarray(32, 48);
     // An extended CDB arrives in an AHS of type 1 (RFC 7143 11.3.1.2).
     for (let off = 0; off + 4 <= pdu.ahs.length; ) {
       const len = pdu.ahs.readUInt16BE(off);
@@ -604,7 +610,7 @@ export class IscsiConnection {
     const task: Task = {
       itt: tag,
       lun: decodeLun(bhs.subarray(8, 16)),
-      lunField: Buffer.from(bhs.subarray(8, 16)),
+      lunField: bhs.subarray(8, 16),
       cdb,
       edtl,
       read,
@@ -616,6 +622,11 @@ export class IscsiConnection {
       this.writeBytesPending += edtl;
       task.reservedBytes = edtl;
       const unsolicitedAllowed = !p.initialR2T && !isFinal(bhs);
+      if (!unsolicitedAllowed && pdu.data.length === edtl) {
+        // The common small write: all its data came as immediate data, nothing to solicit or gather.
+        this.run(task, pdu.data);
+        return;
+      }
       task.collector = new WriteCollector(edtl, {
         firstBurstLength: p.firstBurstLength,
         maxBurstLength: p.maxBurstLength,
@@ -673,15 +684,14 @@ export class IscsiConnection {
 
   private run(task: Task, dataOut: Buffer | undefined): void {
     const table = this.host.lunTableOf(this.target!.iqn);
-    const exec = table
-      ? Promise.resolve().then(() => table.execute(task.lun, {
-          cdb: task.cdb,
-          dataOut,
-          expectedDataLength: task.edtl,
-          nexus: this.nexus,
-          readOnly: this.readOnly,
-        }))
-      : Promise.resolve<ScsiResult>({ status: SamStatus.BUSY });
+    let exec: Promise<ScsiResult>;
+    try {
+      exec = table
+        ? table.execute(task.lun, { cdb: task.cdb, dataOut, expectedDataLength: task.edtl, nexus: this.nexus, readOnly: this.readOnly })
+        : Promise.resolve<ScsiResult>({ status: SamStatus.BUSY });
+    } catch (err) {
+      exec = Promise.reject(err);
+    }
     task.running = exec
       .then(
         (result) => this.complete(task, result, dataOut),
