@@ -383,6 +383,14 @@ export async function getLbaStatus(ctx: BlockContext, cdb: Buffer): Promise<Scsi
   while (scanned < window && runs.length <= maxDescriptors && (runs.length === 0 || runs[runs.length - 1].zero)) {
     const n = Math.min(chunk, window - scanned);
     const data = await devRead(ctx, { lba: lba + scanned, blocks: n });
+    const tail = runs[runs.length - 1];
+    if (tail !== undefined && tail.zero && isZero(data)) {
+      // A hole goes on: one native comparison instead of one per block.
+      tail.length += n;
+      scanned += n;
+      chunk *= 4;
+      continue;
+    }
     for (let i = 0; i < n; i++) {
       // Data blocks rarely start or end with a zero byte: decide those without a native call.
       const zero = data[i * bs] === 0 && data[(i + 1) * bs - 1] === 0 && isZero(data.subarray(i * bs, (i + 1) * bs));
