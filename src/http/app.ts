@@ -67,15 +67,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     connectionTimeout: deps.timeouts?.connectionMs ?? CONNECTION_TIMEOUT_MS,
     requestTimeout: deps.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS,
-    // Extra spec keys may be 255 characters; anything longer in a path segment cannot name a resource.
-    maxParamLength: 1024,
-    // Errors the router raises before any handler (bad percent-encoding, an overlong segment) leave as Cinder faults too.
-    frameworkErrors: (err, _request, reply) => {
-      const f = err.code === 'FST_ERR_BAD_URL' ? new CinderFault(400, 'Malformed request url') : new CinderFault(404, 'The resource could not be found.');
-      void (reply as unknown as FastifyReply).code(f.status).type('application/json').send(f.body());
-    },
-    connectionTimeout: deps.timeouts?.connectionMs ?? CONNECTION_TIMEOUT_MS,
-    requestTimeout: deps.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS,
     genReqId: () => `req-${randomUUID()}`,
     // Inbound X-OpenStack-Request-Id is Nova's global id; it is not ours to echo (reference 7.2).
     requestIdHeader: false,
