@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_LEASES, type LeaseDurations } from './workflow/leases.js';
 
 export type TargetName = 'builtin' | 'tgt';
 export type AuthMode = 'noauth' | 'keystone';
@@ -30,6 +31,8 @@ export interface Config {
   logLevel: string;
   /** --auth keystone: where to validate tokens, and embervol's own service account there. */
   keystone: KeystoneConfig | null;
+  /** Deadlines of interim states and how often the reconciler looks for expired ones. */
+  leases: LeaseDurations;
 }
 
 export interface KeystoneConfig {
@@ -45,7 +48,8 @@ export const TARGETS: readonly TargetName[] = ['builtin', 'tgt'];
 export const AUTH_MODES: readonly AuthMode[] = ['noauth', 'keystone'];
 
 /** The raw option values as strings, whichever source they came from. */
-export type OptionName = Exclude<keyof Config, 'keystone'> | KeystoneOption;
+export type OptionName = Exclude<keyof Config, 'keystone' | 'leases'> | KeystoneOption | LeaseOption;
+type LeaseOption = 'leaseAttachingSeconds' | 'leaseReservedSeconds' | 'leaseDetachingSeconds' | 'leaseTaskSeconds' | 'reconcileIntervalSeconds';
 type KeystoneOption = 'keystoneAuthUrl' | 'keystoneUsername' | 'keystonePassword' | 'keystoneProjectName' | 'keystoneUserDomainName' | 'keystoneProjectDomainName';
 export type RawOptions = Partial<Record<OptionName, string | number | boolean>>;
 
@@ -68,6 +72,11 @@ export const optionHelp: Record<OptionName, string> = {
   keystoneProjectName: 'keystone: its project (default service)',
   keystoneUserDomainName: 'keystone: user domain (default Default)',
   keystoneProjectDomainName: 'keystone: project domain (default Default)',
+  leaseAttachingSeconds: `seconds a volume may stay attaching (os-reserve, or an attachment not completed) before it is rolled back (default ${DEFAULT_LEASES.attachingMs / 1000})`,
+  leaseReservedSeconds: `seconds an attachment may stay reserved without a connector before it is deleted (default ${DEFAULT_LEASES.reservedMs / 1000})`,
+  leaseDetachingSeconds: `seconds a volume may stay detaching before os-roll_detaching is applied (default ${DEFAULT_LEASES.detachingMs / 1000})`,
+  leaseTaskSeconds: `seconds a create, extend or delete may run before the reconciler finishes it (default ${DEFAULT_LEASES.taskMs / 1000})`,
+  reconcileIntervalSeconds: `how often the reconciler runs (default ${DEFAULT_LEASES.reconcileIntervalMs / 1000})`,
 };
 
 export class ConfigError extends Error {}
@@ -133,6 +142,16 @@ function asPort(v: string | number | boolean, what: string, max = 65535): number
   return n;
 }
 
+/** Seconds (fractions allowed, at most a week) to milliseconds. */
+function asMs(v: string | number | boolean | undefined, dfltMs: number, what: string): number {
+  if (v === undefined) return dfltMs;
+  const n = Number(v);
+  if (typeof v === 'boolean' || !Number.isFinite(n) || n <= 0 || n > 7 * 24 * 3600) {
+    throw new ConfigError(`${what} must be a number of seconds above 0 and at most a week, got "${v}"`);
+  }
+  return Math.round(n * 1000);
+}
+
 function oneOf<T extends string>(v: string | number | boolean, allowed: readonly T[], what: string): T {
   const s = String(v) as T;
   if (!allowed.includes(s)) throw new ConfigError(`${what} must be one of ${allowed.join(', ')}, got "${v}"`);
@@ -175,6 +194,13 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),
     keystone: auth === 'keystone' ? keystoneConfig(raw) : null,
+    leases: {
+      attachingMs: asMs(raw.leaseAttachingSeconds, DEFAULT_LEASES.attachingMs, 'lease-attaching-seconds'),
+      reservedMs: asMs(raw.leaseReservedSeconds, DEFAULT_LEASES.reservedMs, 'lease-reserved-seconds'),
+      detachingMs: asMs(raw.leaseDetachingSeconds, DEFAULT_LEASES.detachingMs, 'lease-detaching-seconds'),
+      taskMs: asMs(raw.leaseTaskSeconds, DEFAULT_LEASES.taskMs, 'lease-task-seconds'),
+      reconcileIntervalMs: asMs(raw.reconcileIntervalSeconds, DEFAULT_LEASES.reconcileIntervalMs, 'reconcile-interval-seconds'),
+    },
   };
 }
 

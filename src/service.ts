@@ -5,7 +5,6 @@ import type { Logger } from './log.js';
 import { formatHostPort, type Config } from './config.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
-import { leasesFromEnv } from './workflow/leases.js';
 import { buildApp } from './http/app.js';
 import { installMetrics } from './http/metrics.js';
 import { createKeystoneValidator } from './auth/keystone.js';
@@ -24,7 +23,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const volumesDir = join(config.dataDir, 'volumes');
   mkdirSync(volumesDir, { recursive: true });
 
-  const leases = leasesFromEnv();
+  const leases = config.leases;
   const store = await openStore({ sqlitePath: config.database });
   const backend = new FileBackend(volumesDir);
   const target = createTargetDriver(config.target, {

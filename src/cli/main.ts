@@ -5,6 +5,7 @@ import { registerServeCommand } from './serve-command.js';
 import { addClientOptions } from './common.js';
 import { registerVolumeCommands } from './volume-commands.js';
 import { registerAttachCommands } from './attach-commands.js';
+import { registerEventsCommand } from './events-command.js';
 
 const program = new Command();
 program
@@ -15,6 +16,7 @@ addClientOptions(program);
 registerServeCommand(program);
 registerVolumeCommands(program);
 registerAttachCommands(program);
+registerEventsCommand(program);
 program.exitOverride((err) => {
   process.exit(err.exitCode === 0 ? 0 : 2);
 });

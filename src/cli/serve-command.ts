@@ -23,6 +23,11 @@ const serveFlags: [OptionName, string][] = [
   ['keystoneProjectName', '--keystone-project-name <name>'],
   ['keystoneUserDomainName', '--keystone-user-domain-name <name>'],
   ['keystoneProjectDomainName', '--keystone-project-domain-name <name>'],
+  ['leaseAttachingSeconds', '--lease-attaching-seconds <s>'],
+  ['leaseReservedSeconds', '--lease-reserved-seconds <s>'],
+  ['leaseDetachingSeconds', '--lease-detaching-seconds <s>'],
+  ['leaseTaskSeconds', '--lease-task-seconds <s>'],
+  ['reconcileIntervalSeconds', '--reconcile-interval-seconds <s>'],
 ];
 
 export function registerServeCommand(program: Command): void {

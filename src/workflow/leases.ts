@@ -47,31 +47,3 @@ export function leaseFor(leases: LeaseDurations, status: string): number | null 
       return null;
   }
 }
-
-const ENV: Record<keyof LeaseDurations, string> = {
-  attachingMs: 'EMBERVOL_LEASE_ATTACHING_SECONDS',
-  reservedMs: 'EMBERVOL_LEASE_RESERVED_SECONDS',
-  detachingMs: 'EMBERVOL_LEASE_DETACHING_SECONDS',
-  taskMs: 'EMBERVOL_LEASE_TASK_SECONDS',
-  reconcileIntervalMs: 'EMBERVOL_RECONCILE_INTERVAL_SECONDS',
-};
-
-export class LeaseConfigError extends Error {}
-
-/**
- * Lease durations from EMBERVOL_LEASE_*_SECONDS / EMBERVOL_RECONCILE_INTERVAL_SECONDS (seconds, fractions allowed).
- * Until config.ts has these options, service.ts reads them here.
- */
-export function leasesFromEnv(env: NodeJS.ProcessEnv = process.env): LeaseDurations {
-  const out = { ...DEFAULT_LEASES };
-  for (const key of Object.keys(ENV) as (keyof LeaseDurations)[]) {
-    const raw = env[ENV[key]];
-    if (raw === undefined || raw === '') continue;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0 || n > 7 * 24 * 3600) throw new LeaseConfigError(`${ENV[key]} must be a number of seconds > 0, got "${raw}"`);
-    out[key] = Math.round(n * 1000);
-  }
-  return out;
-}
-
-export const LEASE_ENV_NAMES = ENV;

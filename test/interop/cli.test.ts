@@ -51,6 +51,22 @@ describe('embervol CLI', () => {
 
     const deleted = await embervol(svc.url, 'volume', 'delete', 'cli-vol');
     assert.equal(deleted.code, 0, deleted.stderr);
+
+    // The history outlives the volume: every transition, in order, with who asked.
+    let history: { action: string; from_status: string | null; to_status: string | null; user_id: string | null }[] = [];
+    for (let i = 0; i < 50 && !history.some((e) => e.to_status === 'deleted'); i++) {
+      const events = await embervol(svc.url, '--json', 'events', vol.id);
+      assert.equal(events.code, 0, events.stderr);
+      history = JSON.parse(events.stdout);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const volumeSteps = history.filter((e) => e.from_status !== e.to_status).map((e) => `${e.from_status ?? '-'}>${e.to_status}`);
+    for (const step of ['creating>available', 'available>reserved', 'in-use>detaching', 'available>deleting', 'deleting>deleted']) {
+      assert.ok(volumeSteps.includes(step), `events lack ${step}: ${volumeSteps.join(', ')}`);
+    }
+    assert.ok(history.some((e) => e.user_id === 'embervol-cli'), 'events name the user who acted');
+    const eventsTable = await embervol(svc.url, 'events', vol.id);
+    assert.match(eventsTable.stdout, /\| When\s+\| Resource/);
   });
 
   it('attaches read-only with --mode ro: reads work, writes are refused by the target', async () => {
