@@ -12,6 +12,7 @@ import { processListensOn } from '../util/listening.js';
 import { formatHostPort } from '../util/ports.js';
 
 export const TGTD_SOCKET_DIR = '/var/run/tgtd';
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface TgtdDaemonOptions {
   portal: { host: string; port: number };
@@ -135,7 +136,12 @@ export class TgtdDaemon extends EventEmitter<TgtdDaemonEvents> {
   private async spawnAndWait(): Promise<void> {
     const { host, port } = this.opts.portal;
     const args = ['-f', '--control-port', String(this.controlPort), '--iscsi', `portal=${formatHostPort(host, port)}`];
-    const child = spawn(this.opts.tgtdPath ?? 'tgtd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv (util-linux) execs tgtd with a parent-death signal: if embervol is killed with SIGKILL, its private
+    // tgtd dies with it instead of holding the control port and portal against the restarted service.
+    const tgtd = this.opts.tgtdPath ?? 'tgtd';
+    const child = existsSync(SETPRIV)
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', tgtd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(tgtd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);
     let earlyExit: string | null = null;
     const stderrTail: string[] = [];

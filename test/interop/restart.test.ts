@@ -1,5 +1,6 @@
-// Exports survive a restart of `embervol serve`: an attached host logs in again with the same portal, IQN, LUN and
-// CHAP and reads back what it wrote, for each target driver.
+// Exports survive a restart of `embervol serve`, clean or by SIGKILL: an attached host logs in again with the same
+// portal, IQN, LUN and CHAP and reads back what it wrote (and flushed), for each target driver. With tgt this also
+// proves a killed service does not leave its private tgtd holding the portal.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ const targets = (process.env.EMBERVOL_TEST_TARGETS ?? 'builtin,tgt').split(',') 
 
 for (const target of targets) {
   describe(`restart of embervol serve with --target ${target}`, () => {
-    it('restores the export of an attached volume with the same credentials and the data intact', async () => {
+    for (const how of ['SIGTERM', 'SIGKILL'] as const) it(`after ${how}, restores the export of an attached volume with the same credentials and the data intact`, async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'embervol-restart-'));
       const iscsiPort = await findFreePort();
       const tgtControlPort = freeTgtControlPort();
@@ -34,7 +35,8 @@ for (const target of targets) {
         const wrote = await qemuIo(q, ['write -P 0x7e 0 256k', 'write -P 0x11 512M 64k', 'flush']);
         assert.equal(wrote.code, 0, wrote.stdout + wrote.stderr);
 
-        await svc.stop({ keepData: true });
+        if (how === 'SIGKILL') await svc.kill9();
+        else await svc.stop({ keepData: true });
         svc = await startServiceProcess({ target, dataDir, iscsiPort, tgtControlPort });
         api = new CinderApi(svc.url);
         const vol = await api.volume(id);
