@@ -81,7 +81,7 @@ describe('embervol with --auth keystone', () => {
     assert.equal(revoked.status, 401);
   });
 
-  it('serves the unmodified cinder and openstack CLIs logging in with a password through the catalog', async () => {
+  it('serves the unmodified cinder and openstack CLIs and openstacksdk logging in with a password through the catalog: volumes and types', async () => {
     const alice = ks.users.alice;
     const env = {
       ...process.env,
@@ -124,6 +124,20 @@ describe('embervol with --auth keystone', () => {
       const deleted = await runProcess('openstack', ['volume', 'delete', vid], { env });
       assert.equal(deleted.code, 0, deleted.stderr);
     }
+    const adminEnv = { ...env, OS_USERNAME: ks.users.adminuser.name, OS_PASSWORD: ks.users.adminuser.password };
+    const typeCreated = await runProcess('openstack', ['volume', 'type', 'create', '--property', 'multiattach=<is> True', 'ks-shared', '-f', 'json'], { env: adminEnv });
+    assert.equal(typeCreated.code, 0, typeCreated.stderr);
+    const typeList = await runProcess('openstack', ['volume', 'type', 'list', '-f', 'json'], { env: adminEnv });
+    assert.ok(JSON.parse(typeList.stdout).some((t: { Name: string }) => t.Name === 'ks-shared'), typeList.stdout);
+    const typeShown = await runProcess('openstack', ['volume', 'type', 'show', 'ks-shared', '-f', 'json'], { env: adminEnv });
+    assert.equal(typeShown.code, 0, typeShown.stderr);
+    assert.match(typeShown.stdout, /multiattach/);
+    const memberTypeCreate = await runProcess('openstack', ['volume', 'type', 'create', 'not-allowed'], { env });
+    assert.notEqual(memberTypeCreate.code, 0, 'a member may not create types');
+    assert.match(memberTypeCreate.stderr, /Policy doesn't allow|403/);
+    const typeDeleted = await runProcess('openstack', ['volume', 'type', 'delete', 'ks-shared'], { env: adminEnv });
+    assert.equal(typeDeleted.code, 0, typeDeleted.stderr);
+
     const bobEnv = { ...env, OS_USERNAME: ks.users.bob.name, OS_PASSWORD: ks.users.bob.password, OS_PROJECT_NAME: ks.projects.B.name };
     const bobList = await runProcess('openstack', ['volume', 'list', '-f', 'json'], { env: bobEnv });
     assert.equal(bobList.code, 0, bobList.stderr);
