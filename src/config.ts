@@ -89,10 +89,6 @@ export function parseHostPort(value: string, what: string): HostPort {
   return { host: m[1], port };
 }
 
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
-}
-
 function envName(key: string): string {
   return 'EMBERVOL_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 }

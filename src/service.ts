@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './log.js';
-import { formatHostPort, type Config } from './config.js';
+import type { Config } from './config.js';
+import { formatHostPort } from './util/ports.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
 import { buildApp } from './http/app.js';
@@ -24,6 +25,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   mkdirSync(volumesDir, { recursive: true });
 
   const leases = config.leases;
+  const portal = formatHostPort(config.iscsiPortal.host, config.iscsiPortal.port);
   const store = await openStore({ sqlitePath: config.database });
   const backend = new FileBackend(volumesDir);
   const target = createTargetDriver(config.target, {
@@ -37,7 +39,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     target,
     logger,
     hostName: config.hostName,
-    portals: [formatHostPort(config.iscsiPortal)],
+    portals: [portal],
   });
   const stopped: (() => Promise<void>)[] = [];
   try {
@@ -70,7 +72,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;
-    logger.info({ url, target: config.target, dataDir: config.dataDir, portal: formatHostPort(config.iscsiPortal) }, 'embervol listening');
+    logger.info({ url, target: config.target, dataDir: config.dataDir, portal }, 'embervol listening');
     return {
       url,
       async stop() {
