@@ -2,6 +2,7 @@
 // Cinder's default roles, and the unmodified cinder and openstack CLIs logging in with passwords via the catalog.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { runProcess } from '../../src/util/exec.js';
 import { startKeystone, type KeystoneFixture, type KeystoneUser } from '../support/keystone.js';
 import { CinderApi } from './api-client.js';
@@ -67,6 +68,25 @@ describe('embervol with --auth keystone', () => {
     assert.equal((await admin.action(id, 'os-reset_status', { status: 'error' })).status, 202);
     assert.equal((await alice.volume(id)).status, 'error');
     assert.equal((await admin.action(id, 'os-force_delete')).status, 202);
+  });
+
+  it('lets a user detach an attachment Nova uses only with a service token (CVE-2023-2088 rule)', async () => {
+    const alice = as('alice');
+    const id = await alice.createVolume(1);
+    const headers = { 'OpenStack-API-Version': 'volume 3.44' };
+    const created = await alice.call('POST', '/attachments', {
+      attachment: { volume_uuid: id, instance_uuid: randomUUID(), connector: { initiator: 'iqn.2024-01.org.example:ks-host', host: 'ks-host' } },
+    }, headers);
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const attId = created.body.attachment.id;
+    assert.equal((await alice.call('POST', `/attachments/${attId}/action`, { 'os-complete': null }, headers)).status, 204);
+
+    const plain = await alice.call('DELETE', `/attachments/${attId}`, undefined, headers);
+    assert.equal(plain.status, 409);
+    assert.match(plain.body.conflictingRequest.message, /^ConflictNovaUsingAttachment: /);
+    const withService = await alice.call('DELETE', `/attachments/${attId}`, undefined, { ...headers, 'X-Service-Token': await ks.token('nova') });
+    assert.equal(withService.status, 200, JSON.stringify(withService.body));
+    assert.equal((await alice.volume(id)).status, 'available');
   });
 
   it('answers 401 the way keystonemiddleware does for a bad or missing token', async () => {
