@@ -6,7 +6,7 @@ import type { ListAttachmentsRequest, Workflow } from '../../workflow/model.js';
 import { validate } from '../validation.js';
 import { attachmentDetail, attachmentSummary } from '../views/attachments.js';
 import { AttachmentCreateBody, AttachmentCreateBodyV354, AttachmentUpdateBody } from './attachments-schemas.js';
-import { one, parseBoolParam, parseIntParam, parseSort, type Query } from './volumes.js';
+import { nextLink, one, parseAllTenants, parsePage, type Query } from './listing.js';
 
 /** NEW_ATTACH and NEW_ATTACH_COMPLETION (cinder/api/microversions.py). */
 export const ATTACHMENTS_MIN = 27;
@@ -27,8 +27,8 @@ function listRequest(q: Query): ListAttachmentsRequest {
     throw new CinderFault(400, `Invalid filters ${unknown.join(', ')} are found in query options. Attachments can be filtered by ${[...FILTERS].join(', ')}.`);
   }
   const req: ListAttachmentsRequest = {};
-  const allTenants = one(q, 'all_tenants');
-  if (allTenants !== undefined) req.allTenants = allTenants === '' ? true : parseBoolParam('all_tenants', allTenants);
+  const allTenants = parseAllTenants(q);
+  if (allTenants !== undefined) req.allTenants = allTenants;
   const projectId = one(q, 'project_id');
   if (projectId) req.projectId = projectId;
   const volumeId = one(q, 'volume_id');
@@ -38,12 +38,7 @@ function listRequest(q: Query): ListAttachmentsRequest {
   if (status !== undefined) req.attachStatus = status;
   const instance = one(q, 'instance_id');
   if (instance !== undefined) req.instanceUuid = instance;
-  req.sort = parseSort(q);
-  req.limit = parseIntParam('limit', one(q, 'limit'));
-  req.offset = parseIntParam('offset', one(q, 'offset'));
-  const marker = one(q, 'marker');
-  if (marker) req.marker = marker;
-  return req;
+  return { ...req, ...parsePage(q) };
 }
 
 export function registerAttachmentRoutes(app: FastifyInstance, workflow: Workflow): void {
@@ -72,13 +67,7 @@ export function registerAttachmentRoutes(app: FastifyInstance, workflow: Workflo
     const q = request.query as Query;
     const result = await workflow.listAttachments(ctx, listRequest(q));
     const out: Record<string, unknown> = { attachments: result.attachments.map(detail ? attachmentDetail : attachmentSummary) };
-    if (result.nextMarker) {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(q)) if (k !== 'marker' && v !== undefined) params.set(k, Array.isArray(v) ? v[v.length - 1]! : v);
-      params.set('marker', result.nextMarker);
-      const origin = `${request.protocol}://${request.headers.host ?? request.hostname}`;
-      out.attachments_links = [{ rel: 'next', href: `${origin}/v3/${ctx.projectId}/attachments${detail ? '/detail' : ''}?${params}` }];
-    }
+    if (result.nextMarker) out.attachments_links = nextLink(request, detail ? 'attachments/detail' : 'attachments', q, result.nextMarker);
     return out;
   };
   app.get('/attachments', list(false));

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { CinderFault } from '../../errors.js';
 import type { Workflow, VolumeEventInfo } from '../../workflow/model.js';
+import { one, type Query } from './listing.js';
 
 /** Most events one response carries (a volume attached and detached every minute for a week stays under it). */
 export const MAX_EVENTS = 10_000;
@@ -26,8 +27,7 @@ export function eventView(e: VolumeEventInfo): Record<string, unknown> {
   };
 }
 
-function parseLimit(v: unknown): number {
-  const s = Array.isArray(v) ? v[v.length - 1] : v;
+function parseLimit(s: string | undefined): number {
   if (s === undefined) return MAX_EVENTS;
   if (typeof s !== 'string' || !/^\d{1,9}$/.test(s.trim())) throw new CinderFault(400, 'limit param must be an integer');
   return Math.min(Number(s), MAX_EVENTS);
@@ -36,7 +36,7 @@ function parseLimit(v: unknown): number {
 export function registerEventRoutes(app: FastifyInstance, workflow: Workflow): void {
   app.get('/volumes/:id/events', async (request) => {
     const { id } = request.params as { id: string };
-    const limit = parseLimit((request.query as Record<string, unknown>).limit);
+    const limit = parseLimit(one(request.query as Query, 'limit'));
     const events = await workflow.listVolumeEvents(request.ctx, id, { limit });
     return { events: events.map(eventView) };
   });

@@ -2,13 +2,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CinderFault, invalidInput } from '../../errors.js';
 import { atLeast } from '../context.js';
-import type { ListVolumesRequest, SortDir, Workflow } from '../../workflow/model.js';
+import type { ListVolumesRequest, Workflow } from '../../workflow/model.js';
 import { VolumeCreateBody, VolumeUpdateBody } from '../schemas.js';
 import { pyRepr, toBoolean, validate } from '../validation.js';
 import { volumeDetail, volumeSummary, type LinkBase } from '../views/volumes.js';
+import { nextLink, one, parseAllTenants, parseBoolParam, parsePage, requestOrigin, type Query } from './listing.js';
 
 export function linkBase(req: FastifyRequest): LinkBase {
-  return { origin: `${req.protocol}://${req.headers.host ?? req.hostname}` };
+  return { origin: requestOrigin(req) };
 }
 
 const MULTIATTACH_REMOVED =
@@ -16,30 +17,6 @@ const MULTIATTACH_REMOVED =
   'Contact your administrator to create a multiattach enabled volume type and use it to create multiattach volumes.';
 
 const CREATE_KEYS = new Set(['name', 'description', 'display_name', 'display_description', 'volume_type', 'metadata', 'snapshot_id', 'source_volid', 'consistencygroup_id', 'size', 'availability_zone', 'multiattach', 'image_id', 'imageRef', 'group_id', 'backup_id']);
-
-export type Query = Record<string, string | string[] | undefined>;
-
-export function one(q: Query, key: string): string | undefined {
-  const v = q[key];
-  return Array.isArray(v) ? v[v.length - 1] : v;
-}
-
-export function parseBoolParam(key: string, v: string): boolean {
-  const l = v.toLowerCase();
-  if (['true', 't', '1', 'yes', 'y', 'on'].includes(l)) return true;
-  if (['false', 'f', '0', 'no', 'n', 'off'].includes(l)) return false;
-  throw invalidInput(`'${key} = ${v}'`);
-}
-
-export function parseIntParam(key: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v.trim())) throw new CinderFault(400, `${key} param must be an integer`);
-  const n = Number(v);
-  if (n < 0) throw new CinderFault(400, `${key} param must be positive`);
-  // Past 2^53 the number is no longer exact, and SQLite refuses anything past 2^63: a client error, not a 500.
-  if (!Number.isSafeInteger(n)) throw new CinderFault(400, `${key} param is too large`);
-  return n;
-}
 
 /** Metadata filters arrive as a Python-ish dict string: metadata={'k': 'v'} or JSON. */
 function parseMetadataFilter(v: string): Record<string, string> {
@@ -54,30 +31,10 @@ function parseMetadataFilter(v: string): Record<string, string> {
   throw invalidInput(`Invalid metadata filter: ${v}`);
 }
 
-export function parseSort(q: Query): { key: string; dir: SortDir }[] | undefined {
-  const sort = one(q, 'sort');
-  const sortKey = one(q, 'sort_key');
-  const sortDir = one(q, 'sort_dir');
-  if (sort && (sortKey || sortDir)) throw invalidInput("The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.");
-  const dirOf = (d: string | undefined): SortDir => {
-    const l = (d ?? 'desc').trim().toLowerCase();
-    if (l !== 'asc' && l !== 'desc') throw invalidInput("Unknown sort direction, must be 'desc' or 'asc'");
-    return l;
-  };
-  if (sort) {
-    return sort.split(',').map((part) => {
-      const [key, dir] = part.split(':');
-      return { key: key.trim(), dir: dirOf(dir) };
-    });
-  }
-  if (sortKey) return sortKey.split(',').map((k, i) => ({ key: k.trim(), dir: dirOf(sortDir?.split(',')[i] ?? sortDir?.split(',')[0]) }));
-  return undefined;
-}
-
 export function listRequest(q: Query): ListVolumesRequest {
   const req: ListVolumesRequest = {};
-  const allTenants = one(q, 'all_tenants');
-  if (allTenants !== undefined) req.allTenants = allTenants === '' ? true : parseBoolParam('all_tenants', allTenants);
+  const allTenants = parseAllTenants(q);
+  if (allTenants !== undefined) req.allTenants = allTenants;
   const name = one(q, 'name') ?? one(q, 'display_name');
   if (name !== undefined) req.name = name;
   const status = one(q, 'status');
@@ -88,12 +45,7 @@ export function listRequest(q: Query): ListVolumesRequest {
   if (az !== undefined) req.availabilityZone = az;
   const md = one(q, 'metadata');
   if (md !== undefined) req.metadata = parseMetadataFilter(md);
-  req.sort = parseSort(q);
-  req.limit = parseIntParam('limit', one(q, 'limit'));
-  req.offset = parseIntParam('offset', one(q, 'offset'));
-  const marker = one(q, 'marker');
-  if (marker) req.marker = marker;
-  return req;
+  return { ...req, ...parsePage(q) };
 }
 
 export function registerVolumeRoutes(app: FastifyInstance, workflow: Workflow): void {
@@ -135,12 +87,7 @@ export function registerVolumeRoutes(app: FastifyInstance, workflow: Workflow): 
     const out: Record<string, unknown> = {
       volumes: result.volumes.map((v) => (detail ? volumeDetail(base, ctx, v) : volumeSummary(base, ctx, v))),
     };
-    if (result.nextMarker) {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(q)) if (k !== 'marker' && v !== undefined) params.set(k, Array.isArray(v) ? v[v.length - 1] : v);
-      params.set('marker', result.nextMarker);
-      out.volumes_links = [{ rel: 'next', href: `${base.origin}/v3/${ctx.projectId}/volumes${detail ? '/detail' : ''}?${params}` }];
-    }
+    if (result.nextMarker) out.volumes_links = nextLink(request, detail ? 'volumes/detail' : 'volumes', q, result.nextMarker);
     if (result.count !== undefined) out.count = result.count;
     return out;
   };
