@@ -29,6 +29,7 @@ import { cleanupAfterDetach, deletionAllowed, validateConnector, type connection
 import type { attachActions } from './attach.js';
 import { refreshInitiatorAcl } from './attachments-acl.js';
 import { actorOf, tracked, type Actor } from './events.js';
+import { pageLimit, resolveSort, splitPage } from './paging.js';
 import type { AttachRequest } from './model.js';
 import type { AttachmentRecord, AttachmentsWorkflow, CreateAttachmentRequest, ListAttachmentsRequest, ListAttachmentsResult } from './attachments-model.js';
 
@@ -50,8 +51,6 @@ const SORT_KEYS: Record<string, attachments.AttachmentSortKey> = {
   attached_at: 'attach_time',
   attach_time: 'attach_time',
 };
-
-export const MAX_LIMIT = 1000;
 
 function record(row: attachments.AttachmentRow): AttachmentRecord {
   let connectionInfo: Record<string, unknown> | null = null;
@@ -305,11 +304,7 @@ export function attachmentsActions(
   async function listAttachments(ctx: RequestContext, req: ListAttachmentsRequest): Promise<ListAttachmentsResult> {
     const allTenants = Boolean(req.allTenants && ctx.isAdmin);
     const projectId = allTenants ? (req.projectId ?? null) : ctx.projectId;
-    const sort = (req.sort?.length ? req.sort : [{ key: 'created_at', dir: 'desc' as const }]).map((s) => {
-      const key = SORT_KEYS[s.key];
-      if (!key) throw invalidInput(`Invalid sort key ${s.key}; use one of ${Object.keys(SORT_KEYS).join(', ')}`);
-      return { key, dir: s.dir };
-    });
+    const sort = resolveSort(req.sort, SORT_KEYS, { listKeys: true });
     let markerRow: attachments.AttachmentRow | undefined;
     if (req.marker) {
       markerRow = await attachments.findLiveAttachment(db, req.marker);
@@ -318,7 +313,7 @@ export function attachmentsActions(
         throw new CinderFault(404, `Marker ${req.marker} could not be found.`);
       }
     }
-    const limit = Math.min(req.limit ?? MAX_LIMIT, MAX_LIMIT);
+    const limit = pageLimit(req.limit);
     const rows = await attachments.listAttachments(db, {
       projectId,
       volumeId: req.volumeId,
@@ -329,8 +324,8 @@ export function attachmentsActions(
       limit: limit + 1,
       offset: req.offset,
     });
-    const page = rows.slice(0, limit);
-    return { attachments: page.map(record), nextMarker: rows.length > limit ? page[page.length - 1]?.id : undefined };
+    const { page, nextMarker } = splitPage(rows, limit);
+    return { attachments: page.map(record), nextMarker };
   }
 
   /**

@@ -15,6 +15,7 @@ import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType } from './types.js';
 import { cleanupAfterDetach } from './connection.js';
 import { actorOf, tracked, type Actor } from './events.js';
+import { pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 const SORT_KEYS: Record<string, volumes.SortKey> = {
@@ -28,9 +29,6 @@ const SORT_KEYS: Record<string, volumes.SortKey> = {
   availability_zone: 'availability_zone',
   bootable: 'bootable',
 };
-
-/** Cinder caps every list at osapi_max_limit. */
-export const MAX_LIMIT = 1000;
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -175,11 +173,7 @@ export function lifecycle(deps: Deps) {
 
   async function listVolumes(ctx: RequestContext, req: ListVolumesRequest): Promise<ListVolumesResult> {
     const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-    const sort = (req.sort?.length ? req.sort : [{ key: 'created_at', dir: 'desc' as const }]).map((s) => {
-      const key = SORT_KEYS[s.key];
-      if (!key) throw invalidInput(`Invalid sort key ${s.key}`);
-      return { key, dir: s.dir };
-    });
+    const sort = resolveSort(req.sort, SORT_KEYS);
     let markerRow: volumes.VolumeRow | undefined;
     if (req.marker) {
       markerRow = await volumes.findVolume(db, req.marker);
@@ -187,8 +181,7 @@ export function lifecycle(deps: Deps) {
         throw new CinderFault(404, `Marker ${req.marker} could not be found.`);
       }
     }
-    const limit = Math.min(req.limit ?? MAX_LIMIT, MAX_LIMIT);
-    // One extra row tells whether a next page exists without a second query.
+    const limit = pageLimit(req.limit);
     const rows = await volumes.listVolumes(db, {
       projectId,
       name: req.name,
@@ -201,9 +194,9 @@ export function lifecycle(deps: Deps) {
       limit: limit + 1,
       offset: req.offset,
     });
-    const page = rows.slice(0, limit);
+    const { page, nextMarker } = splitPage(rows, limit);
     const result: ListVolumesResult = { volumes: await hydrate(db, page) };
-    if (rows.length > limit && page.length > 0) result.nextMarker = page[page.length - 1].id;
+    if (nextMarker !== undefined) result.nextMarker = nextMarker;
     if (req.withCount) result.count = await volumes.countVolumes(db, projectId);
     return result;
   }
