@@ -1,6 +1,6 @@
 // Queries of the reconciler: rows whose lease ran out, rows of host tasks, what still needs an export.
 import type { Db } from './index.js';
-import { dbBool } from './schema.js';
+import { dbBool, toBool } from './schema.js';
 import type { VolumeRow } from './volumes.js';
 import type { AttachmentRow } from './attachments.js';
 
@@ -49,7 +49,7 @@ export async function knownVolumeIds(db: Db, ids: string[]): Promise<Map<string,
       .select(['id', 'deleted', 'status', 'updated_at'])
       .where('id', 'in', ids.slice(i, i + 500))
       .execute();
-    for (const r of rows) out.set(r.id, { deleted: r.deleted === 1 || r.deleted === true, status: r.status, updatedAt: r.updated_at });
+    for (const r of rows) out.set(r.id, { deleted: toBool(r.deleted), status: r.status, updatedAt: r.updated_at });
   }
   return out;
 }
