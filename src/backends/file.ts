@@ -51,11 +51,7 @@ export class FileBackend implements Backend {
   }
 
   async delete(volumeId: string): Promise<void> {
-    try {
-      await unlink(this.devicePath(volumeId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await unlessMissing(unlink(this.devicePath(volumeId)), undefined);
   }
 
   /** Grows the file; shrinking would destroy data, so a smaller size is refused. */
@@ -81,22 +77,11 @@ export class FileBackend implements Backend {
   }
 
   async exists(volumeId: string): Promise<boolean> {
-    try {
-      return (await stat(this.devicePath(volumeId))).isFile();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
+    return (await unlessMissing(stat(this.devicePath(volumeId)), null))?.isFile() ?? false;
   }
 
   async list(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.directory);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const names = await unlessMissing(readdir(this.directory), []);
     return names
       .filter((n) => n.startsWith(FILE_PREFIX) && SAFE_ID.test(n.slice(FILE_PREFIX.length)))
       .map((n) => n.slice(FILE_PREFIX.length))
@@ -105,12 +90,17 @@ export class FileBackend implements Backend {
 
   /** Current size in bytes, or null when there is no file. */
   async sizeBytes(volumeId: string): Promise<number | null> {
-    try {
-      return (await stat(this.devicePath(volumeId))).size;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    return (await unlessMissing(stat(this.devicePath(volumeId)), null))?.size ?? null;
+  }
+}
+
+/** What `op` resolves to, or `missing` when it fails because the file or directory is not there (ENOENT). */
+async function unlessMissing<T, M>(op: Promise<T>, missing: M): Promise<T | M> {
+  try {
+    return await op;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return missing;
+    throw err;
   }
 }
 
