@@ -1,12 +1,14 @@
 // Shared helpers for iSCSI tests: a target server on 127.0.0.1 with a LUN on a sparse file,
 // and runners for the real libiscsi / qemu initiators.
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileBlockDevice } from '../../src/blockdev/file.js';
 import { createLogicalUnit, ScsiTargetDevice } from '../../src/scsi/index.js';
 import { IscsiTargetServer, type IscsiServerOptions } from '../../src/iscsi/server.js';
+import { runProcess, type RunResult } from '../../src/util/exec.js';
+import { iscsiPortalUrl, iscsiUrl as lunUrl } from '../support/libiscsi.js';
+import { qemuIscsiJson } from '../support/qemu.js';
+import { makeTempDir } from '../support/tmp.js';
 
 export const TARGET_IQN = 'iqn.2010-10.org.openstack:volume-test';
 export const INITIATOR = 'iqn.2007-10.com.test:client';
@@ -17,11 +19,6 @@ export async function openSparseDevice(path: string, bytes: number): Promise<Fil
   await writeFile(path, '');
   await truncate(path, bytes);
   return FileBlockDevice.open(path);
-}
-
-export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'embervol-iscsi-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export interface TestTarget {
@@ -41,7 +38,7 @@ export async function startTestTarget(
     server?: Partial<IscsiServerOptions>;
   } = {},
 ): Promise<TestTarget> {
-  const { dir, cleanup } = await tempDir();
+  const { path: dir, cleanup } = await makeTempDir('embervol-iscsi-');
   const server = new IscsiTargetServer({ createLunMap: () => new ScsiTargetDevice(), nopInIntervalMs: 0, ...opts.server });
   const dev = await openSparseDevice(join(dir, 'lun0.img'), opts.bytes ?? 16 << 20);
   const lu = createLogicalUnit(dev, {
@@ -67,39 +64,32 @@ export async function startTestTarget(
   };
 }
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult };
 
+/** Runs a real initiator tool; its exit code and output come back, a refusal is not thrown. */
 export function run(cmd: string, args: string[], timeoutMs = 20000): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+  return runProcess(cmd, args, { timeoutMs });
 }
 
-export function iscsiUrl(port: number, iqn = TARGET_IQN, lun: number | null = 0, chap?: { username: string; password: string }): string {
-  const auth = chap ? `${encodeURIComponent(chap.username)}%${encodeURIComponent(chap.password)}@` : '';
-  return `iscsi://${auth}127.0.0.1:${port}/${iqn}${lun === null ? '' : `/${lun}`}`;
+/** libiscsi URL of a LUN of the test target on 127.0.0.1. */
+export function iscsiUrl(port: number, iqn = TARGET_IQN, lun = 0, chap?: { username: string; password: string }): string {
+  return lunUrl({ host: '127.0.0.1', port, iqn, lun, user: chap?.username, password: chap?.password });
 }
 
+/** libiscsi URL of the test target's portal on 127.0.0.1, for discovery. */
+export function portalUrl(port: number, chap?: { username: string; password: string }): string {
+  return iscsiPortalUrl('127.0.0.1', port, chap?.username, chap?.password);
+}
+
+/** qemu's json: filename for LUN 0 of the test target on 127.0.0.1. */
 export function qemuJson(port: number, opts: { initiator?: string; iqn?: string; chap?: { username: string; password: string }; headerDigest?: string } = {}): string {
-  const file: Record<string, unknown> = {
-    driver: 'iscsi',
-    transport: 'tcp',
+  return qemuIscsiJson({
     portal: `127.0.0.1:${port}`,
-    target: opts.iqn ?? TARGET_IQN,
+    iqn: opts.iqn ?? TARGET_IQN,
     lun: 0,
-    'initiator-name': opts.initiator ?? INITIATOR,
-  };
-  if (opts.chap) {
-    file.user = opts.chap.username;
-    file.password = opts.chap.password;
-  }
-  if (opts.headerDigest) file['header-digest'] = opts.headerDigest;
-  return `json:${JSON.stringify({ driver: 'raw', file })}`;
+    initiatorName: opts.initiator ?? INITIATOR,
+    user: opts.chap?.username,
+    password: opts.chap?.password,
+    headerDigest: opts.headerDigest,
+  });
 }

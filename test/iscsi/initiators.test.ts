@@ -1,7 +1,7 @@
 // The target against real initiators: libiscsi's tools and qemu's iSCSI block driver.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { INITIATOR, INITIATOR2, iscsiUrl, qemuJson, run, startTestTarget, TARGET_IQN, type TestTarget } from './helpers.js';
+import { INITIATOR, INITIATOR2, iscsiUrl, portalUrl, qemuJson, run, startTestTarget, TARGET_IQN, type TestTarget } from './helpers.js';
 import { createLogicalUnit } from '../../src/scsi/index.js';
 import { openSparseDevice } from './helpers.js';
 import { join } from 'node:path';
@@ -25,12 +25,12 @@ describe('real initiators, no CHAP', () => {
   });
 
   it('iscsi-ls discovery lists only the targets the initiator is allowed to see', async () => {
-    const one = await run('iscsi-ls', ['-i', INITIATOR, '-s', `iscsi://127.0.0.1:${t.port}`]);
+    const one = await run('iscsi-ls', ['-i', INITIATOR, '-s', portalUrl(t.port)]);
     assert.equal(one.code, 0, one.stderr);
     assert.match(one.stdout, new RegExp(`Target:${TARGET_IQN} Portal:127\\.0\\.0\\.1:${t.port},1`));
     assert.match(one.stdout, /Lun:0\s+Type:DIRECT_ACCESS \(Size:15M\)/);
     assert.doesNotMatch(one.stdout, /volume-other/);
-    const two = await run('iscsi-ls', ['-i', INITIATOR2, `iscsi://127.0.0.1:${t.port}`]);
+    const two = await run('iscsi-ls', ['-i', INITIATOR2, portalUrl(t.port)]);
     assert.equal(two.code, 0, two.stderr);
     assert.match(two.stdout, /volume-other/);
     assert.doesNotMatch(two.stdout, /volume-test/);
@@ -78,7 +78,7 @@ describe('real initiators with CHAP', () => {
   after(() => t.stop());
 
   it('discovery with CHAP credentials lists the target', async () => {
-    const r = await run('iscsi-ls', ['-i', INITIATOR, `iscsi://${CHAP.username}%${CHAP.password}@127.0.0.1:${t.port}`]);
+    const r = await run('iscsi-ls', ['-i', INITIATOR, portalUrl(t.port, CHAP)]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`Target:${TARGET_IQN}`));
   });

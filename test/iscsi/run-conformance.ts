@@ -5,10 +5,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
-import { INITIATOR, INITIATOR2, tempDir } from './helpers.js';
+import { INITIATOR, INITIATOR2 } from './helpers.js';
+import { iscsiUrl, splitPortal } from '../support/libiscsi.js';
+import { makeTempDir } from '../support/tmp.js';
 import { truncate, writeFile } from 'node:fs/promises';
 
-const { dir, cleanup } = await tempDir();
+const { path: dir, cleanup } = await makeTempDir('embervol-iscsi-');
 const file = join(dir, 'volume');
 await writeFile(file, '');
 await truncate(file, 256 << 20);
@@ -18,7 +20,7 @@ const exp = await driver.createExport('conformance', file, { username: 'unused',
 driver.server.setChap(exp.iqn, null);
 await driver.allowInitiator('conformance', INITIATOR, 'rw');
 await driver.allowInitiator('conformance', INITIATOR2, 'rw');
-const url = `iscsi://${driver.portal}/${exp.iqn}/${exp.lun}`;
+const url = iscsiUrl({ ...splitPortal(driver.portal), iqn: exp.iqn, lun: exp.lun });
 const child = spawn('iscsi-test-cu', ['-i', INITIATOR, '-I', INITIATOR2, url, url, ...process.argv.slice(2)], { stdio: 'inherit' });
 child.on('exit', async (code) => {
   await driver.stop();

@@ -2,13 +2,14 @@
 // Only the quick SCSI families run here; the full `-t ALL` run is documented in docs/iscsi-test-cu.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileBlockDevice } from '../../src/blockdev/file.js';
 import { IscsiTargetServer } from '../../src/iscsi/server.js';
 import { ScsiTargetDevice, createLogicalUnit } from '../../src/scsi/index.js';
+import { runProcess } from '../../src/util/exec.js';
+import { iscsiUrl } from '../support/libiscsi.js';
+import { makeTempDir } from '../support/tmp.js';
 import { identity } from './helpers.js';
 
 const IQN = 'iqn.2010-10.org.openstack:volume-conformance';
@@ -37,18 +38,15 @@ const FAMILIES = [
   'SCSI.ProutPreempt',
 ];
 
-function runSuite(url: string): Promise<string> {
+async function runSuite(url: string): Promise<string> {
   const args = ['-d', '-i', INITIATORS[0], '-I', INITIATORS[1], url, '-t', FAMILIES.join(',')];
-  return new Promise((resolve) => {
-    execFile('iscsi-test-cu', args, { timeout: 120_000, maxBuffer: 64 << 20 }, (_err, stdout, stderr) =>
-      resolve(String(stdout) + String(stderr)),
-    );
-  });
+  const r = await runProcess('iscsi-test-cu', args, { timeoutMs: 120_000 });
+  return r.stdout + r.stderr;
 }
 
 test('iscsi-test-cu: the quick SCSI families pass with no failures', { timeout: 150_000 }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'embervol-cu-'));
-  const path = join(dir, 'lun0.img');
+  const dir = await makeTempDir('embervol-cu-');
+  const path = join(dir.path, 'lun0.img');
   await writeFile(path, '');
   await truncate(path, 64 << 20);
   const server = new IscsiTargetServer({ createLunMap: () => new ScsiTargetDevice(), nopInIntervalMs: 0 });
@@ -59,7 +57,7 @@ test('iscsi-test-cu: the quick SCSI families pass with no failures', { timeout: 
     server.addLun(IQN, 0, lu);
     for (const i of INITIATORS) server.allowInitiator(IQN, i);
     const { port } = await server.listen('127.0.0.1', 0);
-    const out = await runSuite(`iscsi://127.0.0.1:${port}/${IQN}/0`);
+    const out = await runSuite(iscsiUrl({ host: '127.0.0.1', port, iqn: IQN, lun: 0 }));
     const summary = /^\s+tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(out);
     assert.ok(summary, `no CUnit summary in output:\n${out.slice(-2000)}`);
     const [, total, ran, passed, failed] = summary.map(Number);
@@ -73,6 +71,6 @@ test('iscsi-test-cu: the quick SCSI families pass with no failures', { timeout: 
   } finally {
     await server.close();
     await lu.close();
-    await rm(dir, { recursive: true, force: true });
+    await dir.cleanup();
   }
 });

@@ -1,6 +1,7 @@
 // Runs libiscsi's command-line initiators (Debian libiscsi-bin) against a target, so tests prove that
 // a real initiator can (or cannot) log in. Results are returned, never thrown, so tests can assert refusals.
 import { runProcess, type RunResult } from '../../src/util/exec.js';
+import { formatHostPort } from '../../src/util/ports.js';
 
 export interface IscsiLunAddress {
   host: string;
@@ -11,20 +12,16 @@ export interface IscsiLunAddress {
   password?: string;
 }
 
-function hostPart(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
 /** iscsi://user%password@host:port/iqn/lun (libiscsi's URL form; CHAP from user/password). */
 export function iscsiUrl(a: IscsiLunAddress): string {
   const auth = a.user ? `${a.user}${a.password !== undefined ? `%${a.password}` : ''}@` : '';
-  return `iscsi://${auth}${hostPart(a.host)}:${a.port}/${a.iqn}/${a.lun}`;
+  return `iscsi://${auth}${formatHostPort(a.host, a.port)}/${a.iqn}/${a.lun}`;
 }
 
 /** iscsi://[user%password@]host:port, the portal form iscsi-ls takes. */
 export function iscsiPortalUrl(host: string, port: number, user?: string, password?: string): string {
   const auth = user ? `${user}${password !== undefined ? `%${password}` : ''}@` : '';
-  return `iscsi://${auth}${hostPart(host)}:${port}`;
+  return `iscsi://${auth}${formatHostPort(host, port)}`;
 }
 
 /** Splits "ip:port" / "[v6]:port" (connection_info's target_portal). */

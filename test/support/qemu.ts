@@ -10,6 +10,8 @@ export interface QemuIscsiTarget {
   user?: string;
   password?: string;
   initiatorName: string;
+  /** qemu's header-digest option ("crc32c", "none", ...). */
+  headerDigest?: string;
 }
 
 export function qemuIscsiJson(t: QemuIscsiTarget): string {
@@ -23,6 +25,7 @@ export function qemuIscsiJson(t: QemuIscsiTarget): string {
   };
   if (t.user !== undefined) file.user = t.user;
   if (t.password !== undefined) file.password = t.password;
+  if (t.headerDigest) file['header-digest'] = t.headerDigest;
   return `json:${JSON.stringify({ driver: 'raw', file })}`;
 }
 

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget, identityFor } from '../../src/targets/builtin.js';
 import { RawInitiator } from '../iscsi/raw-initiator.js';
-import { qemuJson, run, tempDir } from '../iscsi/helpers.js';
+import { iscsiUrl, portalUrl, qemuJson, run } from '../iscsi/helpers.js';
+import { makeTempDir } from '../support/tmp.js';
 
 const VOLUME = '6f1d7c3e-2b4a-4c1e-9a57-0d2c8e4b1f10';
 const CHAP = { username: 'vol-user', password: 'vol-password-16c' };
@@ -14,7 +15,7 @@ const HOST_A = 'iqn.1994-05.com.redhat:host-a';
 const HOST_B = 'iqn.1994-05.com.redhat:host-b';
 
 function url(port: number, iqn: string, chap = CHAP): string {
-  return `iscsi://${chap.username}%${chap.password}@127.0.0.1:${port}/${iqn}/0`;
+  return iscsiUrl(port, iqn, 0, chap);
 }
 
 describe('builtin target driver', () => {
@@ -25,7 +26,7 @@ describe('builtin target driver', () => {
   let port: number;
 
   before(async () => {
-    ({ dir, cleanup } = await tempDir());
+    ({ path: dir, cleanup } = await makeTempDir('embervol-iscsi-'));
     file = join(dir, `volume-${VOLUME}`);
     await writeFile(file, '');
     await truncate(file, 32 << 20);
@@ -56,7 +57,7 @@ describe('builtin target driver', () => {
     const refused = await run('iscsi-inq', ['-i', HOST_A, url(port, iqn)]);
     assert.notEqual(refused.code, 0, 'not in the ACL yet');
     await driver.allowInitiator(VOLUME, HOST_A, 'rw');
-    const disc = await run('iscsi-ls', ['-i', HOST_A, `iscsi://${CHAP.username}%${CHAP.password}@127.0.0.1:${port}`]);
+    const disc = await run('iscsi-ls', ['-i', HOST_A, portalUrl(port, CHAP)]);
     assert.equal(disc.code, 0, disc.stderr);
     assert.match(disc.stdout, new RegExp(iqn));
     const wrong = await run('iscsi-inq', ['-i', HOST_A, url(port, iqn, { ...CHAP, password: 'not-the-password' })]);
