@@ -199,20 +199,7 @@ export class RawInitiator {
   }
 }
 
-export function read10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x28;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
-
-export function write10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x2a;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
+/** The CDB builders live with the SCSI tests; re-exported for the initiator's callers. */
+export { read10, write10 } from '../scsi/helpers.js';
 
 export const TEST_UNIT_READY = Buffer.alloc(6);

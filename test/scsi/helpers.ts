@@ -1,11 +1,11 @@
 // Test helpers: a logical unit over a real sparse temp file, and CDB builders.
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { FileBlockDevice } from '../../src/blockdev/file.js';
 import { createLogicalUnit, type BlockLogicalUnit } from '../../src/scsi/logical-unit.js';
 import type { LogicalUnitIdentity, ScsiCommand, ScsiResult } from '../../src/scsi/types.js';
+import { makeTempDir } from '../support/tmp.js';
 
 export const BS = 512;
 
@@ -31,7 +31,8 @@ export const NEXUS_A = 'iqn.2024-01.test:a,i,0x000000000001';
 export const NEXUS_B = 'iqn.2024-01.test:b,i,0x000000000002';
 
 export async function fixture(opts: { blocks?: number; readOnly?: boolean } = {}): Promise<Fixture> {
-  const dir = await mkdtemp(join(tmpdir(), 'embervol-scsi-'));
+  const tmp = await makeTempDir('embervol-scsi-');
+  const dir = tmp.path;
   const path = join(dir, 'vol.img');
   await writeFile(path, '');
   await truncate(path, (opts.blocks ?? 2048) * BS);
@@ -61,7 +62,7 @@ export async function fixture(opts: { blocks?: number; readOnly?: boolean } = {}
     run,
     cleanup: async () => {
       await lu.close();
-      await rm(dir, { recursive: true, force: true });
+      await tmp.cleanup();
     },
   };
 }
@@ -88,20 +89,6 @@ function cdb(len: number, fill: (b: Buffer) => void): Buffer {
   return b;
 }
 
-export const read10 = (lba: number, blocks: number, flags = 0): Buffer =>
-  cdb(10, (b) => {
-    b[0] = 0x28;
-    b[1] = flags;
-    b.writeUInt32BE(lba, 2);
-    b.writeUInt16BE(blocks, 7);
-  });
-export const write10 = (lba: number, blocks: number, flags = 0): Buffer =>
-  cdb(10, (b) => {
-    b[0] = 0x2a;
-    b[1] = flags;
-    b.writeUInt32BE(lba, 2);
-    b.writeUInt16BE(blocks, 7);
-  });
 export const rw16 = (op: number, lba: number | bigint, blocks: number, flags = 0): Buffer =>
   cdb(16, (b) => {
     b[0] = op;
@@ -130,6 +117,8 @@ export const cdb10 = (op: number, lba: number, blocks: number, flags = 0): Buffe
     b.writeUInt32BE(lba, 2);
     b.writeUInt16BE(blocks, 7);
   });
+export const read10 = (lba: number, blocks: number, flags = 0): Buffer => cdb10(0x28, lba, blocks, flags);
+export const write10 = (lba: number, blocks: number, flags = 0): Buffer => cdb10(0x2a, lba, blocks, flags);
 export const inquiryCdb = (evpd: boolean, page: number, alloc = 255): Buffer =>
   cdb(6, (b) => {
     b[0] = 0x12;
