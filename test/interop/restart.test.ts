@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { findFreePort } from '../support/ports.js';
+import { findFreePort } from '../../src/util/ports.js';
 import { qemuIo } from '../support/qemu.js';
 import { CinderApi } from './api-client.js';
 import { freeTgtControlPort, startServiceProcess } from './service-process.js';

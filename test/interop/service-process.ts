@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { findFreePort } from '../support/ports.js';
+import { findFreePort } from '../../src/util/ports.js';
 import { MAX_CONTROL_PORT } from '../../src/targets/tgtd-daemon.js';
 
 /** A tgtd control port whose socket is not taken by another tgtd on this machine. */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServiceProcess, type ServiceProcess } from '../interop/service-process.js';
 import { CinderApi } from '../interop/api-client.js';
-import { findFreePort } from '../support/ports.js';
+import { findFreePort } from '../../src/util/ports.js';
 import { qemuIo } from '../support/qemu.js';
 import { iscsiLs, iscsiPortalUrl } from '../support/libiscsi.js';
 

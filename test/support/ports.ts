@@ -1,1 +1,0 @@
-export { findFreePort } from '../../src/util/ports.js';
