@@ -13,6 +13,7 @@ import { formatVersion, negotiateVersion, VERSION_HEADER } from './microversion.
 import { registerActionRoutes } from './routes/actions.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerAttachmentRoutes } from './routes/attachments.js';
+import { requestOrigin } from './routes/listing.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { cinderValidatorCompiler } from './validation.js';
@@ -44,10 +45,6 @@ export interface AppDeps {
   auth: 'noauth' | { keystone: KeystoneValidator };
   /** HTTP timeouts (defaults CONNECTION_TIMEOUT_MS / REQUEST_TIMEOUT_MS); tests use short ones. */
   timeouts?: { connectionMs?: number; requestMs?: number };
-}
-
-function origin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.headers.host ?? request.hostname}`;
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -101,10 +98,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     log.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode }, 'request');
   });
 
-  app.get('/', async (request, reply) => reply.code(300).send({ versions: [versionEntry(origin(request))] }));
+  app.get('/', async (request, reply) => reply.code(300).send({ versions: [versionEntry(requestOrigin(request))] }));
   // Absolute, as webob sends it: keystoneauth's discovery does not resolve a relative Location.
-  app.get('/v3', async (request, reply) => reply.redirect(`${origin(request)}/v3/`, 302));
-  app.get('/v3/', async (request) => ({ versions: [versionEntry(origin(request))] }));
+  app.get('/v3', async (request, reply) => reply.redirect(`${requestOrigin(request)}/v3/`, 302));
+  app.get('/v3/', async (request) => ({ versions: [versionEntry(requestOrigin(request))] }));
 
   const v3 = async (scope: FastifyInstance) => {
     scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -126,7 +123,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         return reply
           .code(204)
           .header('X-Auth-Token', ctx.token)
-          .header('X-Server-Management-Url', `${origin(request)}/v3/${ctx.token.split(':')[1]}`)
+          .header('X-Server-Management-Url', `${requestOrigin(request)}/v3/${ctx.token.split(':')[1]}`)
           .send();
       }
       request.ctx = ctx;

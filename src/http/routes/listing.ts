@@ -1,5 +1,5 @@
 // What the list routes share: reading query parameters (the last of a repeated one wins, as in Cinder),
-// the paging parameters every list accepts, and the `..._links` next link that carries a page's marker.
+// the paging parameters every list accepts, and links: the request's origin and the `..._links` next link.
 import type { FastifyRequest } from 'fastify';
 import { CinderFault, invalidInput } from '../../errors.js';
 import type { SortDir } from '../../workflow/model.js';
