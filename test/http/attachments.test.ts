@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { makeApi, fault, type Api } from './client.js';
-import type { RecordingHost } from '../workflow/fixture.js';
+import { connector, type RecordingHost } from '../workflow/fixture.js';
 
 let api: Api;
 let host: RecordingHost;
@@ -23,7 +23,6 @@ after(async () => {
 
 const V = (minor: number) => ({ 'openstack-api-version': `volume 3.${minor}` });
 const v344 = V(44);
-const conn = (initiator: string, extra: Record<string, unknown> = {}) => ({ initiator, host: initiator.split(':')[1], ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false, ...extra });
 const volume = async (id: string) => (await api.call('GET', `/volumes/${id}`, undefined, V(48))).body.volume;
 const create = (body: Record<string, unknown>, headers: Record<string, string> = v344) => api.call('POST', '/attachments', { attachment: body }, headers);
 const update = (id: string, connector: unknown, headers: Record<string, string> = v344) => api.call('PUT', `/attachments/${id}`, { attachment: { connector } }, headers);
@@ -39,7 +38,7 @@ test('routes exist from 3.27, os-complete from 3.44, mode from 3.54; below that 
     assert.deepEqual((await api.call('GET', '/attachments', undefined, headers)).body, NOT_FOUND);
     assert.deepEqual((await api.call('GET', '/attachments/detail', undefined, headers)).body, NOT_FOUND);
     assert.deepEqual((await api.call('GET', `/attachments/${att}`, undefined, headers)).body, NOT_FOUND);
-    assert.deepEqual((await update(att, conn('iqn.x:a'), headers)).body, NOT_FOUND);
+    assert.deepEqual((await update(att, connector('iqn.x:a'), headers)).body, NOT_FOUND);
     assert.deepEqual((await remove(att, headers)).body, NOT_FOUND);
   }
   assert.equal((await volume(id)).status, 'available', 'refused creates wrote nothing');
@@ -72,7 +71,7 @@ test('Nova sequence: reserve -> update(connector+mountpoint) -> complete -> begi
   assert.deepEqual([v.status, v.attach_status ?? 'hidden'], ['reserved', 'hidden']);
   assert.deepEqual(v.attachments, [], 'reserved attachments are not listed on the volume');
 
-  const up = await update(a.id, conn('iqn.1994-05.com.redhat:nova-1', { mountpoint: '/dev/vdb' }));
+  const up = await update(a.id, connector('iqn.1994-05.com.redhat:nova-1', { mountpoint: '/dev/vdb' }));
   assert.equal(up.status, 200, up.text);
   const ci = up.body.attachment.connection_info;
   assert.equal(up.body.attachment.status, 'attaching');
@@ -125,7 +124,7 @@ test('create with a connector connects at once; a connector without initiator is
   assert.equal((await volume(id)).status, 'available');
   assert.deepEqual((await api.call('GET', `/attachments?volume_id=${id}`, undefined, v344)).body, { attachments: [] });
 
-  const r = await create({ volume_uuid: id, connector: conn('iqn.x:direct') });
+  const r = await create({ volume_uuid: id, connector: connector('iqn.x:direct') });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.attachment.status, 'attaching');
   assert.equal(r.body.attachment.connection_info.attachment_id, r.body.attachment.id);
@@ -144,7 +143,7 @@ test('create with a connector connects at once; a connector without initiator is
 test('a backend failure while creating with a connector is rolled back: no row, volume available, export undone', async () => {
   const id = await api.create();
   host.failNext.initializeConnection = new Error('target refused');
-  const r = await create({ volume_uuid: id, connector: conn('iqn.x:fails') });
+  const r = await create({ volume_uuid: id, connector: connector('iqn.x:fails') });
   assert.equal(r.status, 500);
   assert.deepEqual(Object.keys(r.body), ['computeFault']);
   assert.doesNotMatch(r.text, /target refused/, 'backend details stay in the log');
@@ -175,13 +174,13 @@ test('refusals: unknown volume 404, error volume 400, second reserve of a non-mu
   // Same instance again (Nova live migration) is allowed on an in-use volume.
   const instance = randomUUID();
   const id2 = await api.create();
-  const a = (await create({ volume_uuid: id2, instance_uuid: instance, connector: conn('iqn.x:src') })).body.attachment.id;
+  const a = (await create({ volume_uuid: id2, instance_uuid: instance, connector: connector('iqn.x:src') })).body.attachment.id;
   assert.equal((await complete(a)).status, 204);
-  const b = await create({ volume_uuid: id2, instance_uuid: instance, connector: conn('iqn.x:dst') });
+  const b = await create({ volume_uuid: id2, instance_uuid: instance, connector: connector('iqn.x:dst') });
   assert.equal(b.status, 200, b.text);
   assert.equal(b.body.attachment.connection_info.attachment_id, b.body.attachment.id);
   // A PUT that would connect a second host to the non-multiattach volume: 409, and nothing changes.
-  const c = await update(b.body.attachment.id, conn('iqn.x:third'));
+  const c = await update(b.body.attachment.id, connector('iqn.x:third'));
   assert.equal(c.status, 409, c.text);
   assert.match(c.body.conflictingRequest.message, /^duplicate connectors detected on volume /);
   assert.equal((await api.call('GET', `/attachments/${b.body.attachment.id}`, undefined, v344)).body.attachment.connection_info.target_iqn.endsWith(id2), true);
@@ -197,7 +196,7 @@ test('multiattach: concurrent reserves, an in-use volume stays in-use while anot
   const created = await Promise.all(hosts.map(() => create({ volume_uuid: id, instance_uuid: randomUUID() })));
   assert.deepEqual(created.map((r) => r.status), [200, 200, 200]);
   const ids = created.map((r) => r.body.attachment.id as string);
-  const ups = await Promise.all(ids.map((a, i) => update(a, conn(hosts[i]!))));
+  const ups = await Promise.all(ids.map((a, i) => update(a, connector(hosts[i]!))));
   assert.deepEqual(ups.map((r) => r.status), [200, 200, 200]);
   assert.equal((await complete(ids[0]!)).status, 204);
   assert.equal((await volume(id)).status, 'in-use', 'one attached row makes the volume in-use while the others attach');
@@ -222,8 +221,8 @@ test('multiattach: concurrent reserves, an in-use volume stays in-use while anot
 
 test('multiattach: two attachments from one initiator share its ACL entry until both are gone', async () => {
   const id = await api.create({ volume_type: 'multi' });
-  const a = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: conn('iqn.x:shared') })).body.attachment.id;
-  const b = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: conn('iqn.x:shared', { mountpoint: '/dev/vdc' }) })).body.attachment.id;
+  const a = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: connector('iqn.x:shared') })).body.attachment.id;
+  const b = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: connector('iqn.x:shared', { mountpoint: '/dev/vdc' }) })).body.attachment.id;
   await complete(a);
   await complete(b);
   await remove(a);
@@ -235,20 +234,20 @@ test('multiattach: two attachments from one initiator share its ACL entry until 
 
 test('read-only: 3.54 mode, connector mode and the readonly flag all give access_mode ro', async () => {
   const id = await api.create();
-  const r = await create({ volume_uuid: id, mode: 'ro', connector: conn('iqn.x:ro') }, V(54));
+  const r = await create({ volume_uuid: id, mode: 'ro', connector: connector('iqn.x:ro') }, V(54));
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.attachment.attach_mode, 'ro');
   assert.equal(r.body.attachment.connection_info.access_mode, 'ro');
   await remove(r.body.attachment.id);
 
   const viaConnector = (await create({ volume_uuid: id })).body.attachment.id;
-  const up = await update(viaConnector, conn('iqn.x:ro', { mode: 'ro' }));
+  const up = await update(viaConnector, connector('iqn.x:ro', { mode: 'ro' }));
   assert.equal(up.body.attachment.connection_info.access_mode, 'ro');
   assert.equal(up.body.attachment.attach_mode, 'ro');
   await remove(viaConnector);
 
   assert.equal((await api.action(id, 'os-update_readonly_flag', { readonly: true })).status, 202);
-  const flagged = await create({ volume_uuid: id, mode: 'rw', connector: conn('iqn.x:ro') }, V(54));
+  const flagged = await create({ volume_uuid: id, mode: 'rw', connector: connector('iqn.x:ro') }, V(54));
   assert.equal(flagged.body.attachment.attach_mode, 'ro', 'the readonly flag overrides the requested mode');
   assert.equal(flagged.body.attachment.connection_info.access_mode, 'ro');
   await remove(flagged.body.attachment.id);
@@ -304,7 +303,7 @@ test('list and show: filters, summary vs detail, paging, project scoping, all_te
 
 test('CVE-2023-2088 guard: a user may not delete an attachment Nova uses; a service may', async () => {
   const id = await api.create();
-  const a = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: conn('iqn.x:guard') })).body.attachment;
+  const a = (await create({ volume_uuid: id, instance_uuid: randomUUID(), connector: connector('iqn.x:guard') })).body.attachment;
   await complete(a.id);
   const user = await remove(a.id, { ...v344, 'x-roles': 'member' });
   assert.deepEqual(user.body, fault(409, 'conflictingRequest', `ConflictNovaUsingAttachment: Detach volume from instance ${a.instance} using the Compute API`));
@@ -316,7 +315,7 @@ test('CVE-2023-2088 guard: a user may not delete an attachment Nova uses; a serv
   assert.equal((await volume(id)).status, 'available');
 
   // Without an instance (a bare host attach) the user may delete its own attachment.
-  const bare = (await create({ volume_uuid: id, connector: conn('iqn.x:guard') })).body.attachment.id;
+  const bare = (await create({ volume_uuid: id, connector: connector('iqn.x:guard') })).body.attachment.id;
   assert.equal((await remove(bare, { ...v344, 'x-roles': 'member' })).status, 200);
 });
 
@@ -330,6 +329,6 @@ test('os-complete: unknown action 400, unknown attachment 404', async () => {
   const missing = randomUUID();
   assert.equal((await complete(missing)).status, 404);
   assert.equal((await remove(missing)).status, 404);
-  assert.equal((await update(missing, conn('iqn.x:y'))).status, 404);
+  assert.equal((await update(missing, connector('iqn.x:y'))).status, 404);
   await remove(a);
 });
