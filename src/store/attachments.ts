@@ -2,6 +2,7 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import type { Db } from './index.js';
 import { dbBool, nowTimestamp, type VolumeAttachmentTable } from './schema.js';
+import { paged } from './paging.js';
 
 export type AttachmentRow = Selectable<VolumeAttachmentTable>;
 export type NewAttachment = Insertable<VolumeAttachmentTable>;
@@ -132,26 +133,5 @@ export async function listAttachments(db: Db, query: ListAttachmentsQuery): Prom
   if (query.volumeId !== undefined) q = q.where('a.volume_id', '=', query.volumeId);
   if (query.attachStatus !== undefined) q = q.where('a.attach_status', '=', query.attachStatus);
   if (query.instanceUuid !== undefined) q = q.where('a.instance_uuid', '=', query.instanceUuid);
-  // id is the final tie-breaker so the order, and with it marker paging, is total.
-  const sort = [...query.sort];
-  if (!sort.some((s) => s.key === 'id')) sort.push({ key: 'id', dir: sort[0]?.dir ?? 'desc' });
-  if (query.markerRow) {
-    const m = query.markerRow;
-    q = q.where((eb) =>
-      eb.or(
-        sort.map((s, i) => {
-          const ands = sort.slice(0, i).map((p) => eb(`a.${p.key}`, '=', m[p.key] as never));
-          ands.push(eb(`a.${s.key}`, s.dir === 'asc' ? '>' : '<', m[s.key] as never));
-          return eb.and(ands);
-        }),
-      ),
-    );
-  }
-  for (const s of sort) q = q.orderBy(`a.${s.key}`, s.dir);
-  if (query.limit !== undefined) q = q.limit(query.limit);
-  if (query.offset !== undefined) {
-    if (query.limit === undefined) q = q.limit(-1);
-    q = q.offset(query.offset);
-  }
-  return q.execute();
+  return paged(q, query, 'a').execute();
 }

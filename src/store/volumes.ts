@@ -2,6 +2,7 @@
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Db } from './index.js';
 import { dbBool, nowTimestamp, type VolumesTable } from './schema.js';
+import { paged } from './paging.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
 export type NewVolume = Insertable<VolumesTable>;
@@ -125,28 +126,7 @@ export async function listVolumes(db: Db, query: ListVolumesQuery): Promise<Volu
       ),
     );
   }
-  // id is the final tie-breaker so the order, and with it marker paging, is total.
-  const sort = [...query.sort];
-  if (!sort.some((s) => s.key === 'id')) sort.push({ key: 'id', dir: sort[0]?.dir ?? 'desc' });
-  if (query.markerRow) {
-    const m = query.markerRow;
-    q = q.where((eb) => {
-      // Lexicographic "after the marker" over the sort keys: (k1 > m1) or (k1 = m1 and k2 > m2) ...
-      const ors = sort.map((s, i) => {
-        const ands = sort.slice(0, i).map((p) => eb(p.key, '=', m[p.key] as never));
-        ands.push(eb(s.key, s.dir === 'asc' ? '>' : '<', m[s.key] as never));
-        return eb.and(ands);
-      });
-      return eb.or(ors);
-    });
-  }
-  for (const s of sort) q = q.orderBy(s.key, s.dir);
-  if (query.limit !== undefined) q = q.limit(query.limit);
-  if (query.offset !== undefined) {
-    if (query.limit === undefined) q = q.limit(-1);
-    q = q.offset(query.offset);
-  }
-  return q.execute();
+  return paged(q, query).execute();
 }
 
 export async function countVolumes(db: Db, projectId: string | null): Promise<number> {

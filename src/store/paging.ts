@@ -1,0 +1,40 @@
+// Keyset paging shared by the list queries: a total order (id breaks ties), rows strictly after the marker
+// row in that order, then limit and offset. The caller's filters are already on the query.
+import type { SelectQueryBuilder } from 'kysely';
+
+export interface PageQuery {
+  sort: { key: string; dir: 'asc' | 'desc' }[];
+  /** Rows strictly after this one in the sort order. */
+  markerRow?: Record<string, unknown>;
+  limit?: number;
+  offset?: number;
+}
+
+/** Orders and pages `q`; `table` is the alias the sort columns belong to when the query joins ("a"). */
+export function paged<QB extends SelectQueryBuilder<any, any, any>>(q: QB, page: PageQuery, table?: string): QB {
+  const col = (key: string) => (table ? `${table}.${key}` : key);
+  let out: SelectQueryBuilder<any, any, any> = q;
+  // id is the final tie-breaker so the order, and with it marker paging, is total.
+  const sort = [...page.sort];
+  if (!sort.some((s) => s.key === 'id')) sort.push({ key: 'id', dir: sort[0]?.dir ?? 'desc' });
+  if (page.markerRow) {
+    const m = page.markerRow;
+    out = out.where((eb) => {
+      // Lexicographic "after the marker" over the sort keys: (k1 > m1) or (k1 = m1 and k2 > m2) ...
+      const ors = sort.map((s, i) => {
+        const ands = sort.slice(0, i).map((p) => eb(col(p.key), '=', m[p.key]));
+        ands.push(eb(col(s.key), s.dir === 'asc' ? '>' : '<', m[s.key]));
+        return eb.and(ands);
+      });
+      return eb.or(ors);
+    });
+  }
+  for (const s of sort) out = out.orderBy(col(s.key), s.dir);
+  if (page.limit !== undefined) out = out.limit(page.limit);
+  if (page.offset !== undefined) {
+    // SQLite takes no OFFSET without a LIMIT; -1 is "no limit".
+    if (page.limit === undefined) out = out.limit(-1);
+    out = out.offset(page.offset);
+  }
+  return out as QB;
+}
