@@ -29,7 +29,7 @@ import { cleanupAfterDetach, deletionAllowed, validateConnector, type connection
 import type { attachActions } from './attach.js';
 import { refreshInitiatorAcl } from './attachments-acl.js';
 import { actorOf, tracked, type Actor } from './events.js';
-import { pageLimit, resolveSort, splitPage } from './paging.js';
+import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { AttachRequest } from './model.js';
 import type { AttachmentRecord, AttachmentsWorkflow, CreateAttachmentRequest, ListAttachmentsRequest, ListAttachmentsResult } from './attachments-model.js';
 
@@ -310,7 +310,7 @@ export function attachmentsActions(
       markerRow = await attachments.findLiveAttachment(db, req.marker);
       const markerVol = markerRow ? await volumes.findVolume(db, markerRow.volume_id) : undefined;
       if (!markerRow || !markerVol || (projectId !== null && markerVol.project_id !== projectId)) {
-        throw new CinderFault(404, `Marker ${req.marker} could not be found.`);
+        throw markerNotFound(req.marker);
       }
     }
     const limit = pageLimit(req.limit);

@@ -15,7 +15,7 @@ import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType } from './types.js';
 import { cleanupAfterDetach } from './connection.js';
 import { actorOf, tracked, type Actor } from './events.js';
-import { pageLimit, resolveSort, splitPage } from './paging.js';
+import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 const SORT_KEYS: Record<string, volumes.SortKey> = {
@@ -178,7 +178,7 @@ export function lifecycle(deps: Deps) {
     if (req.marker) {
       markerRow = await volumes.findVolume(db, req.marker);
       if (!markerRow || (projectId !== null && markerRow.project_id !== projectId)) {
-        throw new CinderFault(404, `Marker ${req.marker} could not be found.`);
+        throw markerNotFound(req.marker);
       }
     }
     const limit = pageLimit(req.limit);

@@ -1,6 +1,6 @@
 // What the list actions share: Cinder's page cap, the requested sort mapped onto a resource's own columns,
 // and the one extra row that tells whether a next page exists without a second query.
-import { invalidInput } from '../errors.js';
+import { CinderFault, invalidInput } from '../errors.js';
 import type { SortDir } from './model.js';
 
 /** Cinder caps every list at osapi_max_limit. */
@@ -31,4 +31,9 @@ export function resolveSort<K>(
 export function splitPage<R extends { id: string }>(rows: R[], limit: number): { page: R[]; nextMarker: string | undefined } {
   const page = rows.slice(0, limit);
   return { page, nextMarker: rows.length > limit ? page[page.length - 1]?.id : undefined };
+}
+
+/** A marker that names no row the caller may list (Cinder's MarkerNotFound). */
+export function markerNotFound(marker: string): CinderFault {
+  return new CinderFault(404, `Marker ${marker} could not be found.`);
 }
