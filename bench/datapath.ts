@@ -1,7 +1,7 @@
 // Data path: the builtin target and tgtd side by side in one run, exported by `embervol serve` through the API as a
 // host would get them, driven by the same client (qemu-img bench, cache=none) with the same volume size and pattern.
 // Prints IOPS / throughput and target CPU time per I/O (from /proc/<pid>/stat of the process serving the I/O).
-// Usage: npm run bench -- datapath [--scale 1] [--targets builtin,tgt]
+// Usage: npm run bench -- datapath [--scale 1] [--repeat 1] [--targets builtin,tgt]
 import { readFileSync } from 'node:fs';
 import { runChecked, runProcess } from '../src/util/exec.js';
 import { qemuIscsiJson } from '../test/support/qemu.js';
@@ -89,34 +89,52 @@ function arg(name: string, dflt: string): string {
 
 export async function main() {
   const scale = Number(arg('scale', '1'));
+  const repeat = Math.max(1, Number(arg('repeat', '1')));
   const targets = arg('targets', 'builtin,tgt').split(',') as ('builtin' | 'tgt')[];
-  const results = new Map<string, Map<string, Measured>>();
-  for (const target of targets) {
-    const { svc, url, pid } = await exportVolume(target);
-    try {
+  // Both targets are up at once and every case runs on each in turn (order alternating between rounds), so load from
+  // elsewhere on a shared machine drifts over both alike instead of over one target's whole series.
+  const exported = new Map<string, Awaited<ReturnType<typeof exportVolume>>>();
+  const samples = new Map<string, Measured[]>();
+  try {
+    for (const target of targets) exported.set(target, await exportVolume(target));
+    for (const target of targets) {
+      const { url, pid } = exported.get(target)!;
       // Fill the volume once so reads hit allocated blocks on both targets, not holes.
       await qemuBench(url, { name: 'fill', size: 1 << 20, depth: 4, count: VOLUME_GIB * 1024, write: true }, pid);
-      const byCase = new Map<string, Measured>();
-      for (const c of cases(scale)) byCase.set(c.name, await qemuBench(url, c, pid));
-      results.set(target, byCase);
-    } finally {
-      await svc.stop();
     }
+    for (let round = 0; round < repeat; round++) {
+      for (const c of cases(scale)) {
+        const order = round % 2 === 0 ? targets : [...targets].reverse();
+        for (const target of order) {
+          const { url, pid } = exported.get(target)!;
+          const key = `${target}|${c.name}`;
+          samples.set(key, [...(samples.get(key) ?? []), await qemuBench(url, c, pid)]);
+        }
+      }
+    }
+  } finally {
+    await Promise.allSettled([...exported.values()].map((e) => e.svc.stop()));
   }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows = cases(scale).map((c) => {
     const row: string[] = [c.name];
-    const rate = (m: Measured) => (c.size >= 1 << 20 ? (c.count * c.size) / m.seconds / 1e9 : c.count / m.seconds / 1000);
+    const rate = (seconds: number) => (c.size >= 1 << 20 ? (c.count * c.size) / seconds / 1e9 : c.count / seconds / 1000);
+    const runs = (t: string) => samples.get(`${t}|${c.name}`)!;
     for (const t of targets) {
-      const m = results.get(t)!.get(c.name)!;
-      row.push(rate(m).toFixed(c.size >= 1 << 20 ? 2 : 1), ((m.cpuSeconds / c.count) * 1e6).toFixed(1));
+      row.push(rate(median(runs(t).map((m) => m.seconds))).toFixed(c.size >= 1 << 20 ? 2 : 1));
+      row.push(((median(runs(t).map((m) => m.cpuSeconds)) / c.count) * 1e6).toFixed(1));
     }
     if (targets.length === 2) {
-      const [a, b] = targets.map((t) => results.get(t)!.get(c.name)!);
-      row.push((b.seconds / a.seconds).toFixed(2));
+      // Median of the per-round ratios: each compares two runs made back to back.
+      const [a, b] = targets.map(runs);
+      row.push(median(a.map((m, i) => b[i].seconds / m.seconds)).toFixed(2));
     }
     return row;
   });
-  console.log(`\nData path, qemu-img bench cache=none over iSCSI on loopback, ${VOLUME_GIB} GiB volume (4 KiB rows: k IOPS; 1 MiB rows: GB/s; CPU: target µs per I/O)`);
+  console.log(
+    `\nData path, qemu-img bench cache=none over iSCSI on loopback, ${VOLUME_GIB} GiB volume, median of ${repeat} round(s) ` +
+      '(4 KiB rows: k IOPS; 1 MiB rows: GB/s; CPU: target µs per I/O)',
+  );
   const header = ['case', ...targets.flatMap((t) => [t, `${t} CPU µs/IO`])];
   if (targets.length === 2) header.push(`${targets[0]}/${targets[1]}`);
   printTable(header, rows);
