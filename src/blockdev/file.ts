@@ -24,10 +24,10 @@ interface PendingDiscard {
 /**
  * How positioned I/O runs. A pread/pwrite served by the page cache takes a few microseconds, while a trip through
  * libuv's thread pool (queue, futex wake-up, completion through the event loop) costs tens, more than the I/O itself
- * on a busy machine. So small transfers run synchronously as long as they are fast; one that is slow (the disk, not
- * the cache, served it, or writeback throttled it) sends the device to the thread pool for a while, so that a cold
- * disk stalls the event loop for at most one operation per probe period. Large transfers always use the pool: there
- * the hop is cheap next to the copy, and the copy then runs beside the event loop instead of in it.
+ * on a busy machine. So small transfers run synchronously as long as they are fast; two slow ones in a row (the disk,
+ * not the cache, served them, or writeback throttled them) send the device to the thread pool for a while, so that a
+ * cold disk stalls the event loop for at most two operations per probe period. Large transfers always use the pool:
+ * there the hop is cheap next to the copy, and the copy then runs beside the event loop instead of in it.
  */
 export interface IoPolicy {
   /** Largest transfer that may run synchronously; 0 disables synchronous I/O. */
@@ -39,7 +39,7 @@ export interface IoPolicy {
   maxBackoffMs: number;
 }
 
-export const DEFAULT_IO_POLICY: IoPolicy = { syncMaxBytes: 128 * 1024, slowMicros: 500, backoffMs: 100, maxBackoffMs: 5000 };
+export const DEFAULT_IO_POLICY: IoPolicy = { syncMaxBytes: 128 * 1024, slowMicros: 200, backoffMs: 100, maxBackoffMs: 5000 };
 
 /** fallocate processes per `sh` helper; they run in parallel within it. */
 const PUNCHES_PER_HELPER = 32;
@@ -82,6 +82,7 @@ export class FileBlockDevice implements BlockDevice {
   /** Synchronous I/O is off until this time (performance.now() ms). */
   private asyncUntil = 0;
   private backoff: number;
+  private slowStreak = 0;
   /** Thread-pool operations on the raw fd still running: close() waits for them. */
   private inflight = 0;
   private drained: (() => void) | null = null;
@@ -199,14 +200,23 @@ export class FileBlockDevice implements BlockDevice {
     return length <= this.policy.syncMaxBytes && (this.asyncUntil === 0 || performance.now() >= this.asyncUntil);
   }
 
-  /** Records how long a synchronous operation took and backs off to the thread pool when it was slow. */
+  /**
+   * Records how long a synchronous operation took and backs off to the thread pool after two slow ones in a row.
+   * One alone proves little: on a busy machine the thread can be preempted in the middle of any system call, while
+   * a disk in the way makes every operation slow.
+   */
   private timed(t0: number): void {
     const micros = (performance.now() - t0) * 1000;
     if (micros > this.policy.slowMicros) {
-      // A probe after a back-off that is still slow doubles the next stay in the pool.
+      if (++this.slowStreak < 2) return;
+      this.slowStreak = 0;
+      // Probes after a back-off that are still slow double the next stay in the pool.
       if (this.asyncUntil !== 0) this.backoff = Math.min(this.backoff * 2, this.policy.maxBackoffMs);
       this.asyncUntil = performance.now() + this.backoff;
-    } else if (this.asyncUntil !== 0) {
+      return;
+    }
+    this.slowStreak = 0;
+    if (this.asyncUntil !== 0) {
       this.asyncUntil = 0;
       this.backoff = this.policy.backoffMs;
     }
