@@ -77,21 +77,8 @@ export function lunField(bhs: Buffer): Buffer {
  * Decodes the 8-byte SAM LUN field into a LUN number. Peripheral (0b00) and flat (0b01)
  * addressing are the two forms initiators use for single-level LUNs.
  */
-export function decodeLun(field: Buffer): number {
-  const method = field[0] >> 6;
-  if (method === 0 || method === 1) return ((field[0] & 0x3f) << 8) | field[1];
-  return -1;
-}
-
-export function encodeLun(lun: number): Buffer {
-  const b = Buffer.alloc(8);
-  if (lun < 256) b[1] = lun;
-  else {
-    b[0] = 0x40 | ((lun >> 8) & 0x3f);
-    b[1] = lun & 0xff;
-  }
-  return b;
-}
+// The LUN field of a PDU is SAM's 8-byte LUN; the SCSI layer owns that format.
+export { decodeLun, encodeLun } from '../scsi/report-luns.js';
 
 export function newBhs(opcode: number, flags = 0): Buffer {
   // From Node's small-buffer pool: cheaper than a zeroed allocation of its own, one per PDU sent.

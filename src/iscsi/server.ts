@@ -10,6 +10,7 @@ import { IscsiConnection, TmfFunction, TmfResponse, type ConnectionHost, type Lu
 import type { LoginTarget } from './login.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
 import { DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
+import { formatHostPort } from '../util/ports.js';
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
 export interface ScsiLunMap extends LunTable {
@@ -378,11 +379,6 @@ export class IscsiTargetServer implements ConnectionHost {
 /** iSCSI names compare case-insensitively (RFC 3722 stringprep folds case). */
 function nameKey(name: string): string {
   return name.toLowerCase();
-}
-
-function formatHostPort(host: string, port: number): string {
-  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
 }
 
 const IQN_PATTERN = /^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;

@@ -2,6 +2,13 @@
 import { dataIn, invalidFieldInCdb } from './sense.js';
 import type { ScsiResult } from './types.js';
 
+/** The LUN an 8-byte LUN field names (peripheral or flat space addressing), or -1 for other methods. */
+export function decodeLun(field: Buffer): number {
+  const method = field[0] >> 6;
+  if (method === 0 || method === 1) return ((field[0] & 0x3f) << 8) | field[1];
+  return -1;
+}
+
 /** 8-byte LUN: peripheral device addressing below 256, flat space addressing up to 16383. */
 export function encodeLun(lun: number): Buffer {
   const b = Buffer.alloc(8);

@@ -10,10 +10,9 @@ import { IscsiTargetServer, type IscsiServerOptions } from '../iscsi/server.js';
 import { createLogicalUnit, ScsiTargetDevice, type BlockLogicalUnit } from '../scsi/index.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { formatHostPort } from '../util/ports.js';
+import { DEFAULT_IQN_PREFIX, volumeIdOfIqn, volumeIqn } from './naming.js';
 
-export const BUILTIN_DEFAULT_IQN_PREFIX = 'iqn.2010-10.org.openstack:';
 export const BUILTIN_VOLUME_LUN = 0;
-const VOLUME_NAME_PREFIX = 'volume-';
 
 export interface BuiltinTargetOptions {
   portal: { host: string; port: number };
@@ -38,7 +37,7 @@ export class BuiltinTarget implements TargetDriver {
   private boundPort: number;
 
   constructor(private readonly opts: BuiltinTargetOptions) {
-    this.iqnPrefix = opts.iqnPrefix ?? BUILTIN_DEFAULT_IQN_PREFIX;
+    this.iqnPrefix = opts.iqnPrefix ?? DEFAULT_IQN_PREFIX;
     this.log = opts.logger.child({ component: 'builtin-target' });
     this.boundPort = opts.portal.port;
     const wildcard = opts.portal.host === '0.0.0.0' || opts.portal.host === '::' || opts.portal.host === '';
@@ -57,12 +56,11 @@ export class BuiltinTarget implements TargetDriver {
   }
 
   iqnFor(volumeId: string): string {
-    return `${this.iqnPrefix}${VOLUME_NAME_PREFIX}${volumeId}`;
+    return volumeIqn(this.iqnPrefix, volumeId);
   }
 
   volumeIdOf(iqn: string): string | null {
-    const prefix = this.iqnPrefix + VOLUME_NAME_PREFIX;
-    return iqn.startsWith(prefix) && iqn.length > prefix.length ? iqn.slice(prefix.length) : null;
+    return volumeIdOfIqn(this.iqnPrefix, iqn);
   }
 
   async start(): Promise<void> {

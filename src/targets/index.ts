@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import { TgtTarget } from './tgt.js';
 import { BuiltinTarget } from './builtin.js';
 
-export { TgtTarget, DEFAULT_IQN_PREFIX, TGT_VOLUME_LUN } from './tgt.js';
+export { TgtTarget, TGT_VOLUME_LUN } from './tgt.js';
+export { DEFAULT_IQN_PREFIX } from './naming.js';
 export { TgtdDaemon } from './tgtd-daemon.js';
 
 export interface TargetDriverOptions {

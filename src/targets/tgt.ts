@@ -10,11 +10,10 @@ import { formatHostPort } from '../util/ports.js';
 import { Tgtadm, TgtErrors, TgtadmError } from './tgtadm.js';
 import { TgtdDaemon } from './tgtd-daemon.js';
 import { parseConnShow, parseTargetShow, type TgtTargetInfo } from './tgt-show.js';
+import { DEFAULT_IQN_PREFIX, volumeIdOfIqn, volumeIqn } from './naming.js';
 
-export const DEFAULT_IQN_PREFIX = 'iqn.2010-10.org.openstack:';
 /** LUN 0 is tgt's controller LUN, so the volume is LUN 1 (as in Cinder). */
 export const TGT_VOLUME_LUN = 1;
-const VOLUME_NAME_PREFIX = 'volume-';
 // tgt truncates scsi_id / scsi_sn to 36 bytes; a UUID volume id fits exactly.
 const SCSI_ID_MAX = 36;
 
@@ -80,13 +79,12 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
   }
 
   iqnFor(volumeId: string): string {
-    return `${this.iqnPrefix}${VOLUME_NAME_PREFIX}${volumeId}`;
+    return volumeIqn(this.iqnPrefix, volumeId);
   }
 
   /** The volume id of one of our IQNs, or null for targets that are not ours. */
   volumeIdOf(iqn: string): string | null {
-    const prefix = this.iqnPrefix + VOLUME_NAME_PREFIX;
-    return iqn.startsWith(prefix) && iqn.length > prefix.length ? iqn.slice(prefix.length) : null;
+    return volumeIdOfIqn(this.iqnPrefix, iqn);
   }
 
   async start(): Promise<void> {

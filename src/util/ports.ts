@@ -18,5 +18,7 @@ export function findFreePort(host = '127.0.0.1'): Promise<number> {
 
 /** "ip:port" for a portal; IPv6 addresses are bracketed as Cinder does. */
 export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; initiators expect the plain IPv4 form.
+  const h = host.startsWith('::ffff:') ? host.slice(7) : host;
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]:${port}` : `${h}:${port}`;
 }
