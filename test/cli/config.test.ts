@@ -1,0 +1,68 @@
+// serve's options: defaults < JSON file < EMBERVOL_* environment < flags, and errors that say what to fix.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { makeTempDir } from '../support/tmp.js';
+
+test('defaults are the embedded ones: builtin target, noauth, loopback ports, SQLite in the data dir', () => {
+  const c = loadConfig({ dataDir: '/var/lib/ev' }, { env: {} });
+  assert.equal(c.target, 'builtin');
+  assert.equal(c.auth, 'noauth');
+  assert.deepEqual(c.listen, { host: '127.0.0.1', port: 8776 });
+  assert.deepEqual(c.iscsiPortal, { host: '127.0.0.1', port: 3260 });
+  assert.equal(c.database, '/var/lib/ev/embervol.sqlite');
+  assert.equal(c.keystone, null);
+  assert.equal(c.leases.attachingMs, 300_000);
+});
+
+test('a flag beats the environment, which beats the config file', async () => {
+  const dir = await makeTempDir();
+  try {
+    const file = join(dir.path, 'embervol.json');
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:1111', target: 'tgt', iscsiPortal: '[::1]:3261', leaseDetachingSeconds: 2.5 }));
+    const env = { EMBERVOL_LISTEN: '127.0.0.1:2222', EMBERVOL_TGT_CONTROL_PORT: '4000' };
+    const c = loadConfig({ listen: '127.0.0.1:3333' }, { configFile: file, env });
+    assert.deepEqual(c.listen, { host: '127.0.0.1', port: 3333 });
+    assert.equal(c.target, 'tgt');
+    assert.deepEqual(c.iscsiPortal, { host: '::1', port: 3261 });
+    assert.equal(c.tgtControlPort, 4000);
+    assert.equal(c.leases.detachingMs, 2500);
+    assert.equal(loadConfig({}, { configFile: file, env }).listen.port, 2222);
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('mistakes are refused with a message that names the option and what it takes', async () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ listen: 'localhost' }, /listen must be HOST:PORT/],
+    [{ target: 'lio' }, /target must be one of builtin, tgt, got "lio"/],
+    [{ tgtControlPort: '40000' }, /tgt-control-port must be a whole number 1-32767/],
+    [{ leaseTaskSeconds: '-1' }, /lease-task-seconds must be a number of seconds above 0/],
+    [{ auth: 'keystone' }, /--auth keystone needs EMBERVOL_KEYSTONE_AUTH_URL, EMBERVOL_KEYSTONE_USERNAME, EMBERVOL_KEYSTONE_PASSWORD/],
+  ];
+  for (const [flags, message] of cases) {
+    assert.throws(() => loadConfig(flags, { env: {} }), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+  }
+  const dir = await makeTempDir();
+  try {
+    const file = join(dir.path, 'bad.json');
+    writeFileSync(file, JSON.stringify({ dataDirectory: '/x' }));
+    assert.throws(() => loadConfig({}, { configFile: file, env: {} }), /unknown option "dataDirectory"/);
+    writeFileSync(file, '{ not json');
+    assert.throws(() => loadConfig({}, { configFile: file, env: {} }), /is not valid JSON/);
+  } finally {
+    await dir.cleanup();
+  }
+});
+
+test('keystone options are read from the environment so the password need not be on the command line', () => {
+  const c = loadConfig({ auth: 'keystone' }, {
+    env: { EMBERVOL_KEYSTONE_AUTH_URL: 'http://ks:5000/v3', EMBERVOL_KEYSTONE_USERNAME: 'embervol', EMBERVOL_KEYSTONE_PASSWORD: 's3cret' },
+  });
+  assert.deepEqual(c.keystone, {
+    authUrl: 'http://ks:5000/v3', username: 'embervol', password: 's3cret', projectName: 'service', userDomainName: 'Default', projectDomainName: 'Default',
+  });
+});
