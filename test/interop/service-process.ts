@@ -29,7 +29,7 @@ export interface ServiceProcess {
 
 const repoRoot = new URL('../..', import.meta.url).pathname;
 
-export async function startServiceProcess(opts: {
+export interface ServiceProcessOptions {
   target?: 'tgt' | 'builtin';
   dataDir?: string;
   iscsiPort?: number;
@@ -37,7 +37,24 @@ export async function startServiceProcess(opts: {
   extraArgs?: string[];
   /** Extra environment for the service (e.g. secrets that should not appear in argv). */
   env?: NodeJS.ProcessEnv;
-} = {}): Promise<ServiceProcess> {
+}
+
+/**
+ * Starts `embervol serve`. When this function picked the iSCSI port itself and another process took it between the
+ * probe and the bind, it tries again with another port instead of failing the test.
+ */
+export async function startServiceProcess(opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      const raced = opts.iscsiPort === undefined && /EADDRINUSE/.test((e as Error).message);
+      if (!raced || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: ServiceProcessOptions): Promise<ServiceProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'embervol-it-'));
   const iscsiPort = opts.iscsiPort ?? (await findFreePort());
   const args = [
@@ -54,7 +71,7 @@ export async function startServiceProcess(opts: {
   const logs: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const started = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`embervol serve did not start within 60 s\n${stderr}\n${logs.join('\n')}`)), 60_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
@@ -73,6 +90,14 @@ export async function startServiceProcess(opts: {
       reject(new Error(`embervol serve exited with ${code}\n${stderr}\n${logs.join('\n')}`));
     });
   });
+  let url: string;
+  try {
+    url = await started;
+  } catch (e) {
+    child.kill('SIGKILL');
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const svc: ServiceProcess = {
     url,
