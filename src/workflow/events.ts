@@ -108,18 +108,10 @@ export async function tracked<T>(
   return opts.trx ? body(opts.trx) : deps.store.transaction(body);
 }
 
-export interface VolumeEventInfo {
+/** One recorded transition as the workflow reports it: what was stored, plus its identity and time. */
+export interface VolumeEventInfo extends Required<Omit<events.NewEvent, 'reason'>> {
   id: string;
   seq: number;
-  volumeId: string;
-  resourceType: 'volume' | 'attachment';
-  resourceId: string;
-  action: string;
-  from: string | null;
-  to: string | null;
-  userId: string | null;
-  projectId: string | null;
-  requestId: string | null;
   reason: string | null;
   createdAt: string;
 }
