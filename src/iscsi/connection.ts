@@ -11,7 +11,9 @@ import { NOT_UNDERSTOOD, REJECT } from './params.js';
 import {
   decodeLun,
   DigestError,
-  encodePdu,
+  EMPTY_SEGMENT,
+  encodePduInto,
+  getU32,
   isFinal,
   isImmediate,
   itt as ittOf,
@@ -22,6 +24,7 @@ import {
   PduFramer,
   RejectReason,
   RESERVED_TAG,
+  setU32,
   snAdd,
   snLess,
   type Pdu,
@@ -87,23 +90,52 @@ export const TmfResponse = {
   REJECTED: 255,
 } as const;
 
+// Every field is set when a task is made (see newTask), so all tasks share one shape and the data path's property
+// loads stay monomorphic.
 interface Task {
   itt: number;
   lun: number;
-  lunField: Buffer;
+  /** The request's 8-byte LUN field as two words, echoed in Data-In and R2T. */
+  lunHigh: number;
+  lunLow: number;
   cdb: Buffer;
   edtl: number;
   read: boolean;
   write: boolean;
-  collector?: WriteCollector;
+  collector: WriteCollector | undefined;
   aborted: boolean;
-  running?: Promise<void>;
+  running: Promise<void> | undefined;
   /** Bytes of write buffer this task holds against the session budget. */
-  reservedBytes?: number;
+  reservedBytes: number;
+}
+
+function newTask(bhs: Buffer, cdb: Buffer, lun: number): Task {
+  return {
+    itt: getU32(bhs, 16),
+    lun,
+    lunHigh: getU32(bhs, 8),
+    lunLow: getU32(bhs, 12),
+    cdb,
+    edtl: getU32(bhs, 20),
+    read: (bhs[1] & 0x40) !== 0,
+    write: (bhs[1] & 0x20) !== 0,
+    collector: undefined,
+    aborted: false,
+    running: undefined,
+    reservedBytes: 0,
+  };
+}
+
+function putLun(bhs: Buffer, task: Task): void {
+  setU32(bhs, 8, task.lunHigh);
+  setU32(bhs, 12, task.lunLow);
 }
 
 // Sense for a write whose Data-Out sequence broke (bad DataSN or offset): ABORTED COMMAND,
 // DATA PHASE ERROR, so the initiator retries instead of trusting partial data.
+const EMPTY = EMPTY_SEGMENT;
+const RESOLVED = Promise.resolve();
+
 const DATA_PHASE_ERROR_SENSE = Buffer.from([0x70, 0, 0x0b, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x4b, 0x00, 0, 0, 0, 0]);
 
 export class IscsiConnection {
@@ -133,7 +165,17 @@ export class IscsiConnection {
   private readonly tasks = new Map<number, Task>();
   private loginText: Buffer[] = [];
   private loginTextBytes = 0;
-  private corked = false;
+  /** Buffers of PDUs sent in this tick, written together by flush() (one writev). */
+  private outQueue: Buffer[] = [];
+  private flushScheduled = false;
+  private readonly flushQueued = (): void => {
+    try {
+      this.flush();
+    } catch (err) {
+      this.log.info({ reason: err instanceof Error ? err.message : String(err) }, 'closing connection after write failure');
+      this.close();
+    }
+  };
 
   private textRequest: { itt: number; parts: Buffer[]; bytes: number } | null = null;
   private textContinuation: { ttt: number; segments: Buffer[] } | null = null;
@@ -253,7 +295,7 @@ export class IscsiConnection {
 
   private flushThenClose(): void {
     if (this.closed) return;
-    this.uncork();
+    this.flush();
     this.socket.end();
     this.closed = true;
     // end() waits for the peer; do not let a silent peer keep the socket forever.
@@ -303,7 +345,7 @@ export class IscsiConnection {
       this.execute(pdu);
       return;
     }
-    const cmdSN = pdu.bhs.readUInt32BE(24);
+    const cmdSN = getU32(pdu.bhs, 24);
     if (cmdSN === this.expCmdSN) {
       this.expCmdSN = snAdd(this.expCmdSN, 1);
       this.execute(pdu);
@@ -333,10 +375,10 @@ export class IscsiConnection {
 
   /** Fills StatSN/ExpCmdSN/MaxCmdSN (bytes 24..35), advancing StatSN when the PDU carries status. */
   private stamp(bhs: Buffer, advanceStatSN: boolean): void {
-    bhs.writeUInt32BE(this.statSN, 24);
+    setU32(bhs, 24, this.statSN);
     if (advanceStatSN) this.statSN = snAdd(this.statSN, 1);
-    bhs.writeUInt32BE(this.expCmdSN, 28);
-    bhs.writeUInt32BE(this.currentMaxCmdSN(), 32);
+    setU32(bhs, 28, this.expCmdSN);
+    setU32(bhs, 32, this.currentMaxCmdSN());
   }
 
   private execute(pdu: Pdu): void {
@@ -358,13 +400,28 @@ export class IscsiConnection {
 
   private send(pdu: Pdu): void {
     if (this.closed) return;
-    if (!this.corked) {
-      // Gather every PDU produced in this tick into one writev.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.uncork());
+    if (!this.flushScheduled) {
+      // Gather every PDU produced in this tick into one writev. A plain promise reaction, not nextTick or
+      // cork/uncork: it runs after the completions already queued (a batch at high queue depth) and costs one
+      // microtask, which at queue depth 1 is most of what the stream's cork machinery cost per command.
+      this.flushScheduled = true;
+      void RESOLVED.then(this.flushQueued);
     }
-    for (const b of encodePdu(pdu, this.framer.digests)) this.socket.write(b);
+    encodePduInto(this.outQueue, pdu, this.framer.digests);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const out = this.outQueue;
+    if (out.length === 0) return;
+    this.outQueue = [];
+    if (this.socket.destroyed) return;
+    if (out.length === 1) this.socket.write(out[0]);
+    else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
+    }
     // Backpressure: a reader that does not keep up stops us reading its new commands,
     // instead of letting responses pile up in memory.
     if (!this.readPaused && this.socket.writableLength > WRITE_HIGH_WATER) {
@@ -377,18 +434,12 @@ export class IscsiConnection {
     }
   }
 
-  private uncork(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  }
-
   private sendReject(reason: number, rejected: Buffer): void {
     const bhs = newBhs(Opcode.REJECT, 0x80);
     bhs[2] = reason;
     bhs.writeUInt32BE(RESERVED_TAG, 16);
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.from(rejected.subarray(0, 48)) });
+    this.send({ bhs, ahs: EMPTY, data: Buffer.from(rejected.subarray(0, 48)) });
   }
 
   // ---- login ---------------------------------------------------------------------------
@@ -494,7 +545,7 @@ export class IscsiConnection {
     bhs.writeUInt16BE(answer.transit && answer.nsg === Stage.FULL_FEATURE && !more ? this.tsih : 0, 14);
     bhs.writeUInt32BE(ittOf(req), 16);
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: Buffer.alloc(0), data: segment });
+    this.send({ bhs, ahs: EMPTY, data: segment });
   }
 
   private sendLoginReject(req: Buffer, status: number): void {
@@ -505,7 +556,7 @@ export class IscsiConnection {
     this.stamp(bhs, true);
     bhs[36] = status >> 8;
     bhs[37] = status & 0xff;
-    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    this.send({ bhs, ahs: EMPTY, data: EMPTY });
     this.flushThenClose();
   }
 
@@ -544,7 +595,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(ttt, 20);
     // A target-initiated ping does not consume a StatSN.
     this.stamp(bhs, false);
-    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    this.send({ bhs, ahs: EMPTY, data: EMPTY });
   }
 
   private onNopOut(pdu: Pdu): void {
@@ -560,7 +611,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(RESERVED_TAG, 20);
     this.stamp(bhs, true);
     const maxEcho = this.login.params.initiatorMaxRecvDataSegmentLength;
-    this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.from(pdu.data.subarray(0, maxEcho)) });
+    this.send({ bhs, ahs: EMPTY, data: Buffer.from(pdu.data.subarray(0, maxEcho)) });
   }
 
   private newTargetTag(): number {
@@ -582,10 +633,9 @@ export class IscsiConnection {
       this.sendReject(RejectReason.TASK_IN_PROGRESS, bhs);
       return;
     }
-    const read = (bhs[1] & 0x40) !== 0;
     const write = (bhs[1] & 0x20) !== 0;
-    const edtl = bhs.readUInt32BE(20);
-    // The framer gives every PDU its own copy of the BHS: views into it are safe to keep.
+    const edtl = getU32(bhs, 20);
+    // The framer's PDUs are views of memory nothing else reuses: keeping a view of the BHS is safe.
     let cdb = bhs.subarray(32, 48);
     // An extended CDB arrives in an AHS of type 1 (RFC 7143 11.3.1.2).
     for (let off = 0; off + 4 <= pdu.ahs.length; ) {
@@ -603,20 +653,10 @@ export class IscsiConnection {
     }
     if (write && edtl > 0 && (edtl > MAX_WRITE_BYTES || this.writeBytesPending + edtl > MAX_WRITE_BYTES_PER_SESSION)) {
       // Write data is gathered in memory before execution: bound it so no initiator can exhaust us.
-      const busy: Task = { itt: tag, lun: 0, lunField: Buffer.from(bhs.subarray(8, 16)), cdb, edtl, read, write, aborted: false };
-      this.sendScsiResponse(busy, { status: SamStatus.TASK_SET_FULL }, 0, false);
+      this.sendScsiResponse(newTask(bhs, cdb, 0), { status: SamStatus.TASK_SET_FULL }, 0, false);
       return;
     }
-    const task: Task = {
-      itt: tag,
-      lun: decodeLun(bhs.subarray(8, 16)),
-      lunField: bhs.subarray(8, 16),
-      cdb,
-      edtl,
-      read,
-      write,
-      aborted: false,
-    };
+    const task = newTask(bhs, cdb, decodeLun(bhs, 8));
     this.tasks.set(tag, task);
     if (write && edtl > 0) {
       this.writeBytesPending += edtl;
@@ -671,14 +711,14 @@ export class IscsiConnection {
     }
     for (const r2t of c.takeR2Ts()) {
       const bhs = newBhs(Opcode.R2T, 0x80);
-      task.lunField.copy(bhs, 8);
-      bhs.writeUInt32BE(task.itt, 16);
-      bhs.writeUInt32BE(r2t.ttt, 20);
+      putLun(bhs, task);
+      setU32(bhs, 16, task.itt);
+      setU32(bhs, 20, r2t.ttt);
       this.stamp(bhs, false);
-      bhs.writeUInt32BE(r2t.r2tSN, 36);
-      bhs.writeUInt32BE(r2t.offset, 40);
-      bhs.writeUInt32BE(r2t.length, 44);
-      this.send({ bhs, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+      setU32(bhs, 36, r2t.r2tSN);
+      setU32(bhs, 40, r2t.offset);
+      setU32(bhs, 44, r2t.length);
+      this.send({ bhs, ahs: EMPTY, data: EMPTY });
     }
   }
 
@@ -692,15 +732,24 @@ export class IscsiConnection {
     } catch (err) {
       exec = Promise.reject(err);
     }
-    task.running = exec
-      .then(
-        (result) => this.complete(task, result, dataOut),
-        (err: unknown) => {
+    // One reaction per command: completion and its own failure handled in the same callback.
+    task.running = exec.then(
+      (result) => {
+        try {
+          this.complete(task, result, dataOut);
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      (err: unknown) => {
+        try {
           this.log.error({ err: err instanceof Error ? err.message : String(err), itt: task.itt }, 'SCSI execution failed');
           this.complete(task, { status: SamStatus.BUSY }, dataOut);
-        },
-      )
-      .catch((err: unknown) => this.fail(err));
+        } catch (err2) {
+          this.fail(err2);
+        }
+      },
+    );
   }
 
   private release(task: Task): void {
@@ -713,8 +762,7 @@ export class IscsiConnection {
     this.release(task);
     if (task.aborted || this.closed) return;
     this.tasks.delete(task.itt);
-    let data = result.data ?? Buffer.alloc(0);
-    if (!task.read) data = Buffer.alloc(0);
+    let data = task.read ? (result.data ?? EMPTY) : EMPTY;
     // Residuals compare what the command wanted with what the initiator expected (RFC 7143 11.4.5).
     let wanted: number;
     if (task.read) wanted = result.data?.length ?? 0;
@@ -747,17 +795,17 @@ export class IscsiConnection {
         if (residual > 0) flags |= 0x04;
         else if (residual < 0) flags |= 0x02;
         bhs[3] = result.status;
-        bhs.writeUInt32BE(Math.abs(residual), 44);
+        setU32(bhs, 44, Math.abs(residual));
       }
       bhs[1] = flags;
-      task.lunField.copy(bhs, 8);
-      bhs.writeUInt32BE(task.itt, 16);
-      bhs.writeUInt32BE(RESERVED_TAG, 20);
+      putLun(bhs, task);
+      setU32(bhs, 16, task.itt);
+      setU32(bhs, 20, RESERVED_TAG);
       this.stamp(bhs, last && statusInData);
-      if (!(last && statusInData)) bhs.writeUInt32BE(0, 24);
-      bhs.writeUInt32BE(dataSN++, 36);
-      bhs.writeUInt32BE(offset, 40);
-      this.send({ bhs, ahs: Buffer.alloc(0), data: data.subarray(offset, offset + len) });
+      if (!(last && statusInData)) setU32(bhs, 24, 0);
+      setU32(bhs, 36, dataSN++);
+      setU32(bhs, 40, offset);
+      this.send({ bhs, ahs: EMPTY, data: len === data.length ? data : data.subarray(offset, offset + len) });
       offset += len;
     }
     if (!statusInData) this.sendScsiResponse(task, result, residual, false, dataSN);
@@ -771,17 +819,17 @@ export class IscsiConnection {
     bhs[1] = flags;
     bhs[2] = targetFailure ? 0x00 : 0x00;
     bhs[3] = result.status;
-    bhs.writeUInt32BE(task.itt, 16);
+    setU32(bhs, 16, task.itt);
     this.stamp(bhs, true);
-    bhs.writeUInt32BE(expDataSN, 36);
-    bhs.writeUInt32BE(Math.abs(residual), 44);
-    let data = Buffer.alloc(0);
+    setU32(bhs, 36, expDataSN);
+    setU32(bhs, 44, Math.abs(residual));
+    let data = EMPTY;
     if (result.sense && result.sense.length > 0) {
       data = Buffer.alloc(2 + result.sense.length);
       data.writeUInt16BE(result.sense.length, 0);
       result.sense.copy(data, 2);
     }
-    this.send({ bhs, ahs: Buffer.alloc(0), data });
+    this.send({ bhs, ahs: EMPTY, data });
   }
 
   // ---- task management -----------------------------------------------------------------
@@ -830,7 +878,7 @@ export class IscsiConnection {
     out[2] = response;
     out.writeUInt32BE(ittOf(bhs), 16);
     this.stamp(out, true);
-    this.send({ bhs: out, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    this.send({ bhs: out, ahs: EMPTY, data: EMPTY });
     // A cold reset ends every session of the target once the response is out (RFC 7143 11.5.1).
     if (fn === TmfFunction.TARGET_COLD_RESET && response === TmfResponse.COMPLETE) this.host.dropAfterColdReset(this);
   }
@@ -865,7 +913,7 @@ export class IscsiConnection {
       ack.writeUInt32BE(tag, 16);
       ack.writeUInt32BE(this.newTargetTag(), 20);
       this.stamp(ack, true);
-      this.send({ bhs: ack, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+      this.send({ bhs: ack, ahs: EMPTY, data: EMPTY });
       return;
     }
     const text = Buffer.concat(this.textRequest.parts);
@@ -902,7 +950,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(more ? cont.ttt : RESERVED_TAG, 20);
     if (!more) this.textContinuation = null;
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: Buffer.alloc(0), data: segment });
+    this.send({ bhs, ahs: EMPTY, data: segment });
   }
 
   private sendTargets(value: string): KeyValues {
@@ -943,7 +991,7 @@ export class IscsiConnection {
     this.stamp(out, true);
     out.writeUInt16BE(this.login.params.defaultTime2Wait, 40);
     out.writeUInt16BE(this.login.params.defaultTime2Retain, 42);
-    this.send({ bhs: out, ahs: Buffer.alloc(0), data: Buffer.alloc(0) });
+    this.send({ bhs: out, ahs: EMPTY, data: EMPTY });
     if (response === 0) this.flushThenClose();
   }
 }

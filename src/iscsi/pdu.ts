@@ -64,10 +64,23 @@ export function ahsLengthOf(bhs: Buffer): number {
   return bhs[4] * 4;
 }
 export function dataSegmentLengthOf(bhs: Buffer): number {
-  return bhs.readUIntBE(5, 3);
+  return (bhs[5] << 16) | (bhs[6] << 8) | bhs[7];
 }
 export function itt(bhs: Buffer): number {
-  return bhs.readUInt32BE(16);
+  return getU32(bhs, 16);
+}
+
+// Big-endian 32-bit fields, read and written byte by byte: Node's checked readUInt32BE/writeUInt32BE are shared by
+// every Buffer in the process, and their polymorphic property loads cost more than the field access itself on the
+// data path, which touches about ten fields per command.
+export function getU32(b: Buffer, offset: number): number {
+  return ((b[offset] << 24) | (b[offset + 1] << 16) | (b[offset + 2] << 8) | b[offset + 3]) >>> 0;
+}
+export function setU32(b: Buffer, offset: number, value: number): void {
+  b[offset] = value >>> 24;
+  b[offset + 1] = value >>> 16;
+  b[offset + 2] = value >>> 8;
+  b[offset + 3] = value;
 }
 export function lunField(bhs: Buffer): Buffer {
   return bhs.subarray(8, 16);
@@ -105,16 +118,31 @@ function digestBytes(crc: number): Buffer {
   return b;
 }
 
+/** An absent AHS or data segment, shared: zero-length, so nothing can write into it. */
+export const EMPTY_SEGMENT = Buffer.alloc(0);
+
+/** Zero padding for a data segment, shared: never written to. */
+const PADS = [EMPTY_SEGMENT, Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)];
+
 /**
  * Serialises a PDU into the buffers to write, in order. The BHS length fields are
  * filled in here so callers cannot get them wrong.
  */
 export function encodePdu(pdu: Pdu, digests: DigestSettings = NO_DIGESTS): Buffer[] {
+  const out: Buffer[] = [];
+  encodePduInto(out, pdu, digests);
+  return out;
+}
+
+/** As encodePdu, appending to `out` (the connection's output queue) instead of a new array. */
+export function encodePduInto(out: Buffer[], pdu: Pdu, digests: DigestSettings = NO_DIGESTS): void {
   const { bhs, ahs, data } = pdu;
   if (ahs.length % 4 !== 0) throw new Error('AHS length must be a multiple of 4');
   bhs[4] = ahs.length / 4;
-  bhs.writeUIntBE(data.length, 5, 3);
-  const out: Buffer[] = [bhs];
+  bhs[5] = data.length >>> 16;
+  bhs[6] = data.length >>> 8;
+  bhs[7] = data.length;
+  out.push(bhs);
   if (ahs.length > 0) out.push(ahs);
   if (digests.header) {
     let crc = crc32c(bhs);
@@ -124,14 +152,13 @@ export function encodePdu(pdu: Pdu, digests: DigestSettings = NO_DIGESTS): Buffe
   if (data.length > 0) {
     out.push(data);
     const pad = padLength(data.length);
-    if (pad > 0) out.push(Buffer.alloc(pad));
+    if (pad > 0) out.push(PADS[pad]);
     if (digests.data) {
       let crc = crc32c(data);
-      if (pad > 0) crc = crc32c(Buffer.alloc(pad), crc);
+      if (pad > 0) crc = crc32c(PADS[pad], crc);
       out.push(digestBytes(crc));
     }
   }
-  return out;
 }
 
 export function encodePduToBuffer(pdu: Pdu, digests: DigestSettings = NO_DIGESTS): Buffer {
@@ -200,7 +227,7 @@ export class PduFramer {
     if (dataLen > this.limits.maxDataSegmentLength) {
       throw new PduFormatError(
         `data segment length ${dataLen} exceeds limit ${this.limits.maxDataSegmentLength}`,
-        Buffer.from(head),
+        Buffer.from(head.subarray(0, BHS_LENGTH)),
       );
     }
     const hd = this.digests.header ? 4 : 0;
@@ -208,28 +235,31 @@ export class PduFramer {
     const paddedData = dataLen + padLength(dataLen);
     const total = BHS_LENGTH + ahsLen + hd + paddedData + dd;
     if (this.buffered < total) return null;
+    // Views, not copies: every chunk is memory of its own (the socket never reuses a read buffer, and merged
+    // chunks are new), so the BHS, CDB and data of a PDU stay valid however long a command keeps them.
     const raw = this.take(total);
-    const bhs = Buffer.from(raw.subarray(0, BHS_LENGTH));
-    const ahs = raw.subarray(BHS_LENGTH, BHS_LENGTH + ahsLen);
+    const bhs = raw.length === BHS_LENGTH ? raw : raw.subarray(0, BHS_LENGTH);
+    const ahs = ahsLen === 0 ? EMPTY_SEGMENT : raw.subarray(BHS_LENGTH, BHS_LENGTH + ahsLen);
     let pos = BHS_LENGTH + ahsLen;
     if (hd) {
       const expected = raw.readUInt32LE(pos);
       const actual = crc32c(raw, 0, 0, pos);
       // A header we cannot trust means we cannot trust any length either: fatal.
-      if (expected !== actual) throw new PduFormatError('header digest mismatch', bhs);
+      if (expected !== actual) throw new PduFormatError('header digest mismatch', Buffer.from(bhs));
       pos += 4;
     }
-    const data = raw.subarray(pos, pos + dataLen);
+    const data = dataLen === 0 ? EMPTY_SEGMENT : raw.subarray(pos, pos + dataLen);
     if (dd) {
       const expected = raw.readUInt32LE(pos + paddedData);
       const actual = crc32c(raw, 0, pos, pos + paddedData);
-      if (expected !== actual) throw new DigestError('data digest mismatch', bhs, 'data');
+      if (expected !== actual) throw new DigestError('data digest mismatch', Buffer.from(bhs), 'data');
     }
     return { bhs, ahs, data };
   }
 
+  /** A buffer that starts with the next n bytes (and may go on past them). */
   private peek(n: number): Buffer {
-    if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
+    if (this.chunks[0].length >= n) return this.chunks[0];
     // Merge only the chunks that hold the first n bytes, so a slow trickle of tiny reads stays linear.
     let count = 0;
     let len = 0;
@@ -243,7 +273,7 @@ export class PduFramer {
     let out: Buffer;
     const first = this.chunks[0];
     if (first.length >= n) {
-      out = first.subarray(0, n);
+      out = first.length === n ? first : first.subarray(0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {

@@ -96,24 +96,31 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, BlockContext {
     return this.dev.readOnly === true;
   }
 
-  async execute(cmd: ScsiCommand): Promise<ScsiResult> {
+  execute(cmd: ScsiCommand): Promise<ScsiResult> {
     const op = cmd.cdb[0];
     this.ua.noteNexus(cmd.nexus);
     if (!UA_EXEMPT.has(op)) {
       const pending = this.ua.take(cmd.nexus);
-      if (pending !== undefined) return checkCondition(SenseKey.UNIT_ATTENTION, pending);
+      if (pending !== undefined) return Promise.resolve(checkCondition(SenseKey.UNIT_ATTENTION, pending));
     }
+    // Not an async function: READ and WRITE return the device's promise chained once, no extra awaits.
     try {
       const info = lookupCommand(cmd.cdb);
       if (info === undefined) throw hasServiceActions(op) ? invalidFieldInCdb(1, 4) : invalidOpcode();
       this.reservations.check(cmd.nexus, info.access, op);
-      return await this.dispatch(cmd);
+      const result = this.dispatch(cmd);
+      if (result instanceof Promise) return result.catch((err: unknown) => this.failure(err, cmd));
+      return Promise.resolve(result);
     } catch (err) {
-      if (err instanceof ScsiError) return err.toResult();
-      if (err instanceof ReservationConflict) return { status: SamStatus.RESERVATION_CONFLICT };
-      this.opts.onInternalError?.(err, cmd.cdb);
-      return checkCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
+      return Promise.resolve(this.failure(err, cmd));
     }
+  }
+
+  private failure(err: unknown, cmd: ScsiCommand): ScsiResult {
+    if (err instanceof ScsiError) return err.toResult();
+    if (err instanceof ReservationConflict) return { status: SamStatus.RESERVATION_CONFLICT };
+    this.opts.onInternalError?.(err, cmd.cdb);
+    return checkCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
   }
 
   private dispatch(cmd: ScsiCommand): Promise<ScsiResult> | ScsiResult {

@@ -2,10 +2,10 @@
 import { dataIn, invalidFieldInCdb } from './sense.js';
 import type { ScsiResult } from './types.js';
 
-/** The LUN an 8-byte LUN field names (peripheral or flat space addressing), or -1 for other methods. */
-export function decodeLun(field: Buffer): number {
-  const method = field[0] >> 6;
-  if (method === 0 || method === 1) return ((field[0] & 0x3f) << 8) | field[1];
+/** The LUN an 8-byte LUN field (at `offset`) names (peripheral or flat space addressing), or -1 for other methods. */
+export function decodeLun(field: Buffer, offset = 0): number {
+  const method = field[offset] >> 6;
+  if (method === 0 || method === 1) return ((field[offset] & 0x3f) << 8) | field[offset + 1];
   return -1;
 }
 

@@ -31,19 +31,23 @@ export class ScsiTargetDevice {
     return [...this.luns.keys()].sort((a, b) => a - b);
   }
 
-  async execute(lun: number, cmd: ScsiCommand): Promise<ScsiResult> {
+  execute(lun: number, cmd: ScsiCommand): Promise<ScsiResult> {
     const lu = this.luns.get(lun);
     // REPORT LUNS goes to the target, whichever LUN it was addressed to (SPC-4 6.33).
     if (cmd.cdb[0] === Op.REPORT_LUNS) {
       try {
-        return reportLunsData(cmd.cdb, this.listLuns());
+        return Promise.resolve(reportLunsData(cmd.cdb, this.listLuns()));
       } catch (err) {
-        if (err instanceof ScsiError) return err.toResult();
-        throw err;
+        if (err instanceof ScsiError) return Promise.resolve(err.toResult());
+        return Promise.reject(err);
       }
     }
-    if (lu !== undefined) return lu.execute(cmd);
-    return absentLun(cmd);
+    // The logical unit's own promise, not wrapped in another (the data path).
+    try {
+      return lu !== undefined ? lu.execute(cmd) : Promise.resolve(absentLun(cmd));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** LOGICAL UNIT RESET task management function, received on `issuingNexus`. */
