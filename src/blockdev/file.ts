@@ -5,6 +5,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { BlockDevice } from '../scsi/types.js';
+import { BufferSlab } from '../util/buffer-slab.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -132,7 +133,7 @@ export class FileBlockDevice implements BlockDevice {
   }
 
   read(offset: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffers.allocUnsafe(length);
     if (this.fdClosed) return Promise.reject(closedError());
     if (this.syncAllowed(length)) {
       try {
@@ -330,6 +331,9 @@ export class FileBlockDevice implements BlockDevice {
     await this.fh.close();
   }
 }
+
+/** Read buffers for every device: a read's buffer lives until its response is written. */
+const readBuffers = new BufferSlab();
 
 function closedError(): Error {
   return Object.assign(new Error('device is closed'), { code: 'EBADF' });

@@ -3,6 +3,7 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { BufferSlab } from '../util/buffer-slab.js';
 import type { ScsiResult } from '../scsi/types.js';
 import { SamStatus } from '../scsi/types.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
@@ -134,6 +135,8 @@ function putLun(bhs: Buffer, task: Task): void {
 // Sense for a write whose Data-Out sequence broke (bad DataSN or offset): ABORTED COMMAND,
 // DATA PHASE ERROR, so the initiator retries instead of trusting partial data.
 const EMPTY = EMPTY_SEGMENT;
+/** Where small responses are joined into one write; a piece lives until the socket has sent it. */
+const outputBuffers = new BufferSlab();
 const RESOLVED = Promise.resolve();
 
 const DATA_PHASE_ERROR_SENSE = Buffer.from([0x70, 0, 0x0b, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x4b, 0x00, 0, 0, 0, 0]);
@@ -416,8 +419,20 @@ export class IscsiConnection {
     if (out.length === 0) return;
     this.outQueue = [];
     if (this.socket.destroyed) return;
+    let bytes = 0;
+    for (const b of out) bytes += b.length;
     if (out.length === 1) this.socket.write(out[0]);
-    else {
+    else if (bytes <= outputBuffers.maxPieceBytes) {
+      // Small responses (a 4 KiB read's header and data, a batch of statuses) are copied into one buffer: the copy
+      // is cheaper than the stream's cork, per-buffer bookkeeping and writev.
+      const joined = outputBuffers.allocUnsafe(bytes);
+      let at = 0;
+      for (const b of out) {
+        joined.set(b, at);
+        at += b.length;
+      }
+      this.socket.write(joined);
+    } else {
       this.socket.cork();
       for (const b of out) this.socket.write(b);
       this.socket.uncork();
