@@ -132,7 +132,8 @@ export class FileBlockDevice implements BlockDevice {
     this.cachedSize = (await this.fh.stat()).size;
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
+  /** The buffer itself when the read ran synchronously and completely, else a promise of it. */
+  read(offset: number, length: number): Buffer | Promise<Buffer> {
     const buf = readBuffers.allocUnsafe(length);
     if (this.fdClosed) return Promise.reject(closedError());
     if (this.syncAllowed(length)) {
@@ -141,7 +142,7 @@ export class FileBlockDevice implements BlockDevice {
         const t0 = performance.now();
         const n = readSync(this.fd, buf, 0, length, offset);
         this.timed(t0);
-        if (n === length) return Promise.resolve(buf);
+        if (n === length) return buf;
         return this.readRest(buf, n, offset);
       } catch (err) {
         return Promise.reject(err);
@@ -168,7 +169,8 @@ export class FileBlockDevice implements BlockDevice {
     });
   }
 
-  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+  /** Returns (undefined) when the write ran synchronously and needs no sync to disk, else a promise. */
+  write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     if (this.readOnly) return Promise.reject(Object.assign(new Error('device is read-only'), { code: 'EROFS' }));
     if (this.fdClosed) return Promise.reject(closedError());
     let done = 0;
@@ -181,7 +183,7 @@ export class FileBlockDevice implements BlockDevice {
       } catch (err) {
         return Promise.reject(err);
       }
-      if (done === data.length && !fua) return Promise.resolve();
+      if (done === data.length && !fua) return;
     }
     return new Promise<void>((resolve, reject) => {
       const step = (): void => {

@@ -36,7 +36,8 @@ import { WriteCollector, type DataOutOutcome } from './write-collector.js';
 
 /** Executes CDBs for one target: the SCSI layer's LUN map. */
 export interface LunTable {
-  execute(lun: number, cmd: import('../scsi/types.js').ScsiCommand): Promise<ScsiResult>;
+  /** A result when the command completed without waiting, else a promise. */
+  execute(lun: number, cmd: import('../scsi/types.js').ScsiCommand): ScsiResult | Promise<ScsiResult>;
 }
 
 /** What a connection needs from the server it belongs to. */
@@ -739,13 +740,18 @@ export class IscsiConnection {
 
   private run(task: Task, dataOut: Buffer | undefined): void {
     const table = this.host.lunTableOf(this.target!.iqn);
-    let exec: Promise<ScsiResult>;
+    let exec: ScsiResult | Promise<ScsiResult>;
     try {
       exec = table
         ? table.execute(task.lun, { cdb: task.cdb, dataOut, expectedDataLength: task.edtl, nexus: this.nexus, readOnly: this.readOnly })
-        : Promise.resolve<ScsiResult>({ status: SamStatus.BUSY });
+        : { status: SamStatus.BUSY };
     } catch (err) {
       exec = Promise.reject(err);
+    }
+    if (!(exec instanceof Promise)) {
+      // Completed without waiting (the page cache served it): respond now, no promise, no microtask.
+      this.complete(task, exec, dataOut);
+      return;
     }
     // One reaction per command: completion and its own failure handled in the same callback.
     task.running = exec.then(
@@ -766,6 +772,7 @@ export class IscsiConnection {
       },
     );
   }
+
 
   private release(task: Task): void {
     if (task.reservedBytes) this.writeBytesPending -= task.reservedBytes;

@@ -76,8 +76,8 @@ function rejectProtect(cdb: Buffer): void {
   if (cdb[1] & 0xe0) throw invalidFieldInCdb(1, 7);
 }
 
-// READ and WRITE are the data path: no async wrappers, so a command whose lock is free costs one promise
-// (the device's) instead of a chain of awaits.
+// READ and WRITE are the data path: no async wrappers, so a command whose lock is free and whose I/O the page
+// cache serves completes synchronously, with no promise at all.
 export function read(ctx: BlockContext, cdb: Buffer, r: LbaRange, hasFlags: boolean): ScsiResult | Promise<ScsiResult> {
   if (hasFlags) rejectProtect(cdb);
   checkRange(ctx, r);
@@ -88,15 +88,19 @@ export function read(ctx: BlockContext, cdb: Buffer, r: LbaRange, hasFlags: bool
   return readLocked(ctx, r, l);
 }
 
-function readLocked(ctx: BlockContext, r: LbaRange, release: Release): Promise<ScsiResult> {
-  let p: Promise<Buffer>;
+function readLocked(ctx: BlockContext, r: LbaRange, release: Release): ScsiResult | Promise<ScsiResult> {
+  let io: Buffer | Promise<Buffer>;
   try {
-    p = ctx.dev.read(r.lba * ctx.blockSize, r.blocks * ctx.blockSize);
+    io = ctx.dev.read(r.lba * ctx.blockSize, r.blocks * ctx.blockSize);
   } catch (err) {
     release();
     throw ioError(err, false);
   }
-  return p.then(
+  if (!(io instanceof Promise)) {
+    release();
+    return { status: SamStatus.GOOD, data: io };
+  }
+  return io.then(
     (data): ScsiResult => {
       release();
       return { status: SamStatus.GOOD, data };
@@ -132,15 +136,19 @@ export function write(
   return writeLocked(ctx, r.lba, data, fua, l);
 }
 
-function writeLocked(ctx: BlockContext, lba: number, data: Buffer, fua: boolean, release: Release): Promise<ScsiResult> {
-  let p: Promise<void>;
+function writeLocked(ctx: BlockContext, lba: number, data: Buffer, fua: boolean, release: Release): ScsiResult | Promise<ScsiResult> {
+  let io: void | Promise<void>;
   try {
-    p = ctx.dev.write(lba * ctx.blockSize, data, fua || !ctx.writeCacheEnabled);
+    io = ctx.dev.write(lba * ctx.blockSize, data, fua || !ctx.writeCacheEnabled);
   } catch (err) {
     release();
     throw ioError(err, true);
   }
-  return p.then(
+  if (!(io instanceof Promise)) {
+    release();
+    return good();
+  }
+  return io.then(
     (): ScsiResult => {
       release();
       return good();

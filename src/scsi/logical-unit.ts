@@ -96,23 +96,24 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, BlockContext {
     return this.dev.readOnly === true;
   }
 
-  execute(cmd: ScsiCommand): Promise<ScsiResult> {
+  execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     const op = cmd.cdb[0];
     this.ua.noteNexus(cmd.nexus);
     if (!UA_EXEMPT.has(op)) {
       const pending = this.ua.take(cmd.nexus);
-      if (pending !== undefined) return Promise.resolve(checkCondition(SenseKey.UNIT_ATTENTION, pending));
+      if (pending !== undefined) return checkCondition(SenseKey.UNIT_ATTENTION, pending);
     }
-    // Not an async function: READ and WRITE return the device's promise chained once, no extra awaits.
+    // Not an async function: a command that did not wait returns its result as is, one that did returns the
+    // device's promise chained once.
     try {
       const info = lookupCommand(cmd.cdb);
       if (info === undefined) throw hasServiceActions(op) ? invalidFieldInCdb(1, 4) : invalidOpcode();
       this.reservations.check(cmd.nexus, info.access, op);
       const result = this.dispatch(cmd);
       if (result instanceof Promise) return result.catch((err: unknown) => this.failure(err, cmd));
-      return Promise.resolve(result);
+      return result;
     } catch (err) {
-      return Promise.resolve(this.failure(err, cmd));
+      return this.failure(err, cmd);
     }
   }
 

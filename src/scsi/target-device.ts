@@ -31,23 +31,19 @@ export class ScsiTargetDevice {
     return [...this.luns.keys()].sort((a, b) => a - b);
   }
 
-  execute(lun: number, cmd: ScsiCommand): Promise<ScsiResult> {
-    const lu = this.luns.get(lun);
+  /** The logical unit's result or promise as it is, not wrapped in another (the data path); throws what it throws. */
+  execute(lun: number, cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     // REPORT LUNS goes to the target, whichever LUN it was addressed to (SPC-4 6.33).
     if (cmd.cdb[0] === Op.REPORT_LUNS) {
       try {
-        return Promise.resolve(reportLunsData(cmd.cdb, this.listLuns()));
+        return reportLunsData(cmd.cdb, this.listLuns());
       } catch (err) {
-        if (err instanceof ScsiError) return Promise.resolve(err.toResult());
-        return Promise.reject(err);
+        if (err instanceof ScsiError) return err.toResult();
+        throw err;
       }
     }
-    // The logical unit's own promise, not wrapped in another (the data path).
-    try {
-      return lu !== undefined ? lu.execute(cmd) : Promise.resolve(absentLun(cmd));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const lu = this.luns.get(lun);
+    return lu !== undefined ? lu.execute(cmd) : absentLun(cmd);
   }
 
   /** LOGICAL UNIT RESET task management function, received on `issuingNexus`. */

@@ -7,9 +7,11 @@ export interface BlockDevice {
   readonly readOnly?: boolean;
   /** Current size in bytes (re-read so that an extended file shows its new size). */
   size(): number;
-  read(offset: number, length: number): Promise<Buffer>;
-  /** fua: the data is on stable storage before the promise resolves. */
-  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  // read and write may complete synchronously (a page-cache hit returns its value, no promise); a promise when the
+  // I/O had to wait. `await` takes both.
+  read(offset: number, length: number): Buffer | Promise<Buffer>;
+  /** fua: the data is on stable storage before this returns or its promise resolves. */
+  write(offset: number, data: Buffer, fua: boolean): void | Promise<void>;
   flush(): Promise<void>;
   /** Deallocate (punch a hole); reads of the range return zeroes afterwards. */
   discard(offset: number, length: number): Promise<void>;
@@ -64,7 +66,8 @@ export interface LogicalUnitIdentity {
 /** One logical unit: executes CDBs against its BlockDevice. */
 export interface LogicalUnit {
   readonly identity: LogicalUnitIdentity;
-  execute(cmd: ScsiCommand): Promise<ScsiResult>;
+  /** A result when the command completed without waiting (the data path on a page-cache hit), else a promise. */
+  execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult>;
   /**
    * Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention).
    * Pass the nexus the function arrived on: every other nexus gets the unit attention, it does not.

@@ -130,7 +130,7 @@ test('a read-only device refuses writes and discards with EROFS', async () => {
   const dev = await FileBlockDevice.open(path, { readOnly: true });
   try {
     assert.equal(dev.readOnly, true);
-    await assert.rejects(dev.write(0, filled(512, 1), false), { code: 'EROFS' });
+    await assert.rejects(async () => dev.write(0, filled(512, 1), false), { code: 'EROFS' });
     await assert.rejects(dev.discard(0, 512), { code: 'EROFS' });
     assert.deepEqual(await dev.read(0, 512), Buffer.alloc(512));
   } finally {
@@ -181,6 +181,6 @@ test('close waits for thread-pool I/O in flight and later I/O fails cleanly', as
   const reads = [0, 1, 2, 3].map((i) => dev.read(i << 20, 1 << 20));
   await dev.close();
   for (const r of await Promise.all(reads)) assert.deepEqual(r, Buffer.alloc(1 << 20));
-  await assert.rejects(dev.read(0, 512), { code: 'EBADF' });
+  await assert.rejects(async () => dev.read(0, 512), { code: 'EBADF' });
   await rm(dir, { recursive: true });
 });
