@@ -3,11 +3,13 @@
 // without the HTTP service around it:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/target-standalone.ts [--scale 0.2] [--cases 0,2,4]
 //   node --import tsx bench/target-standalone.ts --serve     (prints a qemu URL and waits; drive it by hand)
+//   add --sync-always to keep page-cache I/O synchronous however slow it looks (under valgrind every call is slow)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/log.js';
+import { DEFAULT_IO_POLICY } from '../src/blockdev/file.js';
 import { BuiltinTarget } from '../src/targets/builtin.js';
 import { runChecked } from '../src/util/exec.js';
 import { qemuIscsiJson } from '../test/support/qemu.js';
@@ -33,6 +35,8 @@ const all = [
 ];
 const pick = arg('cases', '');
 const cases = pick ? pick.split(',').map((i) => all[Number(i)]) : all;
+
+if (process.argv.includes('--sync-always')) DEFAULT_IO_POLICY.slowMicros = Number.MAX_SAFE_INTEGER;
 
 const dir = mkdtempSync(join(tmpdir(), 'embervol-bench-'));
 const file = join(dir, 'volume');
