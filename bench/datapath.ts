@@ -128,7 +128,9 @@ export async function main() {
     if (targets.length === 2) {
       // Median of the per-round ratios: each compares two runs made back to back.
       const [a, b] = targets.map(runs);
-      row.push(median(a.map((m, i) => b[i].seconds / m.seconds)).toFixed(2));
+      const ratios = a.map((m, i) => b[i].seconds / m.seconds);
+      row.push(median(ratios).toFixed(2));
+      row.push(`${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`);
     }
     return row;
   });
@@ -137,6 +139,6 @@ export async function main() {
       '(4 KiB rows: k IOPS; 1 MiB rows: GB/s; CPU: target µs per I/O)',
   );
   const header = ['case', ...targets.flatMap((t) => [t, `${t} CPU µs/IO`])];
-  if (targets.length === 2) header.push(`${targets[0]}/${targets[1]}`);
+  if (targets.length === 2) header.push(`${targets[0]}/${targets[1]}`, 'per-round range');
   printTable(header, rows);
 }
