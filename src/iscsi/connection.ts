@@ -135,7 +135,6 @@ function putLun(bhs: Buffer, task: Task): void {
 
 // Sense for a write whose Data-Out sequence broke (bad DataSN or offset): ABORTED COMMAND,
 // DATA PHASE ERROR, so the initiator retries instead of trusting partial data.
-const EMPTY = EMPTY_SEGMENT;
 /** Where small responses are joined into one write; a piece lives until the socket has sent it. */
 const outputBuffers = new BufferSlab();
 const RESOLVED = Promise.resolve();
@@ -455,7 +454,7 @@ export class IscsiConnection {
     bhs[2] = reason;
     bhs.writeUInt32BE(RESERVED_TAG, 16);
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: EMPTY, data: Buffer.from(rejected.subarray(0, 48)) });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: Buffer.from(rejected.subarray(0, 48)) });
   }
 
   // ---- login ---------------------------------------------------------------------------
@@ -494,7 +493,7 @@ export class IscsiConnection {
     const continues = (bhs[1] & 0x40) !== 0;
     if (continues) {
       // Acknowledge a partial text with an empty response (RFC 7143 section 6.6).
-      this.sendLoginResponse(bhs, { keys: [], transit: false, csg: (bhs[1] >> 2) & 3, nsg: bhs[1] & 3 }, Buffer.alloc(0), false);
+      this.sendLoginResponse(bhs, { keys: [], transit: false, csg: (bhs[1] >> 2) & 3, nsg: bhs[1] & 3 }, EMPTY_SEGMENT, false);
       return;
     }
     const text = Buffer.concat(this.loginText);
@@ -548,7 +547,7 @@ export class IscsiConnection {
 
   private sendLoginSegment(req: Buffer): void {
     const pending = this.pendingLoginResponse!;
-    const segment = pending.segments.shift() ?? Buffer.alloc(0);
+    const segment = pending.segments.shift() ?? EMPTY_SEGMENT;
     const more = pending.segments.length > 0;
     if (!more) this.pendingLoginResponse = null;
     const { answer } = pending;
@@ -561,7 +560,7 @@ export class IscsiConnection {
     bhs.writeUInt16BE(answer.transit && answer.nsg === Stage.FULL_FEATURE && !more ? this.tsih : 0, 14);
     bhs.writeUInt32BE(ittOf(req), 16);
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: EMPTY, data: segment });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: segment });
   }
 
   private sendLoginReject(req: Buffer, status: number): void {
@@ -572,7 +571,7 @@ export class IscsiConnection {
     this.stamp(bhs, true);
     bhs[36] = status >> 8;
     bhs[37] = status & 0xff;
-    this.send({ bhs, ahs: EMPTY, data: EMPTY });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
     this.flushThenClose();
   }
 
@@ -611,7 +610,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(ttt, 20);
     // A target-initiated ping does not consume a StatSN.
     this.stamp(bhs, false);
-    this.send({ bhs, ahs: EMPTY, data: EMPTY });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
   }
 
   private onNopOut(pdu: Pdu): void {
@@ -627,7 +626,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(RESERVED_TAG, 20);
     this.stamp(bhs, true);
     const maxEcho = this.login.params.initiatorMaxRecvDataSegmentLength;
-    this.send({ bhs, ahs: EMPTY, data: Buffer.from(pdu.data.subarray(0, maxEcho)) });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: Buffer.from(pdu.data.subarray(0, maxEcho)) });
   }
 
   private newTargetTag(): number {
@@ -734,7 +733,7 @@ export class IscsiConnection {
       setU32(bhs, 36, r2t.r2tSN);
       setU32(bhs, 40, r2t.offset);
       setU32(bhs, 44, r2t.length);
-      this.send({ bhs, ahs: EMPTY, data: EMPTY });
+      this.send({ bhs, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
     }
   }
 
@@ -784,7 +783,7 @@ export class IscsiConnection {
     this.release(task);
     if (task.aborted || this.closed) return;
     this.tasks.delete(task.itt);
-    let data = task.read ? (result.data ?? EMPTY) : EMPTY;
+    let data = task.read ? (result.data ?? EMPTY_SEGMENT) : EMPTY_SEGMENT;
     // Residuals compare what the command wanted with what the initiator expected (RFC 7143 11.4.5).
     let wanted: number;
     if (task.read) wanted = result.data?.length ?? 0;
@@ -827,7 +826,7 @@ export class IscsiConnection {
       if (!(last && statusInData)) setU32(bhs, 24, 0);
       setU32(bhs, 36, dataSN++);
       setU32(bhs, 40, offset);
-      this.send({ bhs, ahs: EMPTY, data: len === data.length ? data : data.subarray(offset, offset + len) });
+      this.send({ bhs, ahs: EMPTY_SEGMENT, data: len === data.length ? data : data.subarray(offset, offset + len) });
       offset += len;
     }
     if (!statusInData) this.sendScsiResponse(task, result, residual, false, dataSN);
@@ -845,13 +844,13 @@ export class IscsiConnection {
     this.stamp(bhs, true);
     setU32(bhs, 36, expDataSN);
     setU32(bhs, 44, Math.abs(residual));
-    let data = EMPTY;
+    let data = EMPTY_SEGMENT;
     if (result.sense && result.sense.length > 0) {
       data = Buffer.alloc(2 + result.sense.length);
       data.writeUInt16BE(result.sense.length, 0);
       result.sense.copy(data, 2);
     }
-    this.send({ bhs, ahs: EMPTY, data });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data });
   }
 
   // ---- task management -----------------------------------------------------------------
@@ -900,7 +899,7 @@ export class IscsiConnection {
     out[2] = response;
     out.writeUInt32BE(ittOf(bhs), 16);
     this.stamp(out, true);
-    this.send({ bhs: out, ahs: EMPTY, data: EMPTY });
+    this.send({ bhs: out, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
     // A cold reset ends every session of the target once the response is out (RFC 7143 11.5.1).
     if (fn === TmfFunction.TARGET_COLD_RESET && response === TmfResponse.COMPLETE) this.host.dropAfterColdReset(this);
   }
@@ -935,7 +934,7 @@ export class IscsiConnection {
       ack.writeUInt32BE(tag, 16);
       ack.writeUInt32BE(this.newTargetTag(), 20);
       this.stamp(ack, true);
-      this.send({ bhs: ack, ahs: EMPTY, data: EMPTY });
+      this.send({ bhs: ack, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
       return;
     }
     const text = Buffer.concat(this.textRequest.parts);
@@ -964,7 +963,7 @@ export class IscsiConnection {
 
   private sendTextSegment(tag: number, req: Buffer): void {
     const cont = this.textContinuation!;
-    const segment = cont.segments.shift() ?? Buffer.alloc(0);
+    const segment = cont.segments.shift() ?? EMPTY_SEGMENT;
     const more = cont.segments.length > 0;
     const bhs = newBhs(Opcode.TEXT_RESPONSE, more ? 0x40 : 0x80);
     req.copy(bhs, 8, 8, 16);
@@ -972,7 +971,7 @@ export class IscsiConnection {
     bhs.writeUInt32BE(more ? cont.ttt : RESERVED_TAG, 20);
     if (!more) this.textContinuation = null;
     this.stamp(bhs, true);
-    this.send({ bhs, ahs: EMPTY, data: segment });
+    this.send({ bhs, ahs: EMPTY_SEGMENT, data: segment });
   }
 
   private sendTargets(value: string): KeyValues {
@@ -1013,7 +1012,7 @@ export class IscsiConnection {
     this.stamp(out, true);
     out.writeUInt16BE(this.login.params.defaultTime2Wait, 40);
     out.writeUInt16BE(this.login.params.defaultTime2Retain, 42);
-    this.send({ bhs: out, ahs: EMPTY, data: EMPTY });
+    this.send({ bhs: out, ahs: EMPTY_SEGMENT, data: EMPTY_SEGMENT });
     if (response === 0) this.flushThenClose();
   }
 }
