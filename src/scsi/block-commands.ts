@@ -88,28 +88,36 @@ export function read(ctx: BlockContext, cdb: Buffer, r: LbaRange, hasFlags: bool
   return readLocked(ctx, r, l);
 }
 
-function readLocked(ctx: BlockContext, r: LbaRange, release: Release): ScsiResult | Promise<ScsiResult> {
-  let io: Buffer | Promise<Buffer>;
+/**
+ * Runs one device call while `release` holds the range: releases it when the call is done, at once when the device
+ * completed synchronously (no promise then), and turns device errors into sense data.
+ */
+function underLock<T>(release: Release, write: boolean, io: () => T | Promise<T>, done: (value: T) => ScsiResult): ScsiResult | Promise<ScsiResult> {
+  let pending: T | Promise<T>;
   try {
-    io = ctx.dev.read(r.lba * ctx.blockSize, r.blocks * ctx.blockSize);
+    pending = io();
   } catch (err) {
     release();
-    throw ioError(err, false);
+    throw ioError(err, write);
   }
-  if (!(io instanceof Promise)) {
+  if (!(pending instanceof Promise)) {
     release();
-    return { status: SamStatus.GOOD, data: io };
+    return done(pending);
   }
-  return io.then(
-    (data): ScsiResult => {
+  return pending.then(
+    (value) => {
       release();
-      return { status: SamStatus.GOOD, data };
+      return done(value);
     },
     (err: unknown) => {
       release();
-      throw ioError(err, false);
+      throw ioError(err, write);
     },
   );
+}
+
+function readLocked(ctx: BlockContext, r: LbaRange, release: Release): ScsiResult | Promise<ScsiResult> {
+  return underLock(release, false, () => ctx.dev.read(r.lba * ctx.blockSize, r.blocks * ctx.blockSize), (data) => ({ status: SamStatus.GOOD, data }));
 }
 
 export function write(
@@ -137,27 +145,7 @@ export function write(
 }
 
 function writeLocked(ctx: BlockContext, lba: number, data: Buffer, fua: boolean, release: Release): ScsiResult | Promise<ScsiResult> {
-  let io: void | Promise<void>;
-  try {
-    io = ctx.dev.write(lba * ctx.blockSize, data, fua || !ctx.writeCacheEnabled);
-  } catch (err) {
-    release();
-    throw ioError(err, true);
-  }
-  if (!(io instanceof Promise)) {
-    release();
-    return good();
-  }
-  return io.then(
-    (): ScsiResult => {
-      release();
-      return good();
-    },
-    (err: unknown) => {
-      release();
-      throw ioError(err, true);
-    },
-  );
+  return underLock(release, true, () => ctx.dev.write(lba * ctx.blockSize, data, fua || !ctx.writeCacheEnabled), good);
 }
 
 /** ORWRITE(16): the Data-Out is ORed into the medium, atomically with respect to other I/O on the range. */
