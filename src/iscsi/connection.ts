@@ -201,7 +201,6 @@ export class IscsiConnection {
     this.log = host.logger.child({ conn: id, peer: `${this.remoteAddress}:${this.remotePort}` });
     this.login = new LoginNegotiator(host);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.onClose());
     this.loginTimer = setTimeout(() => {
@@ -260,7 +259,7 @@ export class IscsiConnection {
 
   // ---- input ---------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  receive(chunk: Buffer): void {
     if (this.closed) return;
     this.lastReceived = Date.now();
     this.framer.push(chunk);

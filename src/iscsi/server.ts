@@ -11,6 +11,7 @@ import type { LoginTarget } from './login.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
 import { DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
 import { formatHostPort } from '../util/ports.js';
+import { readAcceptedSocket } from './socket-reader.js';
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
 export interface ScsiLunMap extends LunTable {
@@ -101,7 +102,7 @@ export class IscsiTargetServer implements ConnectionHost {
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
     if (this.server) throw new Error('already listening');
-    const server = createServer((socket) => this.accept(socket));
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     server.on('error', (err) => this.logger.error({ err: err.message }, 'listener error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -129,13 +130,17 @@ export class IscsiTargetServer implements ConnectionHost {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private accept(socket: Socket): void {
+  private accept(accepted: Socket): void {
     if (this.connections.size >= this.maxConnections) {
       this.logger.warn({ limit: this.maxConnections }, 'connection limit reached: refusing a connection');
-      socket.destroy();
+      accepted.destroy();
       return;
     }
+    // The first read can only complete in a later turn of the event loop, after `conn` is set.
+    let receiver: IscsiConnection | null = null;
+    const socket = readAcceptedSocket(accepted, (chunk) => receiver?.receive(chunk));
     const conn = new IscsiConnection(socket, this, this.nextConnectionId++);
+    receiver = conn;
     this.connections.add(conn);
     socket.once('close', () => this.connections.delete(conn));
   }
