@@ -667,7 +667,7 @@ export class IscsiConnection {
     }
     if (write && edtl > 0 && (edtl > MAX_WRITE_BYTES || this.writeBytesPending + edtl > MAX_WRITE_BYTES_PER_SESSION)) {
       // Write data is gathered in memory before execution: bound it so no initiator can exhaust us.
-      this.sendScsiResponse(newTask(bhs, cdb, 0), { status: SamStatus.TASK_SET_FULL }, 0, false);
+      this.sendScsiResponse(newTask(bhs, cdb, 0), { status: SamStatus.TASK_SET_FULL }, 0);
       return;
     }
     const task = newTask(bhs, cdb, decodeLun(bhs, 8));
@@ -710,7 +710,7 @@ export class IscsiConnection {
       this.log.debug({ itt: task.itt }, 'Data-Out sequence error: failing the command');
       this.tasks.delete(task.itt);
       this.release(task);
-      this.sendScsiResponse(task, { status: SamStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR_SENSE }, 0, true);
+      this.sendScsiResponse(task, { status: SamStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR_SENSE }, 0);
       return;
     }
     this.advanceWrite(task);
@@ -793,7 +793,7 @@ export class IscsiConnection {
     const residual = result.status === SamStatus.GOOD || task.read ? wanted - task.edtl : 0;
     if (data.length > task.edtl) data = data.subarray(0, task.edtl);
     if (data.length > 0) this.sendDataIn(task, data, result, residual);
-    else this.sendScsiResponse(task, result, residual, false);
+    else this.sendScsiResponse(task, result, residual);
   }
 
   private sendDataIn(task: Task, data: Buffer, result: ScsiResult, residual: number): void {
@@ -828,16 +828,16 @@ export class IscsiConnection {
       this.send({ bhs, ahs: EMPTY_SEGMENT, data: len === data.length ? data : data.subarray(offset, offset + len) });
       offset += len;
     }
-    if (!statusInData) this.sendScsiResponse(task, result, residual, false, dataSN);
+    if (!statusInData) this.sendScsiResponse(task, result, residual, dataSN);
   }
 
-  private sendScsiResponse(task: Task, result: ScsiResult, residual: number, targetFailure: boolean, expDataSN = 0): void {
+  /** Response code 0x00 (command completed at target) always: failures travel as status and sense data. */
+  private sendScsiResponse(task: Task, result: ScsiResult, residual: number, expDataSN = 0): void {
     const bhs = newBhs(Opcode.SCSI_RESPONSE);
     let flags = 0x80;
     if (residual > 0) flags |= 0x04;
     else if (residual < 0) flags |= 0x02;
     bhs[1] = flags;
-    bhs[2] = targetFailure ? 0x00 : 0x00;
     bhs[3] = result.status;
     setU32(bhs, 16, task.itt);
     this.stamp(bhs, true);
