@@ -263,6 +263,10 @@ export class IscsiConnection {
     if (this.closed) return;
     this.lastReceived = Date.now();
     this.framer.push(chunk);
+    // What the commands in this chunk answer at once goes out in one write when the chunk is done, not from the
+    // microtask queue: at queue depth 1 the response is then on the wire before Node winds up the read callback.
+    const flushHere = !this.flushScheduled;
+    this.flushScheduled = true;
     try {
       for (;;) {
         let pdu: Pdu | null;
@@ -278,11 +282,12 @@ export class IscsiConnection {
         }
         if (!pdu) break;
         this.dispatch(pdu);
-        if (this.closed) return;
+        if (this.closed) break;
       }
     } catch (err) {
       this.fail(err);
     }
+    if (flushHere) this.flushQueued();
   }
 
   private fail(err: unknown): void {
@@ -403,9 +408,9 @@ export class IscsiConnection {
   private send(pdu: Pdu): void {
     if (this.closed) return;
     if (!this.flushScheduled) {
-      // Gather every PDU produced in this tick into one writev. A plain promise reaction, not nextTick or
-      // cork/uncork: it runs after the completions already queued (a batch at high queue depth) and costs one
-      // microtask, which at queue depth 1 is most of what the stream's cork machinery cost per command.
+      // Sent outside receive() (an asynchronous completion, a timer): gather every PDU produced in this tick into
+      // one write. A plain promise reaction, not nextTick or cork/uncork: it runs after the completions already
+      // queued (a batch at high queue depth) and costs one microtask.
       this.flushScheduled = true;
       void RESOLVED.then(this.flushQueued);
     }
@@ -700,9 +705,9 @@ export class IscsiConnection {
     // Data for a task we no longer know (aborted, failed) is dropped quietly.
     if (!task || !task.collector || task.running) return;
     const outcome: DataOutOutcome = task.collector.dataOut({
-      ttt: pdu.bhs.readUInt32BE(20),
-      dataSN: pdu.bhs.readUInt32BE(36),
-      offset: pdu.bhs.readUInt32BE(40),
+      ttt: getU32(pdu.bhs, 20),
+      dataSN: getU32(pdu.bhs, 36),
+      offset: getU32(pdu.bhs, 40),
       final: isFinal(pdu.bhs),
       data: pdu.data,
     });
