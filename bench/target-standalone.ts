@@ -4,14 +4,9 @@
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/target-standalone.ts [--scale 0.2] [--cases 0,2,4]
 //   node --import tsx bench/target-standalone.ts --serve     (prints a qemu URL and waits; drive it by hand)
 //   add --sync-always to keep page-cache I/O synchronous however slow it looks (under valgrind every call is slow)
-import { mkdtempSync, rmSync } from 'node:fs';
-import { truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { silentLogger } from '../src/log.js';
 import { DEFAULT_IO_POLICY } from '../src/blockdev/file.js';
-import { BuiltinTarget } from '../src/targets/builtin.js';
 import { runChecked } from '../src/util/exec.js';
+import { openExport } from '../test/support/open-export.js';
 import { qemuIscsiJson } from '../test/support/qemu.js';
 import { printTable } from './table.js';
 
@@ -38,16 +33,8 @@ const cases = pick ? pick.split(',').map((i) => all[Number(i)]) : all;
 
 if (process.argv.includes('--sync-always')) DEFAULT_IO_POLICY.slowMicros = Number.MAX_SAFE_INTEGER;
 
-const dir = mkdtempSync(join(tmpdir(), 'embervol-bench-'));
-const file = join(dir, 'volume');
-await writeFile(file, '');
-await truncate(file, 1 << 30);
-const driver = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
-await driver.start();
-const exp = await driver.createExport('bench', file, { username: 'unused', password: 'unused-password' });
-driver.server.setChap(exp.iqn, null);
-await driver.allowInitiator('bench', INITIATOR, 'rw');
-const url = qemuIscsiJson({ portal: driver.portal, iqn: exp.iqn, lun: exp.lun, initiatorName: INITIATOR });
+const exp = await openExport('bench', 1 << 30, [INITIATOR]);
+const url = qemuIscsiJson({ portal: exp.portal, iqn: exp.iqn, lun: exp.lun, initiatorName: INITIATOR });
 
 if (process.argv.includes('--serve')) {
   console.log(url);
@@ -69,5 +56,4 @@ if (process.argv.includes('--serve')) {
   }
   printTable(['case', 'rate', 'CPU µs/IO'], rows);
 }
-await driver.stop();
-rmSync(dir, { recursive: true, force: true });
+await exp.close();
