@@ -3,6 +3,7 @@
 // without the HTTP service around it:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/target-standalone.ts [--scale 0.2] [--cases 0,2,4]
 //   node --import tsx bench/target-standalone.ts --serve     (prints a qemu URL and waits; drive it by hand)
+//   add --busy-poll MICROSECONDS to set the target's busy-poll window (default: the server's)
 //   add --sync-always to keep page-cache I/O synchronous however slow it looks (under valgrind every call is slow)
 import { DEFAULT_IO_POLICY } from '../src/blockdev/file.js';
 import { runChecked } from '../src/util/exec.js';
@@ -33,7 +34,8 @@ const cases = pick ? pick.split(',').map((i) => all[Number(i)]) : all;
 
 if (process.argv.includes('--sync-always')) DEFAULT_IO_POLICY.slowMicros = Number.MAX_SAFE_INTEGER;
 
-const exp = await openExport('bench', 1 << 30, [INITIATOR]);
+const busyPoll = arg('busy-poll', '');
+const exp = await openExport('bench', 1 << 30, [INITIATOR], busyPoll ? { busyPollMicroseconds: Number(busyPoll) } : {});
 const url = qemuIscsiJson({ portal: exp.portal, iqn: exp.iqn, lun: exp.lun, initiatorName: INITIATOR });
 
 if (process.argv.includes('--serve')) {

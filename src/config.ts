@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_LEASES, type LeaseDurations } from './workflow/leases.js';
+import { DEFAULT_BUSY_POLL_MICROSECONDS } from './iscsi/server.js';
 
 export type TargetName = 'builtin' | 'tgt';
 export type AuthMode = 'noauth' | 'keystone';
@@ -26,6 +27,8 @@ export interface Config {
   tgtManage: boolean;
   /** tgt only: tgtd control port (socket /var/run/tgtd/socket.N); a private tgtd must not share it with the system one. */
   tgtControlPort: number;
+  /** builtin only: longest busy-poll window after iSCSI input, in microseconds; 0 turns polling off. */
+  iscsiBusyPollMicroseconds: number;
   hostName: string;
   availabilityZone: string;
   logLevel: string;
@@ -63,6 +66,8 @@ export const optionHelp: Record<OptionName, string> = {
   iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
   tgtManage: 'tgt target: start and supervise a private tgtd (default true)',
   tgtControlPort: 'tgt target: tgtd control port (default 3261 for a private tgtd)',
+  iscsiBusyPollMicroseconds:
+    `builtin target: longest time the event loop keeps polling for the next iSCSI command instead of sleeping; it adapts below this and costs CPU only while I/O flows; 0 turns it off (default ${DEFAULT_BUSY_POLL_MICROSECONDS})`,
   hostName: 'name of this volume host; os-vol-host-attr:host shows it as <name>@file#file (default embervol)',
   availabilityZone: 'availability zone reported on volumes (default nova)',
   logLevel: 'log level: fatal|error|warn|info|debug|trace (default info)',
@@ -138,6 +143,14 @@ function asPort(v: string | number | boolean, what: string, max = 65535): number
   return n;
 }
 
+function asWhole(v: string | number | boolean, what: string, max: number): number {
+  const n = Number(v);
+  if (typeof v === 'boolean' || v === '' || !Number.isInteger(n) || n < 0 || n > max) {
+    throw new ConfigError(`${what} must be a whole number 0-${max}, got "${v}"`);
+  }
+  return n;
+}
+
 /** Seconds (fractions allowed, at most a week) to milliseconds. */
 function asMs(v: string | number | boolean | undefined, dfltMs: number, what: string): number {
   if (v === undefined) return dfltMs;
@@ -186,6 +199,7 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
     tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port', 32767),
+    iscsiBusyPollMicroseconds: asWhole(raw.iscsiBusyPollMicroseconds ?? DEFAULT_BUSY_POLL_MICROSECONDS, 'iscsi-busy-poll-microseconds', 1_000_000),
     hostName: String(raw.hostName ?? 'embervol'),
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),

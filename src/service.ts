@@ -7,7 +7,8 @@ import { formatHostPort } from './util/ports.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
 import { buildApp } from './http/app.js';
-import { installMetrics } from './http/metrics.js';
+import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
+import { BuiltinTarget } from './targets/builtin.js';
 import { createKeystoneValidator } from './auth/keystone.js';
 import { FileBackend } from './backends/file.js';
 import { createVolumeHost } from './host/index.js';
@@ -33,6 +34,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     iqnPrefix: config.iqnPrefix,
     logger,
     daemon: { manage: config.tgtManage, controlPort: config.tgtControlPort },
+    busyPollMicroseconds: config.iscsiBusyPollMicroseconds,
   });
   const host = createVolumeHost({
     backend,
@@ -68,7 +70,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const auth = config.keystone ? { keystone: createKeystoneValidator({ ...config.keystone, logger }) } : ('noauth' as const);
     if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());
     const app = buildApp({ workflow, logger, auth });
-    installMetrics(app);
+    const registry = installMetrics(app);
+    if (target instanceof BuiltinTarget) installBusyPollMetrics(registry, () => target.server.pollStats());
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

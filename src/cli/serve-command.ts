@@ -14,6 +14,7 @@ const serveFlags: [OptionName, string][] = [
   ['iqnPrefix', '--iqn-prefix <prefix>'],
   ['tgtManage', '--tgt-manage <bool>'],
   ['tgtControlPort', '--tgt-control-port <port>'],
+  ['iscsiBusyPollMicroseconds', '--iscsi-busy-poll-microseconds <us>'],
   ['hostName', '--host-name <name>'],
   ['availabilityZone', '--availability-zone <az>'],
   ['logLevel', '--log-level <level>'],

@@ -1,7 +1,8 @@
 // Prometheus metrics on GET /metrics: per-route request counts and latencies plus the process's own gauges.
 // The registry is per app so that several services in one test process do not share counters.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import type { PollStats } from '../util/adaptive-poll.js';
 
 export function installMetrics(app: FastifyInstance): Registry {
   const registry = new Registry();
@@ -30,4 +31,37 @@ export function installMetrics(app: FastifyInstance): Registry {
     return registry.metrics();
   });
   return registry;
+}
+
+/** The builtin iSCSI target's busy-poll window (util/adaptive-poll.ts): what it costs and how often it pays. */
+export function installBusyPollMetrics(registry: Registry, stats: () => PollStats): void {
+  new Counter({
+    name: 'embervol_iscsi_busy_poll_seconds_total',
+    help: 'Time the event loop spent polling for iSCSI input instead of sleeping (about the CPU time it cost)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().pollSeconds);
+    },
+  });
+  new Counter({
+    name: 'embervol_iscsi_busy_poll_events_total',
+    help: 'iSCSI input that arrived while polling (hit) or after the loop had gone to sleep (miss)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      const s = stats();
+      this.reset();
+      this.inc({ result: 'hit' }, s.hits);
+      this.inc({ result: 'miss' }, s.misses);
+    },
+  });
+  new Gauge({
+    name: 'embervol_iscsi_busy_poll_window_seconds',
+    help: 'Current busy-poll window (adapts between 0 and --iscsi-busy-poll-microseconds)',
+    registers: [registry],
+    collect() {
+      this.set(stats().windowMicroseconds / 1e6);
+    },
+  });
 }

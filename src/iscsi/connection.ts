@@ -63,6 +63,8 @@ export interface ConnectionHost extends LoginDirectory {
   dropAfterColdReset(conn: IscsiConnection): void;
   /** Throws LoginFailure unless conn.requestedTsih names a session of the same initiator and ISID. */
   checkReinstatement(conn: IscsiConnection): void;
+  /** A write went to the socket: the initiator may answer soon (the server's busy-poll window). */
+  outputWritten(): void;
 }
 
 const LOGIN_MAX_SEGMENT = 8192;
@@ -441,6 +443,7 @@ export class IscsiConnection {
       for (const b of out) this.socket.write(b);
       this.socket.uncork();
     }
+    this.host.outputWritten();
     // Backpressure: a reader that does not keep up stops us reading its new commands,
     // instead of letting responses pile up in memory.
     if (!this.readPaused && this.socket.writableLength > WRITE_HIGH_WATER) {

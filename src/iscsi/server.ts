@@ -12,6 +12,10 @@ import { LoginFailure, LoginStatus } from './login-status.js';
 import { DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
 import { formatHostPort } from '../util/ports.js';
 import { readAcceptedSocket } from './socket-reader.js';
+import { AdaptivePoll, type PollStats } from '../util/adaptive-poll.js';
+
+/** Longest busy-poll window after a connection's input (see util/adaptive-poll.ts and docs/benchmarks.md). */
+export const DEFAULT_BUSY_POLL_MICROSECONDS = 200;
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
 export interface ScsiLunMap extends LunTable {
@@ -38,6 +42,8 @@ export interface IscsiServerOptions {
   discoveryChap?: ChapCredentials | null;
   /** Connections accepted at once (logged in or not); more are closed on accept. */
   maxConnections?: number;
+  /** Longest window in which the event loop keeps polling after input instead of sleeping; 0 turns it off. */
+  busyPollMicroseconds?: number;
 }
 
 export interface TargetOptions {
@@ -83,6 +89,7 @@ export class IscsiTargetServer implements ConnectionHost {
   private readonly advertisedPortals: string[] | undefined;
   private readonly createLunMap: () => ScsiLunMap;
   private readonly maxConnections: number;
+  private readonly poll: AdaptivePoll;
 
   constructor(opts: IscsiServerOptions = {}) {
     this.logger = (opts.logger ?? silentLogger()).child({ component: 'iscsi' });
@@ -96,6 +103,7 @@ export class IscsiTargetServer implements ConnectionHost {
     this.advertisedPortals = opts.portals;
     this.createLunMap = opts.createLunMap ?? (() => new ScsiTargetDevice());
     this.maxConnections = opts.maxConnections ?? 4096;
+    this.poll = new AdaptivePoll(opts.busyPollMicroseconds ?? DEFAULT_BUSY_POLL_MICROSECONDS);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -118,6 +126,15 @@ export class IscsiTargetServer implements ConnectionHost {
     return bound;
   }
 
+  outputWritten(): void {
+    this.poll.sent();
+  }
+
+  /** How the busy-poll window is doing (for /metrics). */
+  pollStats(): PollStats {
+    return this.poll.stats();
+  }
+
   get address(): { host: string; port: number } | null {
     const addr = this.server?.address();
     return typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : null;
@@ -126,6 +143,7 @@ export class IscsiTargetServer implements ConnectionHost {
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.poll.stop();
     for (const c of [...this.connections]) c.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -138,7 +156,10 @@ export class IscsiTargetServer implements ConnectionHost {
     }
     // The first read can only complete in a later turn of the event loop, after `conn` is set.
     let receiver: IscsiConnection | null = null;
-    const socket = readAcceptedSocket(accepted, (chunk) => receiver?.receive(chunk));
+    const socket = readAcceptedSocket(accepted, (chunk) => {
+      this.poll.arrived();
+      receiver?.receive(chunk);
+    });
     const conn = new IscsiConnection(socket, this, this.nextConnectionId++);
     receiver = conn;
     this.connections.add(conn);

@@ -14,6 +14,8 @@ export interface TargetDriverOptions {
   logger: Logger;
   /** tgt only: start and supervise a private tgtd (manage) or use a running one. */
   daemon?: { manage: boolean; controlPort?: number };
+  /** builtin only: longest busy-poll window after iSCSI input (µs); 0 off. */
+  busyPollMicroseconds?: number;
 }
 
 export const TARGET_DRIVER_NAMES = ['builtin', 'tgt'] as const;
@@ -28,7 +30,12 @@ export function createTargetDriver(name: string, opts: TargetDriverOptions): Tar
         daemon: opts.daemon ?? { manage: true },
       });
     case 'builtin':
-      return new BuiltinTarget({ portal: opts.portal, iqnPrefix: opts.iqnPrefix, logger: opts.logger });
+      return new BuiltinTarget({
+        portal: opts.portal,
+        iqnPrefix: opts.iqnPrefix,
+        logger: opts.logger,
+        server: { busyPollMicroseconds: opts.busyPollMicroseconds },
+      });
     default:
       throw new Error(`unknown target driver "${name}" (known: ${TARGET_DRIVER_NAMES.join(', ')})`);
   }

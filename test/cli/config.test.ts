@@ -15,6 +15,8 @@ test('defaults are the embedded ones: builtin target, noauth, loopback ports, SQ
   assert.equal(c.database, '/var/lib/ev/embervol.sqlite');
   assert.equal(c.keystone, null);
   assert.equal(c.leases.attachingMs, 300_000);
+  assert.equal(c.iscsiBusyPollMicroseconds, 200);
+  assert.equal(loadConfig({}, { env: { EMBERVOL_ISCSI_BUSY_POLL_MICROSECONDS: '0' } }).iscsiBusyPollMicroseconds, 0);
 });
 
 test('a flag beats the environment, which beats the config file', async () => {
@@ -40,6 +42,8 @@ test('mistakes are refused with a message that names the option and what it take
     [{ listen: 'localhost' }, /listen must be HOST:PORT/],
     [{ target: 'lio' }, /target must be one of builtin, tgt, got "lio"/],
     [{ tgtControlPort: '40000' }, /tgt-control-port must be a whole number 1-32767/],
+    [{ iscsiBusyPollMicroseconds: '1.5' }, /iscsi-busy-poll-microseconds must be a whole number 0-1000000, got "1.5"/],
+    [{ iscsiBusyPollMicroseconds: '-3' }, /iscsi-busy-poll-microseconds must be a whole number 0-1000000/],
     [{ leaseTaskSeconds: '-1' }, /lease-task-seconds must be a number of seconds above 0/],
     [{ auth: 'keystone' }, /--auth keystone needs EMBERVOL_KEYSTONE_AUTH_URL, EMBERVOL_KEYSTONE_USERNAME, EMBERVOL_KEYSTONE_PASSWORD/],
   ];

@@ -90,6 +90,13 @@ for (const target of targets) {
       const metrics = await (await fetch(`${svc.url}/metrics`)).text();
       assert.match(metrics, /embervol_http_requests_total\{method="POST",route="\/v3\/:project_id\/volumes\/:id\/action",status="202"\} \d+/);
       assert.match(metrics, /embervol_process_cpu_seconds_total/);
+      if (target === 'builtin') {
+        // The initiator's commands above went through the busy-poll window, caught or not.
+        const events = [...metrics.matchAll(/^embervol_iscsi_busy_poll_events_total\{result="(?:hit|miss)"\} (\d+)$/gm)];
+        assert.equal(events.length, 2, 'hit and miss counters are exported');
+        assert.ok(events.reduce((n, m) => n + Number(m[1]), 0) > 0, 'iSCSI input was counted');
+        assert.match(metrics, /^embervol_iscsi_busy_poll_window_seconds \S+$/m);
+      }
       const logs = svc.logs.join('\n');
       assert.ok(!logs.includes(d.auth_password), 'the CHAP password appeared in the logs');
     });

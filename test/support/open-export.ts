@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { truncate, writeFile } from 'node:fs/promises';
 import { silentLogger } from '../../src/log.js';
-import { BuiltinTarget } from '../../src/targets/builtin.js';
+import { BuiltinTarget, type BuiltinTargetOptions } from '../../src/targets/builtin.js';
 import { makeTempDir } from './tmp.js';
 
 export interface OpenExport {
@@ -14,12 +14,17 @@ export interface OpenExport {
   close(): Promise<void>;
 }
 
-export async function openExport(name: string, bytes: number, initiators: string[]): Promise<OpenExport> {
+export async function openExport(
+  name: string,
+  bytes: number,
+  initiators: string[],
+  server: BuiltinTargetOptions['server'] = {},
+): Promise<OpenExport> {
   const dir = await makeTempDir(`embervol-${name}-`);
   const file = join(dir.path, 'volume');
   await writeFile(file, '');
   await truncate(file, bytes);
-  const driver = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
+  const driver = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger: silentLogger(), server });
   await driver.start();
   const exp = await driver.createExport(name, file, { username: 'unused', password: 'unused-password' });
   driver.server.setChap(exp.iqn, null);
