@@ -1,7 +1,8 @@
 // Data path: the builtin target and tgtd side by side in one run, exported by `embervol serve` through the API as a
 // host would get them, driven by the same client (qemu-img bench, cache=none) with the same volume size and pattern.
 // Prints IOPS / throughput and target CPU time per I/O (from /proc/<pid>/stat of the process serving the I/O).
-// Usage: npm run bench -- datapath [--scale 1] [--repeat 1] [--targets builtin,tgt]
+// Usage: npm run bench -- datapath [--scale 1] [--repeat 1] [--targets builtin,tgt] [--cases 0,1,...] [--verbose]
+// Targets: builtin, tgt, and builtin-nopoll (the builtin target with its busy-poll window off, to show what it buys).
 import { readFileSync } from 'node:fs';
 import { runChecked, runProcess } from '../src/util/exec.js';
 import { qemuIscsiJson } from '../test/support/qemu.js';
@@ -63,16 +64,21 @@ async function qemuBench(url: string, c: Case, pid: number): Promise<Measured> {
   return { seconds: Number(m[1]), cpuSeconds: cpu1 - cpu0 };
 }
 
-async function servingPid(svc: ServiceProcess, target: string): Promise<number> {
-  if (target === 'builtin') return svc.child.pid!;
+type BenchTarget = 'builtin' | 'builtin-nopoll' | 'tgt';
+const BENCH_TARGETS: readonly BenchTarget[] = ['builtin', 'builtin-nopoll', 'tgt'];
+
+async function servingPid(svc: ServiceProcess, target: BenchTarget): Promise<number> {
+  if (target !== 'tgt') return svc.child.pid!;
   const r = await runProcess('pgrep', ['-P', String(svc.child.pid), 'tgtd']);
   const pid = Number(r.stdout.trim().split('\n')[0]);
   if (!pid) throw new Error('tgtd child of embervol serve not found');
   return pid;
 }
 
-async function exportVolume(target: 'builtin' | 'tgt') {
-  const svc = await startServiceProcess({ target });
+async function exportVolume(target: BenchTarget) {
+  const svc = await startServiceProcess(
+    target === 'builtin-nopoll' ? { target: 'builtin', extraArgs: ['--iscsi-busy-poll-microseconds', '0'] } : { target },
+  );
   const api = new CinderApi(svc.url);
   const id = await api.createVolume(VOLUME_GIB);
   const initiator = 'iqn.2020-01.org.embervol:bench';
@@ -91,7 +97,17 @@ function arg(name: string, dflt: string): string {
 export async function main() {
   const scale = Number(arg('scale', '1'));
   const repeat = Math.max(1, Number(arg('repeat', '1')));
-  const targets = arg('targets', 'builtin,tgt').split(',') as ('builtin' | 'tgt')[];
+  const targets = arg('targets', 'builtin,tgt').split(',') as BenchTarget[];
+  const verbose = process.argv.includes('--verbose');
+  const all = cases(scale);
+  const pick = arg('cases', '');
+  const chosen = pick ? pick.split(',').map((i) => all[Number(i)]) : all;
+  if (chosen.some((c) => !c)) throw new Error(`--cases takes indices 0-${all.length - 1}`);
+  const unknown = targets.filter((t) => !BENCH_TARGETS.includes(t));
+  if (unknown.length) throw new Error(`unknown target(s) ${unknown.join(', ')} (known: ${BENCH_TARGETS.join(', ')})`);
+  // Each other target is compared with tgt when it runs too, else with the last one named.
+  const peer = targets.includes('tgt') ? 'tgt' : targets[targets.length - 1];
+  const compared = targets.filter((t) => t !== peer);
   // Both targets are up at once and every case runs on each in turn (order alternating between rounds), so load from
   // elsewhere on a shared machine drifts over both alike instead of over one target's whole series.
   const exported = new Map<string, Awaited<ReturnType<typeof exportVolume>>>();
@@ -104,12 +120,14 @@ export async function main() {
       await qemuBench(url, { name: 'fill', size: 1 << 20, depth: 4, count: VOLUME_GIB * 1024, write: true }, pid);
     }
     for (let round = 0; round < repeat; round++) {
-      for (const c of cases(scale)) {
+      for (const c of chosen) {
         const order = round % 2 === 0 ? targets : [...targets].reverse();
         for (const target of order) {
           const { url, pid } = exported.get(target)!;
           const key = `${target}|${c.name}`;
-          samples.set(key, [...(samples.get(key) ?? []), await qemuBench(url, c, pid)]);
+          const m = await qemuBench(url, c, pid);
+          samples.set(key, [...(samples.get(key) ?? []), m]);
+          if (verbose) console.error(`round ${round + 1} ${target} ${c.name}: ${m.seconds.toFixed(3)} s, CPU ${((m.cpuSeconds / c.count) * 1e6).toFixed(1)} µs/IO`);
         }
       }
     }
@@ -117,7 +135,7 @@ export async function main() {
     await Promise.allSettled([...exported.values()].map((e) => e.svc.stop()));
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rows = cases(scale).map((c) => {
+  const rows = chosen.map((c) => {
     const row: string[] = [c.name];
     const rate = (seconds: number) => (c.size >= 1 << 20 ? (c.count * c.size) / seconds / 1e9 : c.count / seconds / 1000);
     const runs = (t: string) => samples.get(`${t}|${c.name}`)!;
@@ -125,10 +143,9 @@ export async function main() {
       row.push(rate(median(runs(t).map((m) => m.seconds))).toFixed(c.size >= 1 << 20 ? 2 : 1));
       row.push(((median(runs(t).map((m) => m.cpuSeconds)) / c.count) * 1e6).toFixed(1));
     }
-    if (targets.length === 2) {
-      // Median of the per-round ratios: each compares two runs made back to back.
-      const [a, b] = targets.map(runs);
-      const ratios = a.map((m, i) => b[i].seconds / m.seconds);
+    for (const t of compared) {
+      // Median of the per-round ratios: each compares runs made back to back in one round.
+      const ratios = runs(t).map((m, i) => runs(peer)[i].seconds / m.seconds);
       row.push(median(ratios).toFixed(2));
       row.push(`${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`);
     }
@@ -139,6 +156,6 @@ export async function main() {
       '(4 KiB rows: k IOPS; 1 MiB rows: GB/s; CPU: target µs per I/O)',
   );
   const header = ['case', ...targets.flatMap((t) => [t, `${t} CPU µs/IO`])];
-  if (targets.length === 2) header.push(`${targets[0]}/${targets[1]}`, 'per-round range');
+  for (const t of compared) header.push(`${t}/${peer}`, 'per-round range');
   printTable(header, rows);
 }

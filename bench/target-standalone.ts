@@ -54,8 +54,8 @@ if (process.argv.includes('--serve')) {
     const cpu = process.cpuUsage(cpu0);
     const secs = Number(/Run completed in ([\d.]+) seconds/.exec(r.stdout)![1]);
     const rate = c.size >= 1 << 20 ? `${((c.count * c.size) / secs / 1e9).toFixed(2)} GB/s` : `${(c.count / secs / 1000).toFixed(1)} k IOPS`;
-    rows.push([c.name, rate, (((cpu.user + cpu.system) / c.count)).toFixed(1)]);
+    rows.push([c.name, rate, ((cpu.user + cpu.system) / c.count).toFixed(1), (cpu.system / c.count).toFixed(1)]);
   }
-  printTable(['case', 'rate', 'CPU µs/IO'], rows);
+  printTable(['case', 'rate', 'CPU µs/IO', 'of which system'], rows);
 }
 await exp.close();

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import type { BlockDevice } from '../scsi/types.js';
 import { BufferSlab } from '../util/buffer-slab.js';
+import { ioBuffers } from '../util/large-buffers.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -134,7 +135,8 @@ export class FileBlockDevice implements BlockDevice {
 
   /** The buffer itself when the read ran synchronously and completely, else a promise of it. */
   read(offset: number, length: number): Buffer | Promise<Buffer> {
-    const buf = readBuffers.allocUnsafe(length);
+    // A large read goes out as Data-In and the transport gives the buffer back once it is written (util/large-buffers).
+    const buf = length > readBuffers.maxPieceBytes ? ioBuffers.take(length) : readBuffers.allocUnsafe(length);
     if (this.fdClosed) return Promise.reject(closedError());
     if (this.syncAllowed(length)) {
       try {

@@ -33,6 +33,7 @@ import {
 import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError, type KeyValues } from './text.js';
 import { dataOutLength } from './data-out-length.js';
 import { WriteCollector, type DataOutOutcome } from './write-collector.js';
+import { ioBuffers } from '../util/large-buffers.js';
 
 /** Executes CDBs for one target: the SCSI layer's LUN map. */
 export interface LunTable {
@@ -172,6 +173,8 @@ export class IscsiConnection {
   private loginTextBytes = 0;
   /** Buffers of PDUs sent in this tick, written together by flush() (one writev). */
   private outQueue: Buffer[] = [];
+  /** Pooled read buffers that PDUs in outQueue refer to: given back once the socket has written them. */
+  private outLent: Uint8Array[] = [];
   private flushScheduled = false;
   private readonly flushQueued = (): void => {
     try {
@@ -424,7 +427,12 @@ export class IscsiConnection {
     const out = this.outQueue;
     if (out.length === 0) return;
     this.outQueue = [];
-    if (this.socket.destroyed) return;
+    const lent = this.outLent;
+    if (lent.length > 0) this.outLent = [];
+    if (this.socket.destroyed) {
+      for (const b of lent) ioBuffers.giveBack(b);
+      return;
+    }
     let bytes = 0;
     for (const b of out) bytes += b.length;
     if (out.length === 1) this.socket.write(out[0]);
@@ -438,9 +446,14 @@ export class IscsiConnection {
         at += b.length;
       }
       this.socket.write(joined);
+      for (const b of lent) ioBuffers.giveBack(b);
     } else {
       this.socket.cork();
-      for (const b of out) this.socket.write(b);
+      const last = out.length - 1;
+      for (let i = 0; i < last; i++) this.socket.write(out[i]);
+      // Callbacks run in order, after the data has left (or the write failed): then nothing reads the buffers.
+      if (lent.length > 0) this.socket.write(out[last], () => lent.forEach((b) => ioBuffers.giveBack(b)));
+      else this.socket.write(out[last]);
       this.socket.uncork();
     }
     this.host.outputWritten();
@@ -783,12 +796,17 @@ export class IscsiConnection {
   private release(task: Task): void {
     if (task.reservedBytes) this.writeBytesPending -= task.reservedBytes;
     task.reservedBytes = 0;
+    // Only called once the command no longer runs: nothing reads the written data any more.
+    if (task.collector) ioBuffers.giveBack(task.collector.buffer);
     task.collector = undefined;
   }
 
   private complete(task: Task, result: ScsiResult, dataOut: Buffer | undefined): void {
     this.release(task);
-    if (task.aborted || this.closed) return;
+    if (task.aborted || this.closed) {
+      if (result.data) ioBuffers.giveBack(result.data);
+      return;
+    }
     this.tasks.delete(task.itt);
     let data = task.read ? (result.data ?? EMPTY_SEGMENT) : EMPTY_SEGMENT;
     // Residuals compare what the command wanted with what the initiator expected (RFC 7143 11.4.5).
@@ -802,6 +820,7 @@ export class IscsiConnection {
     if (data.length > task.edtl) data = data.subarray(0, task.edtl);
     if (data.length > 0) this.sendDataIn(task, data, result, residual);
     else this.sendScsiResponse(task, result, residual);
+    if (result.data && ioBuffers.owns(result.data)) this.outLent.push(result.data);
   }
 
   private sendDataIn(task: Task, data: Buffer, result: ScsiResult, residual: number): void {

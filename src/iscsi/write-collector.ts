@@ -4,6 +4,7 @@
 // length that does not fit the sequence we expect is an error for the whole command.
 
 import { RESERVED_TAG } from './pdu.js';
+import { ioBuffers } from '../util/large-buffers.js';
 
 export interface WriteCollectorOptions {
   firstBurstLength: number;
@@ -51,7 +52,8 @@ export class WriteCollector {
     private readonly edtl: number,
     private readonly opts: WriteCollectorOptions,
   ) {
-    this.buffer = Buffer.allocUnsafe(edtl);
+    // The connection gives it back once the command is done with it.
+    this.buffer = ioBuffers.take(edtl);
     const limit = Math.min(opts.firstBurstLength, edtl);
     this.unsolicited = opts.unsolicitedOpen ? { offset: 0, length: limit, received: 0, nextDataSN: 0 } : null;
   }

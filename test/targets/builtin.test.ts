@@ -70,6 +70,21 @@ describe('builtin target driver', () => {
     assert.doesNotMatch(io.stdout + io.stderr, /Pattern verification failed|error/i);
   });
 
+  it('large reads in flight together each get their own data (read buffers are used again only once sent)', async () => {
+    const iqn = driver.iqnFor(VOLUME);
+    const regions = Array.from({ length: 16 }, (_, i) => ({ pattern: `0x${(0x40 + i).toString(16)}`, offset: `${8 + i}M` }));
+    const cmds = regions.flatMap((r) => ['-c', `write -P ${r.pattern} ${r.offset} 1M`]);
+    // Three passes of sixteen 1 MiB reads submitted at once, each checked against its own pattern.
+    for (let pass = 0; pass < 3; pass++) {
+      for (const r of pass % 2 ? [...regions].reverse() : regions) cmds.push('-c', `aio_read -P ${r.pattern} ${r.offset} 1M`);
+      cmds.push('-c', 'aio_flush');
+    }
+    const io = await run('qemu-io', [...cmds, qemuJson(port, { iqn, initiator: HOST_A, chap: CHAP })]);
+    assert.equal(io.code, 0, io.stderr);
+    assert.doesNotMatch(io.stdout + io.stderr, /Pattern verification failed|error/i);
+    assert.equal((io.stdout.match(/^read 1048576\/1048576 bytes/gm) ?? []).length, 48, io.stdout);
+  });
+
   it('enforces read-only attachments', async () => {
     await driver.allowInitiator(VOLUME, HOST_B, 'ro');
     const iqn = driver.iqnFor(VOLUME);
