@@ -69,6 +69,8 @@ export interface ConnectionHost extends LoginDirectory {
 }
 
 const LOGIN_MAX_SEGMENT = 8192;
+/** What a read between two placed data segments takes: a header with room to spare, little of the data after it. */
+const HEADER_READ_BYTES = 4096;
 const MAX_WRITE_BYTES = 64 << 20;
 const WRITE_HIGH_WATER = 32 << 20;
 const MAX_WRITE_BYTES_PER_SESSION = 256 << 20;
@@ -108,6 +110,8 @@ interface Task {
   read: boolean;
   write: boolean;
   collector: WriteCollector | undefined;
+  /** Pooled immediate data that a write runs on directly (placeData): given back when the task is released. */
+  immediateData: Buffer | undefined;
   aborted: boolean;
   running: Promise<void> | undefined;
   /** Bytes of write buffer this task holds against the session budget. */
@@ -125,6 +129,7 @@ function newTask(bhs: Buffer, cdb: Buffer, lun: number): Task {
     read: (bhs[1] & 0x40) !== 0,
     write: (bhs[1] & 0x20) !== 0,
     collector: undefined,
+    immediateData: undefined,
     aborted: false,
     running: undefined,
     reservedBytes: 0,
@@ -408,6 +413,38 @@ export class IscsiConnection {
     }
   }
 
+  /** Memory the socket should read the next bytes into, when they are a placed data segment (socket-reader.ts). */
+  placeNextRead(): Buffer | null {
+    return this.framer.wantBuffer();
+  }
+
+  /** Between two placed segments only the next header is wanted from the arena; its data is then placed too. */
+  arenaReadLimit(): number {
+    return this.framer.lastPlaced ? HEADER_READ_BYTES : Infinity;
+  }
+
+  /**
+   * Large data segments are read straight into where they belong instead of into the socket's arenas (which would
+   * be new memory for every read, and make V8 collect garbage all the time at 1 MiB writes): Data-Out into the
+   * write's buffer at its offset, immediate data into a pooled buffer given back once the command has it.
+   */
+  private readonly placeData = (bhs: Buffer, length: number): Buffer | null => {
+    switch (bhs[0] & 0x3f) {
+      case Opcode.DATA_OUT: {
+        const task = this.tasks.get(ittOf(bhs));
+        if (!task?.collector || task.running) return null;
+        const offset = getU32(bhs, 40);
+        const buf = task.collector.buffer;
+        // A segment that does not fit is left to the collector to refuse.
+        return offset + length <= buf.length ? buf.subarray(offset, offset + length) : null;
+      }
+      case Opcode.SCSI_COMMAND:
+        return ioBuffers.take(length);
+      default:
+        return null;
+    }
+  };
+
   // ---- output --------------------------------------------------------------------------
 
   private send(pdu: Pdu): void {
@@ -601,6 +638,7 @@ export class IscsiConnection {
     // Digests start with the first PDU after the final login response (RFC 7143 13.1).
     this.framer.digests = { header: p.headerDigest, data: p.dataDigest };
     this.framer.limits.maxDataSegmentLength = p.targetMaxRecvDataSegmentLength;
+    if (this.login.sessionType === 'Normal') this.framer.placement = this.placeData;
     this.log.info(
       { initiator: this.login.initiatorName, target: this.target?.iqn, type: this.login.sessionType, tsih: this.tsih },
       'session logged in',
@@ -659,12 +697,19 @@ export class IscsiConnection {
 
   private onScsiCommand(pdu: Pdu): void {
     const { bhs } = pdu;
+    // Immediate data placed in a pooled buffer: whoever ends up with it gives it back (placeData).
+    const pooled = pdu.data.length > 0 && ioBuffers.owns(pdu.data) ? pdu.data : undefined;
+    const giveBackPooled = (): void => {
+      if (pooled) ioBuffers.giveBack(pooled);
+    };
     if (this.login.sessionType !== 'Normal' || !this.target) {
+      giveBackPooled();
       this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
       return;
     }
     const tag = ittOf(bhs);
     if (this.tasks.has(tag)) {
+      giveBackPooled();
       this.sendReject(RejectReason.TASK_IN_PROGRESS, bhs);
       return;
     }
@@ -683,11 +728,13 @@ export class IscsiConnection {
     }
     const p = this.login.params;
     if (pdu.data.length > 0 && (!write || !p.immediateData || pdu.data.length > edtl || pdu.data.length > p.firstBurstLength)) {
+      giveBackPooled();
       this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
       return;
     }
     if (write && edtl > 0 && (edtl > MAX_WRITE_BYTES || this.writeBytesPending + edtl > MAX_WRITE_BYTES_PER_SESSION)) {
       // Write data is gathered in memory before execution: bound it so no initiator can exhaust us.
+      giveBackPooled();
       this.sendScsiResponse(newTask(bhs, cdb, 0), { status: SamStatus.TASK_SET_FULL }, 0);
       return;
     }
@@ -699,6 +746,7 @@ export class IscsiConnection {
       const unsolicitedAllowed = !p.initialR2T && !isFinal(bhs);
       if (!unsolicitedAllowed && pdu.data.length === edtl) {
         // The common small write: all its data came as immediate data, nothing to solicit or gather.
+        task.immediateData = pooled;
         this.run(task, pdu.data);
         return;
       }
@@ -710,6 +758,7 @@ export class IscsiConnection {
         newTargetTag: () => this.newTargetTag(),
       });
       if (pdu.data.length > 0) task.collector.immediate(pdu.data);
+      giveBackPooled(); // copied into the collector
       this.advanceWrite(task);
       return;
     }
@@ -796,9 +845,12 @@ export class IscsiConnection {
   private release(task: Task): void {
     if (task.reservedBytes) this.writeBytesPending -= task.reservedBytes;
     task.reservedBytes = 0;
-    // Only called once the command no longer runs: nothing reads the written data any more.
-    if (task.collector) ioBuffers.giveBack(task.collector.buffer);
+    // Only called once the command no longer runs: nothing reads the written data any more. But the socket may have
+    // been told to read a Data-Out segment into it (an abort from another session): then it is left to the collector.
+    if (task.collector && !this.framer.abandonPlacement(task.collector.buffer.buffer)) ioBuffers.giveBack(task.collector.buffer);
     task.collector = undefined;
+    if (task.immediateData) ioBuffers.giveBack(task.immediateData);
+    task.immediateData = undefined;
   }
 
   private complete(task: Task, result: ScsiResult, dataOut: Buffer | undefined): void {

@@ -187,6 +187,25 @@ export class DigestError extends Error {
   }
 }
 
+/**
+ * Where the data segment of the PDU with this header should go: a buffer of exactly `dataLength` bytes that the
+ * receiver owns, or null to leave it in the read buffers. Asked once per PDU, when its header has arrived but its
+ * data has not.
+ */
+export type DataPlacement = (bhs: Buffer, dataLength: number) => Buffer | null;
+
+/** Smaller data segments are not offered to the placement: copying them costs less than the bookkeeping. */
+export const PLACEMENT_MIN_BYTES = 64 << 10;
+
+interface DirectData {
+  bhs: Buffer;
+  ahs: Buffer;
+  dest: Buffer;
+  filled: number;
+  /** Pad and data digest bytes after the data. */
+  trailer: number;
+}
+
 export interface FramerLimits {
   /** Largest data segment we accept (our declared MaxRecvDataSegmentLength, or a login cap). */
   maxDataSegmentLength: number;
@@ -202,17 +221,57 @@ export class PduFramer {
   private chunks: Buffer[] = [];
   private buffered = 0;
   digests: DigestSettings = { header: false, data: false };
+  /** Large data segments go where this says, straight from the socket when the reader asks wantBuffer(). */
+  placement: DataPlacement | null = null;
+  private direct: DirectData | null = null;
+  /** The placement declined the PDU now at the head: not asked again for it. */
+  private declined = false;
+  /** The last PDU's data was placed: the next is likely another large one, whose header is all we want to read. */
+  lastPlaced = false;
 
   constructor(public limits: FramerLimits) {}
 
   get pendingBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.direct ? this.direct.filled : 0);
   }
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    const d = this.direct;
+    if (d && d.filled < d.dest.length) {
+      const room = d.dest.length - d.filled;
+      if (chunk.buffer === d.dest.buffer && chunk.byteOffset === d.dest.byteOffset + d.filled && chunk.length <= room) {
+        d.filled += chunk.length; // read in place (wantBuffer)
+        return;
+      }
+      const n = Math.min(room, chunk.length);
+      chunk.copy(d.dest, d.filled, 0, n);
+      d.filled += n;
+      if (n === chunk.length) return;
+      chunk = chunk.subarray(n);
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+  }
+
+  /** Where the next bytes from the socket should be read to, when they belong to a placed data segment. */
+  wantBuffer(): Buffer | null {
+    const d = this.direct;
+    return d && d.filled < d.dest.length ? d.dest.subarray(d.filled) : null;
+  }
+
+  /**
+   * The receiver gives back memory that a placed data segment is being read into (its command ended): the rest of
+   * that segment goes to a buffer of the framer's own, so the PDU still completes and is checked, then dropped.
+   * True if it was: the socket may already have been told to read into that memory, so it must not be used again.
+   */
+  abandonPlacement(backing: ArrayBufferLike): boolean {
+    const d = this.direct;
+    if (!d || d.dest.buffer !== backing) return false;
+    const own = Buffer.allocUnsafe(d.dest.length);
+    d.dest.copy(own, 0, 0, d.filled);
+    d.dest = own;
+    return true;
   }
 
   /**
@@ -220,6 +279,7 @@ export class PduFramer {
    * Throws PduFormatError (fatal for the connection) or DigestError (data digest: PDU dropped).
    */
   next(): Pdu | null {
+    if (this.direct) return this.nextDirect();
     if (this.buffered < BHS_LENGTH) return null;
     const head = this.peek(BHS_LENGTH);
     const ahsLen = ahsLengthOf(head);
@@ -234,7 +294,15 @@ export class PduFramer {
     const dd = this.digests.data && dataLen > 0 ? 4 : 0;
     const paddedData = dataLen + padLength(dataLen);
     const total = BHS_LENGTH + ahsLen + hd + paddedData + dd;
-    if (this.buffered < total) return null;
+    if (this.buffered < total) {
+      if (this.placement && !this.declined && dataLen >= PLACEMENT_MIN_BYTES && this.buffered >= BHS_LENGTH + ahsLen + hd) {
+        this.startDirect(ahsLen, hd, dataLen, paddedData - dataLen + dd);
+        if (this.direct) return this.nextDirect();
+      }
+      return null;
+    }
+    this.declined = false;
+    this.lastPlaced = false;
     // Views, not copies: every chunk is memory of its own (the socket never reuses a read buffer, and merged
     // chunks are new), so the BHS, CDB and data of a PDU stay valid however long a command keeps them.
     const raw = this.take(total);
@@ -255,6 +323,55 @@ export class PduFramer {
       if (expected !== actual) throw new DigestError('data digest mismatch', Buffer.from(bhs), 'data');
     }
     return { bhs, ahs, data };
+  }
+
+  private startDirect(ahsLen: number, hd: number, dataLen: number, trailer: number): void {
+    const headerLen = BHS_LENGTH + ahsLen + hd;
+    const head = this.peek(headerLen);
+    if (hd && head.readUInt32LE(BHS_LENGTH + ahsLen) !== crc32c(head, 0, 0, BHS_LENGTH + ahsLen)) {
+      throw new PduFormatError('header digest mismatch', Buffer.from(head.subarray(0, BHS_LENGTH)));
+    }
+    const dest = this.placement!(head.subarray(0, BHS_LENGTH), dataLen);
+    if (!dest) {
+      this.declined = true;
+      return;
+    }
+    if (dest.length !== dataLen) throw new Error(`placement gave ${dest.length} bytes for a ${dataLen}-byte segment`);
+    // The header is copied: the command may keep its BHS, and a view would keep the whole read buffer alive.
+    const header = Buffer.from(this.take(headerLen));
+    const d: DirectData = {
+      bhs: header.subarray(0, BHS_LENGTH),
+      ahs: ahsLen === 0 ? EMPTY_SEGMENT : header.subarray(BHS_LENGTH, BHS_LENGTH + ahsLen),
+      dest,
+      filled: 0,
+      trailer,
+    };
+    this.direct = d;
+    const already = Math.min(this.buffered, dataLen);
+    while (d.filled < already) {
+      const c = this.chunks[0];
+      const n = Math.min(c.length, already - d.filled);
+      c.copy(dest, d.filled, 0, n);
+      d.filled += n;
+      if (n === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(n);
+      this.buffered -= n;
+    }
+  }
+
+  private nextDirect(): Pdu | null {
+    const d = this.direct!;
+    if (d.filled < d.dest.length || this.buffered < d.trailer) return null;
+    this.direct = null;
+    const trailer = d.trailer === 0 ? EMPTY_SEGMENT : this.take(d.trailer);
+    if (this.digests.data) {
+      const pad = d.trailer - 4;
+      let crc = crc32c(d.dest);
+      if (pad > 0) crc = crc32c(trailer, crc, 0, pad);
+      if (trailer.readUInt32LE(pad) !== crc) throw new DigestError('data digest mismatch', Buffer.from(d.bhs), 'data');
+    }
+    this.lastPlaced = true;
+    return { bhs: d.bhs, ahs: d.ahs, data: d.dest };
   }
 
   /** A buffer that starts with the next n bytes (and may go on past them). */

@@ -156,10 +156,14 @@ export class IscsiTargetServer implements ConnectionHost {
     }
     // The first read can only complete in a later turn of the event loop, after `conn` is set.
     let receiver: IscsiConnection | null = null;
-    const socket = readAcceptedSocket(accepted, (chunk) => {
-      this.poll.arrived();
-      receiver?.receive(chunk);
-    });
+    const socket = readAcceptedSocket(
+      accepted,
+      (chunk) => {
+        this.poll.arrived();
+        receiver?.receive(chunk);
+      },
+      { next: () => receiver?.placeNextRead() ?? null, arenaReadLimit: () => receiver?.arenaReadLimit() ?? Infinity },
+    );
     const conn = new IscsiConnection(socket, this, this.nextConnectionId++);
     receiver = conn;
     this.connections.add(conn);

@@ -14,6 +14,14 @@ const ARENA_BYTES = 256 << 10;
 /** A read is offered at least this much room (what Node's stream path offers), else the next arena starts. */
 const MIN_READ_BYTES = 64 << 10;
 
+/** Lets the receiver steer reads: large data segments straight into memory of its own, headers alone into the arena. */
+export interface ReadPlacement {
+  /** Memory of the receiver's own for the next bytes, or null for the arena. */
+  next(): Buffer | null;
+  /** Most bytes worth reading into the arena now (a header between two placed segments), or Infinity. */
+  arenaReadLimit(): number;
+}
+
 interface UserBufferHandle {
   useUserBuffer(buffer: Uint8Array): void;
 }
@@ -27,8 +35,12 @@ function userBufferHandle(socket: Socket): UserBufferHandle | null {
  * Delivers what the peer sends to `onChunk` and returns the socket to use from now on (the accepted one, or the one
  * that took over its handle). Every chunk is a view of memory that is never read into again, so a receiver may keep
  * views of it as long as it likes. Chunks that follow each other in one arena are adjacent in memory.
+ *
+ * `placement`, asked before each read, may name memory of the receiver's own for the next bytes (a large data
+ * segment read straight into the buffer it belongs in); the chunk is then a view of that memory. On the 'data' path
+ * it is not asked, and the receiver copies.
  */
-export function readAcceptedSocket(accepted: Socket, onChunk: (chunk: Buffer) => void): Socket {
+export function readAcceptedSocket(accepted: Socket, onChunk: (chunk: Buffer) => void, placement?: ReadPlacement): Socket {
   const handle = userBufferHandle(accepted);
   if (!handle) {
     accepted.on('data', onChunk);
@@ -47,14 +59,17 @@ export function readAcceptedSocket(accepted: Socket, onChunk: (chunk: Buffer) =>
     writable: true,
     onread: {
       buffer: (): Buffer => {
+        const placed = placement?.next();
+        if (placed && placed.length > 0) return placed;
         if (arena.length - used < MIN_READ_BYTES) {
           arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
           used = 0;
         }
-        return arena.subarray(used);
+        const limit = placement ? placement.arenaReadLimit() : Infinity;
+        return limit < arena.length - used ? arena.subarray(used, used + limit) : arena.subarray(used);
       },
       callback: (bytes: number, buffer: Buffer): void => {
-        used += bytes;
+        if (buffer.buffer === arena.buffer) used += bytes;
         onChunk(buffer.subarray(0, bytes));
       },
     },

@@ -79,7 +79,9 @@ export class WriteCollector {
     const end = pdu.offset + pdu.data.length;
     // In-order data only (DataPDUInOrder=Yes): each PDU continues where the last one stopped.
     if (pdu.offset !== seq.offset + seq.received || end > seq.offset + seq.length || end > this.edtl) return 'error';
-    pdu.data.copy(this.buffer, pdu.offset);
+    // The connection may have read the segment straight into place (Connection.placeData).
+    const inPlace = pdu.data.buffer === this.buffer.buffer && pdu.data.byteOffset === this.buffer.byteOffset + pdu.offset;
+    if (!inPlace) pdu.data.copy(this.buffer, pdu.offset);
     seq.received += pdu.data.length;
     this.received += pdu.data.length;
     if (pdu.ttt === RESERVED_TAG) {

@@ -79,6 +79,107 @@ describe('PDU codec and framer', () => {
     });
   }
 
+  describe('placed data segments', () => {
+    const big = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+    /** A large Data-Out, a small NOP-Out, another large one whose length needs padding. */
+    const stream = () => [pdu(Opcode.DATA_OUT, big(70_001, 1)), pdu(Opcode.NOP_OUT, Buffer.from('hi')), pdu(Opcode.DATA_OUT, big(65_537, 2), Buffer.alloc(4, 3))];
+
+    for (const digests of [
+      { header: false, data: false },
+      { header: true, data: true },
+    ]) {
+      it(`puts large segments where the placement says, however the stream is split (digests ${JSON.stringify(digests)})`, () => {
+        const pdus = stream();
+        const wire = Buffer.concat(pdus.map((p) => encodePduToBuffer(p, digests)));
+        for (const chunk of [1000, 4096, 65_536, 100_000, wire.length]) {
+          for (const inPlace of [false, true]) {
+            const f = new PduFramer({ maxDataSegmentLength: 1 << 20 });
+            f.digests = digests;
+            const dests: Buffer[] = [];
+            f.placement = (bhs, len) => {
+              assert.equal(bhs[0] & 0x3f, Opcode.DATA_OUT);
+              const d = Buffer.alloc(len);
+              dests.push(d);
+              return d;
+            };
+            const got: Pdu[] = [];
+            for (let i = 0; i < wire.length; ) {
+              // As the socket reader does: read into the placed memory when the framer asks for it.
+              const want = inPlace ? f.wantBuffer() : null;
+              const n = Math.min(chunk, wire.length - i, want ? want.length : Infinity);
+              if (want) {
+                wire.copy(want, 0, i, i + n);
+                f.push(want.subarray(0, n));
+              } else f.push(wire.subarray(i, i + n));
+              i += n;
+              got.push(...drain(f));
+            }
+            assert.equal(got.length, 3, `chunk ${chunk} inPlace ${inPlace}`);
+            // A PDU that arrives whole in one read is framed from the read buffers as usual.
+            if (chunk < 65_536) {
+              assert.equal(dests.length, 2);
+              assert.equal(got[0].data, dests[0], 'the PDU data is the placed buffer');
+              assert.equal(got[2].data, dests[1]);
+            }
+            assert.deepEqual(got[0].data, pdus[0].data);
+            assert.deepEqual(got[1].data, Buffer.from('hi'));
+            assert.deepEqual(got[2].data, pdus[2].data);
+            assert.deepEqual(got[2].ahs, Buffer.alloc(4, 3));
+            assert.equal(got[2].bhs.readUInt32BE(16), 0x11223344);
+            assert.equal(f.pendingBytes, 0);
+          }
+        }
+      });
+    }
+
+    it('leaves a declined segment in the read buffers and asks once per PDU', () => {
+      const f = new PduFramer({ maxDataSegmentLength: 1 << 20 });
+      let asked = 0;
+      f.placement = () => {
+        asked++;
+        return null;
+      };
+      const wire = encodePduToBuffer(stream()[0]);
+      const got: Pdu[] = [];
+      for (let i = 0; i < wire.length; i += 5000) {
+        f.push(wire.subarray(i, i + 5000));
+        got.push(...drain(f));
+      }
+      assert.equal(got.length, 1);
+      assert.deepEqual(got[0].data, big(70_001, 1));
+      assert.equal(asked, 1);
+    });
+
+    it('checks the data digest of a placed segment', () => {
+      const digests = { header: true, data: true };
+      const wire = encodePduToBuffer(stream()[0], digests);
+      wire[48 + 4 + 100] ^= 1;
+      const f = new PduFramer({ maxDataSegmentLength: 1 << 20 });
+      f.digests = digests;
+      f.placement = (_bhs, len) => Buffer.alloc(len);
+      f.push(wire.subarray(0, 4096));
+      assert.equal(f.next(), null);
+      f.push(wire.subarray(4096));
+      assert.throws(() => f.next(), DigestError);
+    });
+
+    it('moves a segment to memory of its own when the receiver abandons the placement', () => {
+      const f = new PduFramer({ maxDataSegmentLength: 1 << 20 });
+      const dest = Buffer.alloc(70_001);
+      f.placement = () => dest;
+      const wire = encodePduToBuffer(stream()[0]);
+      f.push(wire.subarray(0, 30_000));
+      assert.equal(f.next(), null);
+      assert.equal(f.abandonPlacement(Buffer.alloc(1).buffer), false, 'other memory: nothing to do');
+      assert.equal(f.abandonPlacement(dest.buffer), true);
+      dest.fill(0xee); // the memory now belongs to someone else
+      f.push(wire.subarray(30_000));
+      const [got] = drain(f);
+      assert.notEqual(got.data.buffer, dest.buffer);
+      assert.deepEqual(got.data, big(70_001, 1));
+    });
+  });
+
   it('pads data segments to four bytes and fills the length fields', () => {
     const wire = encodePduToBuffer(pdu(Opcode.NOP_IN, Buffer.from('abcde')));
     assert.equal(wire.length, 48 + 8);
