@@ -15,7 +15,7 @@ import { readAcceptedSocket } from './socket-reader.js';
 import { AdaptivePoll, type PollStats } from '../util/adaptive-poll.js';
 
 /** Longest busy-poll window after a connection's input (see util/adaptive-poll.ts and docs/benchmarks.md). */
-export const DEFAULT_BUSY_POLL_MICROSECONDS = 200;
+export const DEFAULT_BUSY_POLL_MICROSECONDS = 500;
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
 export interface ScsiLunMap extends LunTable {

@@ -15,7 +15,7 @@ test('defaults are the embedded ones: builtin target, noauth, loopback ports, SQ
   assert.equal(c.database, '/var/lib/ev/embervol.sqlite');
   assert.equal(c.keystone, null);
   assert.equal(c.leases.attachingMs, 300_000);
-  assert.equal(c.iscsiBusyPollMicroseconds, 200);
+  assert.equal(c.iscsiBusyPollMicroseconds, 500);
   assert.equal(loadConfig({}, { env: { EMBERVOL_ISCSI_BUSY_POLL_MICROSECONDS: '0' } }).iscsiBusyPollMicroseconds, 0);
 });
 

@@ -6,31 +6,10 @@ import { encodePduToBuffer, newBhs, Opcode, type Pdu } from '../../src/iscsi/pdu
 import { parseKeyValues } from '../../src/iscsi/text.js';
 import { INITIATOR, INITIATOR2, startTestTarget, TARGET_IQN, type TestTarget } from './helpers.js';
 import { RawInitiator, read10, TEST_UNIT_READY, write10 } from './raw-initiator.js';
+import { clearUnitAttention, loggedIn, response } from './raw-session.js';
 
 const CHAP_IQN = 'iqn.2010-10.org.openstack:volume-chap';
 const CHAP = { username: 'user', password: 'password-123456' };
-
-async function loggedIn(port: number, initiator = INITIATOR, operational?: Array<[string, string]>): Promise<RawInitiator> {
-  const c = await RawInitiator.connect(port);
-  const status = await c.login({ initiator, target: TARGET_IQN, operational });
-  assert.equal(status, 0, `login status 0x${status.toString(16)}`);
-  await clearUnitAttention(c);
-  return c;
-}
-
-/** A new I_T nexus starts with a POWER ON/RESET unit attention (SAM-5); consume it. */
-async function clearUnitAttention(c: RawInitiator): Promise<void> {
-  c.send(c.scsiCommand(TEST_UNIT_READY));
-  await response(c, Opcode.SCSI_RESPONSE);
-}
-
-async function response(c: RawInitiator, opcode: number): Promise<Pdu> {
-  for (;;) {
-    const p = await c.receive();
-    assert.ok(p, `connection closed while waiting for opcode 0x${opcode.toString(16)}`);
-    if ((p.bhs[0] & 0x3f) === opcode) return p;
-  }
-}
 
 describe('iSCSI protocol from a raw initiator', () => {
   let t: TestTarget;
