@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions the builtin target's main thread executes per 4 KiB I/O at queue depth 1, counted by callgrind:
 # unlike time, the count does not depend on what else the machine is doing, so two commits can be compared on a
-# busy machine. (It counts user space only; the kernel's share and cache misses are not in it.)
+# busy machine. (It counts user space only; the kernel's share and cache misses are not in it.) The busy-poll window
+# is off: its polling costs instructions in proportion to the time spent waiting, which is what this count avoids.
 # Usage: bash bench/qd1-instructions.sh [count]     (needs valgrind and qemu-img; takes about two minutes)
 set -euo pipefail
 N=${1:-5000}
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'kill -INT $vp 2>/dev/null || true; rm -rf "$out"' EXIT
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/cg.%p" \
-  node --import tsx bench/target-standalone.ts --serve --sync-always >"$out/url" 2>"$out/err" &
+  node --import tsx bench/target-standalone.ts --serve --sync-always --busy-poll 0 >"$out/url" 2>"$out/err" &
 vp=$!
 for _ in $(seq 120); do grep -q json "$out/url" 2>/dev/null && break; sleep 1; done
 url=$(cat "$out/url")

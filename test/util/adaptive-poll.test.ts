@@ -12,6 +12,17 @@ async function settle(maxMicroseconds: number): Promise<void> {
   await sleep(Math.ceil(maxMicroseconds / 1000) + 5);
 }
 
+/** A poller whose window has grown on events one event-loop turn apart (far below any maximum used here). */
+async function grownPoll(max: number): Promise<AdaptivePoll> {
+  const poll = new AdaptivePoll(max);
+  for (let i = 0; i < 30; i++) {
+    poll.arrived();
+    await nextTurn();
+  }
+  assert.ok(poll.stats().windowMicroseconds > 0, 'window grew first');
+  return poll;
+}
+
 describe('AdaptivePoll', () => {
   it('does nothing when the window is 0', async () => {
     const poll = new AdaptivePoll(0);
@@ -45,13 +56,8 @@ describe('AdaptivePoll', () => {
 
   it('shrinks the window, down to off, when events come further apart than the maximum', async () => {
     const max = 2_000;
-    const poll = new AdaptivePoll(max);
-    for (let i = 0; i < 30; i++) {
-      poll.arrived();
-      await nextTurn();
-    }
+    const poll = await grownPoll(max);
     const grown = poll.stats().windowMicroseconds;
-    assert.ok(grown > 0, 'window grew first');
     const windows: number[] = [];
     for (let i = 0; i < 12; i++) {
       await sleep(20); // ten times the maximum: polling could not have caught it
@@ -66,13 +72,7 @@ describe('AdaptivePoll', () => {
   });
 
   it('opens the window again when an answer goes out late, so the next request still counts as caught', async () => {
-    const max = 2_000;
-    const poll = new AdaptivePoll(max);
-    for (let i = 0; i < 30; i++) {
-      poll.arrived();
-      await nextTurn();
-    }
-    assert.ok(poll.stats().windowMicroseconds > 0, 'window grew first');
+    const poll = await grownPoll(2_000);
     // A command whose answer takes far longer than the window (a flush to disk, say), and the next command right
     // after the answer.
     poll.arrived();
