@@ -12,12 +12,12 @@ async function settle(maxMicroseconds: number): Promise<void> {
   await sleep(Math.ceil(maxMicroseconds / 1000) + 5);
 }
 
-/** A poller whose window has grown on events one event-loop turn apart (far below any maximum used here). */
-async function grownPoll(max: number): Promise<AdaptivePoll> {
+/** A poller whose window has grown on events about a millisecond apart (far below the maximum). */
+async function grownPoll(max = 10_000): Promise<AdaptivePoll> {
   const poll = new AdaptivePoll(max);
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 20; i++) {
     poll.arrived();
-    await nextTurn();
+    await sleep(1);
   }
   assert.ok(poll.stats().windowMicroseconds > 0, 'window grew first');
   return poll;
@@ -41,11 +41,10 @@ describe('AdaptivePoll', () => {
   it('grows the window while events come soon after each other, then catches them polling', async () => {
     const max = 50_000;
     const poll = new AdaptivePoll(max);
-    // Events a few event-loop turns apart: far below the maximum, so every miss grows the window.
+    // Events about a millisecond apart: far below the maximum, so every miss grows the window.
     for (let i = 0; i < 40; i++) {
       poll.arrived();
-      await nextTurn();
-      await nextTurn();
+      await sleep(1);
     }
     const s = poll.stats();
     assert.ok(s.windowMicroseconds > 0, `window grew: ${JSON.stringify(s)}`);
@@ -55,12 +54,12 @@ describe('AdaptivePoll', () => {
   });
 
   it('shrinks the window, down to off, when events come further apart than the maximum', async () => {
-    const max = 2_000;
+    const max = 10_000;
     const poll = await grownPoll(max);
     const grown = poll.stats().windowMicroseconds;
     const windows: number[] = [];
     for (let i = 0; i < 12; i++) {
-      await sleep(20); // ten times the maximum: polling could not have caught it
+      await sleep(50); // five times the maximum: polling could not have caught it
       poll.arrived();
       windows.push(poll.stats().windowMicroseconds);
     }
@@ -72,18 +71,38 @@ describe('AdaptivePoll', () => {
   });
 
   it('opens the window again when an answer goes out late, so the next request still counts as caught', async () => {
-    const poll = await grownPoll(2_000);
+    const poll = await grownPoll();
     // A command whose answer takes far longer than the window (a flush to disk, say), and the next command right
     // after the answer.
     poll.arrived();
     const before = poll.stats();
-    await sleep(20);
+    await sleep(50);
     poll.sent();
+    const soon = process.hrtime.bigint() + 100_000n; // the next command 100 µs after the answer
+    while (process.hrtime.bigint() < soon);
     poll.arrived();
     const after = poll.stats();
     assert.equal(after.misses, before.misses, `no miss: ${JSON.stringify(after)}`);
     assert.equal(after.hits, before.hits + 1);
     assert.equal(after.windowMicroseconds, before.windowMicroseconds, 'the window keeps its size');
+  });
+
+  it('switches itself off when input follows each answer within microseconds (high queue depth), and stays off', async () => {
+    const poll = await grownPoll();
+    const grown = poll.stats().windowMicroseconds;
+    for (let i = 0; i < 12; i++) poll.arrived(); // the rest of one message, piece by piece: no sign either way
+    assert.equal(poll.stats().windowMicroseconds, grown);
+    for (let i = 0; i < 12; i++) {
+      poll.sent();
+      poll.arrived(); // the next command was already there: the loop would not have slept for it
+    }
+    assert.equal(poll.stats().windowMicroseconds, 0, 'caught, but too soon to have been worth polling for');
+    const off = new AdaptivePoll(10_000);
+    for (let i = 0; i < 50; i++) {
+      off.sent();
+      off.arrived();
+    }
+    assert.equal(off.stats().windowMicroseconds, 0, 'never opened');
   });
 
   it('catches the next request of a queue-depth-1 client on a real socket', async () => {
