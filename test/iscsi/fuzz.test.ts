@@ -29,9 +29,9 @@ function templates(cmdSN: number): Pdu[] {
   const login = newBhs(0x40 | Opcode.LOGIN_REQUEST, 0x87);
   login.writeUInt32BE(cmdSN, 24);
   const loginData = encodeKeyValues([['InitiatorName', INITIATOR2], ['TargetName', TARGET_IQN], ['SessionType', 'Normal'], ['AuthMethod', 'CHAP,None'], ['CHAP_A', '5'], ['MaxRecvDataSegmentLength', '8192']]);
-  const cmd = (cdb: Buffer, flags: number, edtl: number, data = Buffer.alloc(0)): Pdu => {
+  const cmd = (cdb: Buffer, flags: number, edtl: number, data = Buffer.alloc(0), itt = Math.floor(Math.random() * 1000)): Pdu => {
     const b = newBhs(Opcode.SCSI_COMMAND, flags);
-    b.writeUInt32BE(Math.floor(Math.random() * 1000), 16);
+    b.writeUInt32BE(itt, 16);
     b.writeUInt32BE(edtl, 20);
     b.writeUInt32BE(cmdSN, 24);
     cdb.copy(b, 32);
@@ -46,7 +46,16 @@ function templates(cmdSN: number): Pdu[] {
   const nop = newBhs(0x40 | Opcode.NOP_OUT, 0x80);
   nop.writeUInt32BE(0xffffffff, 20);
   const logout = newBhs(0x40 | Opcode.LOGOUT_REQUEST, 0x80);
+  // Segments large enough to be read straight into place (PduFramer.placement): a write's 64 KiB of immediate data,
+  // and 64 KiB of Data-Out for that write's ITT (placed into its buffer, then refused: InitialR2T is Yes).
+  const PLACED_ITT = 0x4242;
+  const bigDataOut = newBhs(Opcode.DATA_OUT, 0x80);
+  bigDataOut.writeUInt32BE(PLACED_ITT, 16);
+  bigDataOut.writeUInt32BE(0xffffffff, 20);
+  bigDataOut.writeUInt32BE(65536, 40);
   return [
+    cmd(write10(64, 256), 0xa1, 131072, Buffer.alloc(65536, 0xcc), PLACED_ITT),
+    { bhs: bigDataOut, ahs: Buffer.alloc(0), data: Buffer.alloc(65536, 0xbb) },
     { bhs: login, ahs: Buffer.alloc(0), data: loginData },
     cmd(read10(0, 8), 0xc1, 4096),
     cmd(write10(8, 2), 0xa1, 1024, Buffer.alloc(512, 0xee)),
