@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_LEASES, type LeaseDurations } from './workflow/leases.js';
-import { DEFAULT_BUSY_POLL_MICROSECONDS } from './iscsi/server.js';
+import { DEFAULT_BUSY_POLL_MICROSECONDS } from './iscsi/params.js';
 
 export type TargetName = 'builtin' | 'tgt';
 export type AuthMode = 'noauth' | 'keystone';
@@ -137,16 +137,10 @@ function asBool(v: string | number | boolean, what: string): boolean {
   throw new ConfigError(`${what} must be true or false, got "${v}"`);
 }
 
-function asPort(v: string | number | boolean, what: string, max = 65535): number {
+function asWhole(v: string | number | boolean, what: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(`${what} must be a whole number 1-${max}, got "${v}"`);
-  return n;
-}
-
-function asWhole(v: string | number | boolean, what: string, max: number): number {
-  const n = Number(v);
-  if (typeof v === 'boolean' || v === '' || !Number.isInteger(n) || n < 0 || n > max) {
-    throw new ConfigError(`${what} must be a whole number 0-${max}, got "${v}"`);
+  if (typeof v === 'boolean' || v === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${what} must be a whole number ${min}-${max}, got "${v}"`);
   }
   return n;
 }
@@ -198,8 +192,8 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     database: resolve(String(raw.database ?? join(dataDir, 'embervol.sqlite'))),
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),
-    tgtControlPort: asPort(raw.tgtControlPort ?? 3261, 'tgt-control-port', 32767),
-    iscsiBusyPollMicroseconds: asWhole(raw.iscsiBusyPollMicroseconds ?? DEFAULT_BUSY_POLL_MICROSECONDS, 'iscsi-busy-poll-microseconds', 1_000_000),
+    tgtControlPort: asWhole(raw.tgtControlPort ?? 3261, 'tgt-control-port', 1, 32767),
+    iscsiBusyPollMicroseconds: asWhole(raw.iscsiBusyPollMicroseconds ?? DEFAULT_BUSY_POLL_MICROSECONDS, 'iscsi-busy-poll-microseconds', 0, 1_000_000),
     hostName: String(raw.hostName ?? 'embervol'),
     availabilityZone: String(raw.availabilityZone ?? 'nova'),
     logLevel: oneOf(raw.logLevel ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'log-level'),

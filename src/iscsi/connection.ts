@@ -470,9 +470,11 @@ export class IscsiConnection {
       for (const b of lent) ioBuffers.giveBack(b);
       return;
     }
+    // Write callbacks run in order, once the data has left (or the write failed): then nothing reads the buffers.
+    const sent = lent.length > 0 ? () => lent.forEach((b) => ioBuffers.giveBack(b)) : undefined;
     let bytes = 0;
     for (const b of out) bytes += b.length;
-    if (out.length === 1) this.socket.write(out[0]);
+    if (out.length === 1) this.socket.write(out[0], sent);
     else if (bytes <= outputBuffers.maxPieceBytes) {
       // Small responses (a 4 KiB read's header and data, a batch of statuses) are copied into one buffer: the copy
       // is cheaper than the stream's cork, per-buffer bookkeeping and writev.
@@ -482,15 +484,12 @@ export class IscsiConnection {
         joined.set(b, at);
         at += b.length;
       }
-      this.socket.write(joined);
-      for (const b of lent) ioBuffers.giveBack(b);
+      this.socket.write(joined, sent);
     } else {
       this.socket.cork();
       const last = out.length - 1;
       for (let i = 0; i < last; i++) this.socket.write(out[i]);
-      // Callbacks run in order, after the data has left (or the write failed): then nothing reads the buffers.
-      if (lent.length > 0) this.socket.write(out[last], () => lent.forEach((b) => ioBuffers.giveBack(b)));
-      else this.socket.write(out[last]);
+      this.socket.write(out[last], sent);
       this.socket.uncork();
     }
     this.host.outputWritten();

@@ -64,6 +64,9 @@ export const DEFAULT_TARGET_LIMITS: TargetLimits = {
   allowDigests: true,
 };
 
+/** Longest busy-poll window after a connection's input or output (see util/adaptive-poll.ts and docs/benchmarks.md). */
+export const DEFAULT_BUSY_POLL_MICROSECONDS = 500;
+
 export type Answer = string | null; // null: the key needs no answer (declarative)
 
 export const NOT_UNDERSTOOD = 'NotUnderstood';

@@ -9,13 +9,10 @@ import type { LogicalUnit } from '../scsi/types.js';
 import { IscsiConnection, TmfFunction, TmfResponse, type ConnectionHost, type LunTable } from './connection.js';
 import type { LoginTarget } from './login.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
-import { DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
+import { DEFAULT_BUSY_POLL_MICROSECONDS, DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
 import { formatHostPort } from '../util/ports.js';
 import { readAcceptedSocket } from './socket-reader.js';
 import { AdaptivePoll, type PollStats } from '../util/adaptive-poll.js';
-
-/** Longest busy-poll window after a connection's input (see util/adaptive-poll.ts and docs/benchmarks.md). */
-export const DEFAULT_BUSY_POLL_MICROSECONDS = 500;
 
 /** The SCSI layer's per-target LUN map (ScsiTargetDevice satisfies it). */
 export interface ScsiLunMap extends LunTable {
