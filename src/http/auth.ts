@@ -11,7 +11,7 @@
 //   there is no Nova to protect; with X-Roles, only when "service" is listed.
 // - No X-Auth-Token at all: Cinder answers 204 with a ready-made token; so do we.
 import { CinderFault } from '../errors.js';
-import type { Microversion, RequestContext } from './context.js';
+import type { Microversion, RequestContext } from '../workflow/context.js';
 
 export const DEFAULT_PROJECT = 'admin';
 

@@ -1,30 +1,6 @@
 import type {} from 'fastify';
-// What the HTTP layer knows about a caller once auth and microversion negotiation ran.
-// Handlers pass it to the workflow, which applies policy (the workflow never sees fastify).
-
-export interface Microversion {
-  major: 3;
-  minor: number;
-}
-
-export interface RequestContext {
-  requestId: string;
-  userId: string;
-  projectId: string;
-  roles: string[];
-  isAdmin: boolean;
-  /** True when the request carries a valid service token (CVE-2023-2088 rule). */
-  isService: boolean;
-  version: Microversion;
-}
-
-export const MIN_VERSION: Microversion = { major: 3, minor: 0 };
-/** Highest microversion embervol negotiates; raise it only when the behaviour of the new version exists. */
-export const MAX_VERSION: Microversion = { major: 3, minor: 70 };
-
-export function atLeast(v: Microversion, minor: number): boolean {
-  return v.minor >= minor;
-}
+import type { RequestContext } from '../workflow/context.js';
+// Every request carries the caller's context once auth and microversion negotiation ran (app.ts sets it).
 
 declare module 'fastify' {
   interface FastifyRequest {

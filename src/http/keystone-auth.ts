@@ -3,7 +3,7 @@
 import type { FastifyReply } from 'fastify';
 import { AuthError, type KeystoneValidator } from '../auth/keystone.js';
 import { CinderFault } from '../errors.js';
-import type { Microversion, RequestContext } from './context.js';
+import type { Microversion, RequestContext } from '../workflow/context.js';
 
 export async function keystoneContext(
   validator: KeystoneValidator,

@@ -1,6 +1,6 @@
 // OpenStack-API-Version negotiation (reference 7.2).
 import { CinderFault } from '../errors.js';
-import { MAX_VERSION, MIN_VERSION, type Microversion } from './context.js';
+import { MAX_VERSION, MIN_VERSION, type Microversion } from '../workflow/context.js';
 
 export const VERSION_HEADER = 'openstack-api-version';
 

@@ -2,7 +2,7 @@
 // the message for a failed swap re-reads the status only to say what it is.
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidVolume } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';

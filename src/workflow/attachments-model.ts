@@ -1,5 +1,5 @@
 // What the attachments API (reference 3) hands back and takes in. Plain data, like model.ts.
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { AttachmentInfo, SortDir } from './model.js';
 

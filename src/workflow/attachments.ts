@@ -17,7 +17,7 @@
 //   non-multiattach volume gets 409 even when both updates race.
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidInput, invalidVolume } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import type { AccessMode, Connector } from '../host/types.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';

@@ -9,7 +9,7 @@
 //   still needs the initiator.
 // - A pending connection from another initiator keeps the export alive: it is an attach in flight.
 import { CinderFault, invalidInput, invalidVolume } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import type { AccessMode, Connector, VolumeRef } from '../host/types.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';

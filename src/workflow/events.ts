@@ -6,7 +6,7 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
 import * as events from '../store/events.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import { CinderFault } from '../errors.js';
 import { canSeeProject, requireAdmin } from './policy.js';
 import { leaseFor, type LeaseDurations } from './leases.js';

@@ -1,8 +1,8 @@
 // Volume lifecycle: create, read, update, delete, extend, bootable, readonly, reset-status.
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidInput, invalidVolume } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
-import { atLeast } from '../http/context.js';
+import type { RequestContext } from './context.js';
+import { atLeast } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';

@@ -5,7 +5,7 @@ import * as attachments from '../store/attachments.js';
 import * as types from '../store/types.js';
 import { toBool } from '../store/schema.js';
 import { volumeNotFound } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import { canSeeProject } from './policy.js';
 import type { AttachmentInfo, VolumeInfo } from './model.js';
 import type { VolumeRef } from '../host/types.js';

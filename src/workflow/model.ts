@@ -1,5 +1,5 @@
 // What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { AttachmentsWorkflow } from './attachments-model.js';
 

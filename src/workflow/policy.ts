@@ -1,6 +1,6 @@
 // Who may do what (Cinder's default policies, reference 2.0), in one place.
 import { CinderFault, forbidden } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 
 /** `(role:admin) or (role:member and project_id:%(project_id)s)`; the project half is checked when the volume loads. */
 export function requireMember(ctx: RequestContext, rule: string): void {

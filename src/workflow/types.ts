@@ -1,7 +1,7 @@
 // Volume types and extra specs (reference 7.5). multiattach="<is> True" on a type is the only source of volume multiattach.
 import { randomUUID } from 'node:crypto';
 import { CinderFault } from '../errors.js';
-import type { RequestContext } from '../http/context.js';
+import type { RequestContext } from './context.js';
 import type { Db } from '../store/index.js';
 import * as types from '../store/types.js';
 import * as volumes from '../store/volumes.js';

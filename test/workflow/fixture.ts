@@ -10,8 +10,8 @@ import type { AccessMode, Connector, ExportModelUpdate, IscsiConnectionData, Vol
 import { createVolumeHost } from '../../src/host/index.js';
 import { FileBackend } from '../../src/backends/file.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import type { RequestContext } from '../../src/http/context.js';
-import { MAX_VERSION } from '../../src/http/context.js';
+import type { RequestContext } from '../../src/workflow/context.js';
+import { MAX_VERSION } from '../../src/workflow/context.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 import { startPrivateTgt, type PrivateTgt } from '../support/tgtd.js';
 

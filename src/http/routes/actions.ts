@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { CinderFault } from '../../errors.js';
-import type { RequestContext } from '../context.js';
+import type { RequestContext } from '../../workflow/context.js';
 import type { Workflow } from '../../workflow/model.js';
 import { VOLUME_STATUSES } from '../../workflow/deps.js';
 import {

@@ -1,7 +1,7 @@
 // /attachments (reference 3): 3.27+, os-complete 3.44+, `mode` on create 3.54+.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CinderFault } from '../../errors.js';
-import { atLeast, type RequestContext } from '../context.js';
+import { atLeast, type RequestContext } from '../../workflow/context.js';
 import type { ListAttachmentsRequest, Workflow } from '../../workflow/model.js';
 import { validate } from '../validation.js';
 import { attachmentDetail, attachmentSummary } from '../views/attachments.js';

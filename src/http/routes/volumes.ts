@@ -1,7 +1,7 @@
 // /volumes: CRUD (reference 7.4).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CinderFault, invalidInput } from '../../errors.js';
-import { atLeast } from '../context.js';
+import { atLeast } from '../../workflow/context.js';
 import type { ListVolumesRequest, Workflow } from '../../workflow/model.js';
 import { VolumeCreateBody, VolumeUpdateBody } from '../schemas.js';
 import { pyRepr, toBoolean, validate } from '../validation.js';

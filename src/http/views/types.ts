@@ -1,5 +1,5 @@
 // Volume type JSON (reference 7.5).
-import type { RequestContext } from '../context.js';
+import type { RequestContext } from '../../workflow/context.js';
 import type { VolumeTypeInfo } from '../../workflow/model.js';
 
 export function typeView(ctx: RequestContext, t: VolumeTypeInfo): Record<string, unknown> {

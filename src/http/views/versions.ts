@@ -1,5 +1,5 @@
 // Version discovery documents (reference 7.1).
-import { MAX_VERSION, MIN_VERSION } from '../context.js';
+import { MAX_VERSION, MIN_VERSION } from '../../workflow/context.js';
 import { formatVersion } from '../microversion.js';
 
 export function versionEntry(origin: string) {

@@ -1,5 +1,5 @@
 // Cinder's volume JSON (reference 1.5), gated by microversion and role.
-import { atLeast, type RequestContext } from '../context.js';
+import { atLeast, type RequestContext } from '../../workflow/context.js';
 import type { AttachmentInfo, VolumeInfo } from '../../workflow/model.js';
 
 /** User-facing names for internal statuses (cinder/api/v2/views/volumes.py _get_volume_status). */
