@@ -7,4 +7,5 @@ if [ -n "${CI:-}" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_mod
   npm ci --no-audit --no-fund
 fi
 npm run --silent typecheck
+npm run --silent lint:layers
 npm test
