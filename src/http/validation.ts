@@ -55,8 +55,13 @@ function describe(err: ValueError): { at: string[]; message: string } {
   switch (err.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return { at: parts.slice(0, -1), message: `${pyRepr(parts[parts.length - 1])} is a required property` };
-    case ValueErrorType.ObjectAdditionalProperties:
-      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${pyRepr(parts[parts.length - 1])} was unexpected)` };
+    case ValueErrorType.ObjectAdditionalProperties: {
+      const extra = pyRepr(parts[parts.length - 1]);
+      // jsonschema words it differently when the object names its keys by pattern (e.g. metadata, extra specs).
+      const patterns = s.patternProperties ? Object.keys(s.patternProperties as object).sort() : [];
+      if (patterns.length) return { at: parts.slice(0, -1), message: `${extra} does not match any of the regexes: ${patterns.map(pyRepr).join(', ')}` };
+      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${extra} was unexpected)` };
+    }
     case ValueErrorType.StringMinLength:
       return { at: parts, message: `${pyRepr(v)} is too short` };
     case ValueErrorType.StringMaxLength:
@@ -73,6 +78,8 @@ function describe(err: ValueError): { at: string[]; message: string } {
       return { at: parts, message: `${pyRepr(v)} is greater than the maximum of ${s.maximum}` };
     case ValueErrorType.ObjectMinProperties:
       return { at: parts, message: `${pyRepr(v)} does not have enough properties` };
+    case ValueErrorType.ObjectMaxProperties:
+      return { at: parts, message: `${pyRepr(v)} has too many properties` };
     case ValueErrorType.Union: {
       const values = enumValues(s);
       if (values) return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
@@ -132,7 +139,9 @@ export function cinderValidatorCompiler({ schema }: { schema: unknown }) {
 // Shared parameter types (cinder/api/validation/parameter_types.py), expressed in TypeBox.
 const BOOL_STRINGS = '^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff]|[Yy][Ee][Ss]|[Nn][Oo]|[Yy]|[Nn]|[Oo][Nn]|[Oo][Ff][Ff]|1|0)$';
 export const Bool = Type.Union([Type.Boolean(), Type.String({ pattern: BOOL_STRINGS })]);
-export const VolumeSize = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+$' })]);
+/** cinder/common/constants.py DB_MAX_INT: the largest size or count a column holds. */
+export const DB_MAX_INT = 0x7fffffff;
+export const VolumeSize = Type.Union([Type.Integer({ minimum: 1, maximum: DB_MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]);
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$';
 export const Uuid = Type.String({ pattern: UUID_PATTERN });
 export const NullableString = (max = 255) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);

@@ -111,6 +111,23 @@ export interface VolumeEventsTable {
   created_at: string;
 }
 
+/** A user message (migration 10): what went wrong with an asynchronous request, in Cinder's predefined words. */
+export interface MessagesTable {
+  id: string;
+  project_id: string;
+  request_id: string;
+  resource_type: string | null;
+  resource_uuid: string | null;
+  event_id: string;
+  action_id: string | null;
+  detail_id: string | null;
+  message_level: string;
+  created_at: string;
+  expires_at: string;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -127,6 +144,7 @@ export interface Database {
   volume_admin_metadata: KeyValueTable;
   embervol_migrations: MigrationsTable;
   volume_events: VolumeEventsTable;
+  messages: MessagesTable;
 }
 
 // Generated is re-exported so callers that add autoincrement tables later keep one import site.

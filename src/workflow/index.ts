@@ -12,6 +12,10 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { volumeListing } from './volume-list.js';
+import { volumeMetadata } from './volume-metadata.js';
+import { messageActions } from './messages.js';
+import { availabilityZones } from './availability-zones.js';
 
 export type * from './model.js';
 
@@ -51,6 +55,11 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     reconcile: reconciler(shared, conn).reconcile,
     ...volumeTypes(shared),
     ...eventActions(shared),
+    // After lifecycle: listVolumes here applies Cinder's filter rules to the raw query filters.
+    ...volumeListing(shared),
+    ...volumeMetadata(shared),
+    ...messageActions(shared),
+    ...availabilityZones(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

@@ -14,7 +14,10 @@ import { hydrate, loadInfo, loadRow, volumeRef } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType } from './types.js';
 import { cleanupAfterDetach } from './connection.js';
-import { actorOf, tracked, type Actor } from './events.js';
+import { actorOf, SYSTEM_ACTOR, tracked, type Actor } from './events.js';
+import { recordMessage, type MessageOrigin } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
+import { backendSatisfies } from './scheduling.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
@@ -44,12 +47,30 @@ export function hostTasks(deps: Deps) {
   const { store, host, logger } = deps;
   const db = store.db;
 
+  /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
+  async function originOf(actor: Actor, id: string): Promise<MessageOrigin> {
+    const projectId = actor.projectId ?? (await volumes.findVolume(db, id))?.project_id ?? '';
+    return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
+  }
+
   async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
+    // The scheduler's capability check: a type this backend cannot satisfy fails here, after the 202, with
+    // Cinder's message (cinder/scheduler/flows/create_volume.py records it before erroring the volume out).
+    const row = await volumes.findVolume(db, id);
+    const specs = row?.volume_type_id ? ((await types.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {}) : {};
+    if (!backendSatisfies(specs)) {
+      await recordMessage(deps, await originOf(actor, id), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+        reason: 'No valid backend was found: the volume type asks for capabilities this backend does not report.',
+      });
+      return;
+    }
     try {
       await host.createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
         reason: `create failed: ${reasonOf(err)}`,
       });
@@ -100,6 +121,7 @@ export function hostTasks(deps: Deps) {
       );
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume extend failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
       await tracked(
         deps,
         actor,

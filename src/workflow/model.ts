@@ -2,8 +2,10 @@
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { AttachmentsWorkflow } from './attachments-model.js';
+import type { VolumeExtrasWorkflow } from './volume-extras-model.js';
 
 export type * from './attachments-model.js';
+export type * from './volume-extras-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -72,6 +74,11 @@ export interface UpdateVolumeRequest {
 export type SortDir = 'asc' | 'desc';
 
 export interface ListVolumesRequest {
+  /**
+   * Every query parameter but paging, sorting and with_count, as given: the workflow applies Cinder's filter
+   * rules to them (volume-list.ts). The fields below are the older, pre-parsed form.
+   */
+  filters?: Record<string, string>;
   allTenants?: boolean;
   name?: string;
   status?: string;
@@ -131,7 +138,7 @@ export type { ReconcileReport } from './reconciler.js';
 import type { ReconcileReport } from './reconciler.js';
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow {
+export interface Workflow extends AttachmentsWorkflow, VolumeExtrasWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
