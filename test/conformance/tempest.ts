@@ -377,7 +377,10 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     await writeFile(subunit, stream);
     const outcomes = await parseSubunit(subunit, ws);
     for (const f of ['tempest.conf']) await copyFile(join(ws, 'etc', f), join(outDir, f));
-    if (existsSync(join(ws, 'logs', 'tempest.log'))) await copyFile(join(ws, 'logs', 'tempest.log'), join(outDir, 'tempest.log'));
+    // tempest writes its log into the directory it runs in (log_dir is ignored by `tempest run`), or log_dir.
+    for (const log of [join(ws, 'tempest.log'), join(ws, 'logs', 'tempest.log')]) {
+      if (existsSync(log)) await copyFile(log, join(outDir, 'tempest.log'));
+    }
 
     const pick = (s: Status) => outcomes.filter((o) => o.status === s).map((o) => o.id);
     const serverErrors = serverErrorsIn(svc.logs);
