@@ -30,8 +30,13 @@ function why(r: TempestResult, id: string): string {
   if (!o) return 'not run';
   if (o.status === 'skipped') return `skipped: ${o.reason.trim().split('\n')[0]}`;
   const lines = o.traceback.split('\n').map((l) => l.trim()).filter(Boolean);
-  const i = lines.findLastIndex((l) => /^[\w.]+(Error|Exception|Failure|NotFound|BadRequest|Forbidden|Conflict|ServerFault|Timeout\w*|\w+Exception)\b/.test(l));
+  const i = lastIndexWhere(lines, (l) => /^[\w.]+(Error|Exception|Failure|NotFound|BadRequest|Forbidden|Conflict|ServerFault|Timeout\w*|\w+Exception)\b/.test(l));
   return (i >= 0 ? lines.slice(i, i + 2) : lines.slice(-2)).join(' ').slice(0, 300);
+}
+
+function lastIndexWhere(xs: string[], p: (x: string) => boolean): number {
+  for (let i = xs.length - 1; i >= 0; i--) if (p(xs[i]!)) return i;
+  return -1;
 }
 
 describe('tempest volume API tests against embervol + Keystone', { timeout: 60 * 60_000 }, () => {
