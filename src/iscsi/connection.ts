@@ -3,17 +3,13 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import { BufferSlab } from '../util/buffer-slab.js';
-import { ioBuffers } from '../util/large-buffers.js';
 import { ScsiCommandPath, TmfFunction, TmfResponse, type CommandConnection, type LunTable } from './command-path.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
 import { LoginNegotiator, Stage, type LoginDirectory, type LoginTarget } from './login.js';
-import { NOT_UNDERSTOOD, REJECT } from './params.js';
 import {
   decodeLun,
   DigestError,
   EMPTY_SEGMENT,
-  encodePduInto,
   getU32,
   isImmediate,
   itt as ittOf,
@@ -33,11 +29,11 @@ import {
   nopInReply,
   reject,
   taskManagementResponse,
-  TextFlags,
-  textResponse,
   type LoginStages,
 } from './responses.js';
+import { OutputQueue, type OutputOwner } from './output-queue.js';
 import { CmdSNVerdict, Session } from './session.js';
+import { TextExchange, type TextConnection } from './text-exchange.js';
 import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError, type KeyValues } from './text.js';
 
 /** What a connection needs from the server it belongs to. */
@@ -68,15 +64,9 @@ export interface ConnectionHost extends LoginDirectory {
 const LOGIN_MAX_SEGMENT = 8192;
 /** What a read between two placed data segments takes: a header with room to spare, little of the data after it. */
 const HEADER_READ_BYTES = 4096;
-const WRITE_HIGH_WATER = 32 << 20;
 const MAX_LOGIN_TEXT = 65536;
-const MAX_TEXT_REQUEST = 65536;
 
-/** Where small responses are joined into one write; a piece lives until the socket has sent it. */
-const outputBuffers = new BufferSlab();
-const RESOLVED = Promise.resolve();
-
-export class IscsiConnection implements CommandConnection {
+export class IscsiConnection implements CommandConnection, TextConnection, OutputOwner {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -98,29 +88,14 @@ export class IscsiConnection implements CommandConnection {
 
   private readonly session: Session;
   private readonly commands: ScsiCommandPath;
+  private readonly text: TextExchange;
+  private readonly output: OutputQueue;
   private loginText: Buffer[] = [];
   private loginTextBytes = 0;
-  /** Buffers of PDUs sent in this tick, written together by flush() (one writev). */
-  private outQueue: Buffer[] = [];
-  /** Pooled read buffers that PDUs in outQueue refer to: given back once the socket has written them. */
-  private outLent: Uint8Array[] = [];
-  private flushScheduled = false;
-  private readonly flushQueued = (): void => {
-    try {
-      this.flush();
-    } catch (err) {
-      this.log.info({ reason: err instanceof Error ? err.message : String(err) }, 'closing connection after write failure');
-      this.close();
-    }
-  };
-
-  private textRequest: { itt: number; parts: Buffer[]; bytes: number } | null = null;
-  private textContinuation: { ttt: number; segments: Buffer[] } | null = null;
   private lastReceived = Date.now();
   private pingOutstanding: { ttt: number; sentAt: number } | null = null;
   private loggingOut = false;
   private loginStarted = false;
-  private readPaused = false;
 
   constructor(
     private readonly socket: Socket,
@@ -134,6 +109,8 @@ export class IscsiConnection implements CommandConnection {
     this.login = new LoginNegotiator(host);
     this.session = new Session(host.queueDepth);
     this.commands = new ScsiCommandPath(this, this.session, this.login.params, this.log);
+    this.text = new TextExchange(this, this.session, this.login);
+    this.output = new OutputQueue(socket, this);
     socket.setNoDelay(true);
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.onClose());
@@ -213,8 +190,7 @@ export class IscsiConnection implements CommandConnection {
     this.framer.push(chunk);
     // What the commands in this chunk answer at once goes out in one write when the chunk is done, not from the
     // microtask queue: at queue depth 1 the response is then on the wire before Node winds up the read callback.
-    const flushHere = !this.flushScheduled;
-    this.flushScheduled = true;
+    const flushHere = this.output.hold();
     try {
       for (;;) {
         let pdu: Pdu | null;
@@ -235,7 +211,7 @@ export class IscsiConnection implements CommandConnection {
     } catch (err) {
       this.fail(err);
     }
-    if (flushHere) this.flushQueued();
+    if (flushHere) this.output.flushHeld();
   }
 
   fail(err: unknown): void {
@@ -250,7 +226,7 @@ export class IscsiConnection implements CommandConnection {
 
   private flushThenClose(): void {
     if (this.closed) return;
-    this.flush();
+    this.output.flush();
     this.socket.end();
     this.closed = true;
     // end() waits for the peer; do not let a silent peer keep the socket forever.
@@ -316,7 +292,7 @@ export class IscsiConnection implements CommandConnection {
       case Opcode.TASK_MGMT_REQUEST:
         return void this.onTaskManagement(pdu).catch((err) => this.fail(err));
       case Opcode.TEXT_REQUEST:
-        return this.onTextRequest(pdu);
+        return this.text.onRequest(pdu);
       case Opcode.LOGOUT_REQUEST:
         return void this.onLogout(pdu).catch((err) => this.fail(err));
     }
@@ -335,65 +311,20 @@ export class IscsiConnection implements CommandConnection {
   // ---- output --------------------------------------------------------------------------
 
   send(pdu: Pdu): void {
-    if (this.closed) return;
-    if (!this.flushScheduled) {
-      // Sent outside receive() (an asynchronous completion, a timer): gather every PDU produced in this tick into
-      // one write. A plain promise reaction, not nextTick or cork/uncork: it runs after the completions already
-      // queued (a batch at high queue depth) and costs one microtask.
-      this.flushScheduled = true;
-      void RESOLVED.then(this.flushQueued);
-    }
-    encodePduInto(this.outQueue, pdu, this.framer.digests);
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const out = this.outQueue;
-    if (out.length === 0) return;
-    this.outQueue = [];
-    const lent = this.outLent;
-    if (lent.length > 0) this.outLent = [];
-    if (this.socket.destroyed) {
-      for (const b of lent) ioBuffers.giveBack(b);
-      return;
-    }
-    // Write callbacks run in order, once the data has left (or the write failed): then nothing reads the buffers.
-    const sent = lent.length > 0 ? () => lent.forEach((b) => ioBuffers.giveBack(b)) : undefined;
-    let bytes = 0;
-    for (const b of out) bytes += b.length;
-    if (out.length === 1) this.socket.write(out[0], sent);
-    else if (bytes <= outputBuffers.maxPieceBytes) {
-      // Small responses (a 4 KiB read's header and data, a batch of statuses) are copied into one buffer: the copy
-      // is cheaper than the stream's cork, per-buffer bookkeeping and writev.
-      const joined = outputBuffers.allocUnsafe(bytes);
-      let at = 0;
-      for (const b of out) {
-        joined.set(b, at);
-        at += b.length;
-      }
-      this.socket.write(joined, sent);
-    } else {
-      this.socket.cork();
-      const last = out.length - 1;
-      for (let i = 0; i < last; i++) this.socket.write(out[i]);
-      this.socket.write(out[last], sent);
-      this.socket.uncork();
-    }
-    this.host.outputWritten();
-    // Backpressure: a reader that does not keep up stops us reading its new commands,
-    // instead of letting responses pile up in memory.
-    if (!this.readPaused && this.socket.writableLength > WRITE_HIGH_WATER) {
-      this.readPaused = true;
-      this.socket.pause();
-      this.socket.once('drain', () => {
-        this.readPaused = false;
-        if (!this.closed) this.socket.resume();
-      });
-    }
+    if (!this.closed) this.output.send(pdu);
   }
 
   lendUntilWritten(buffer: Buffer): void {
-    this.outLent.push(buffer);
+    this.output.lend(buffer);
+  }
+
+  outputWritten(): void {
+    this.host.outputWritten();
+  }
+
+  writeFailed(err: unknown): void {
+    this.log.info({ reason: err instanceof Error ? err.message : String(err) }, 'closing connection after write failure');
+    this.close();
   }
 
   sendReject(reason: number, rejected: Buffer): void {
@@ -500,6 +431,7 @@ export class IscsiConnection implements CommandConnection {
     const p = this.login.params;
     // Digests start with the first PDU after the final login response (RFC 7143 13.1).
     this.framer.digests = { header: p.headerDigest, data: p.dataDigest };
+    this.output.digests = this.framer.digests;
     this.framer.limits.maxDataSegmentLength = p.targetMaxRecvDataSegmentLength;
     if (this.login.sessionType === 'Normal') this.framer.placement = this.commands.placeData;
     this.log.info(
@@ -570,82 +502,14 @@ export class IscsiConnection implements CommandConnection {
     if (fn === TmfFunction.TARGET_COLD_RESET && response === TmfResponse.COMPLETE) this.host.dropAfterColdReset(this);
   }
 
-  // ---- text ----------------------------------------------------------------------------
+  // ---- text (text-exchange.ts) ---------------------------------------------------------
 
-  private onTextRequest(pdu: Pdu): void {
-    const { bhs } = pdu;
-    const tag = ittOf(bhs);
-    const ttt = getU32(bhs, 20);
-    if (ttt !== RESERVED_TAG) {
-      if (this.textContinuation && this.textContinuation.ttt === ttt) {
-        this.sendTextSegment(bhs);
-        return;
-      }
-      this.sendReject(RejectReason.INVALID_PDU_FIELD, bhs);
-      return;
-    }
-    this.textContinuation = null;
-    if (!this.textRequest || this.textRequest.itt !== tag) this.textRequest = { itt: tag, parts: [], bytes: 0 };
-    this.textRequest.parts.push(Buffer.from(pdu.data));
-    this.textRequest.bytes += pdu.data.length;
-    if (this.textRequest.bytes > MAX_TEXT_REQUEST) {
-      this.textRequest = null;
-      this.sendReject(RejectReason.OUT_OF_RESOURCES, bhs);
-      return;
-    }
-    if ((bhs[1] & 0x40) !== 0) {
-      // More request text follows: answer with an empty response that keeps the exchange open.
-      this.send(textResponse(this.session, bhs, TextFlags.NONE, this.session.newTargetTag(), EMPTY_SEGMENT));
-      return;
-    }
-    const text = Buffer.concat(this.textRequest.parts);
-    this.textRequest = null;
-    let keys: KeyValues;
-    try {
-      keys = parseKeyValues(text);
-    } catch {
-      this.sendReject(RejectReason.PROTOCOL_ERROR, bhs);
-      return;
-    }
-    const answers: KeyValues = [];
-    for (const [k, v] of keys) {
-      if (k === 'SendTargets') answers.push(...this.sendTargets(v));
-      else if (k === 'MaxRecvDataSegmentLength') {
-        const n = Number(v);
-        if (/^[0-9]+$/.test(v) && n >= 512 && n <= 16777215) this.login.params.initiatorMaxRecvDataSegmentLength = n;
-        else answers.push([k, REJECT]);
-      } else if (this.login.sessionType === 'Discovery') answers.push([k, NOT_UNDERSTOOD]);
-      else answers.push([k, NOT_UNDERSTOOD]);
-    }
-    const segments = splitSegments(encodeKeyValues(answers), this.login.params.initiatorMaxRecvDataSegmentLength);
-    this.textContinuation = { ttt: this.session.newTargetTag(), segments };
-    this.sendTextSegment(bhs);
+  visibleTargets(): string[] {
+    return this.host.visibleTargets(this.login.initiatorName);
   }
 
-  private sendTextSegment(req: Buffer): void {
-    const cont = this.textContinuation!;
-    const segment = cont.segments.shift() ?? EMPTY_SEGMENT;
-    const more = cont.segments.length > 0;
-    if (!more) this.textContinuation = null;
-    this.send(textResponse(this.session, req, more ? TextFlags.CONTINUE : TextFlags.FINAL, more ? cont.ttt : RESERVED_TAG, segment));
-  }
-
-  private sendTargets(value: string): KeyValues {
-    let names: string[];
-    const visible = this.host.visibleTargets(this.login.initiatorName);
-    if (value === 'All') {
-      // A normal session may only learn about its own target (RFC 7143 section 13.22 / appendix C).
-      names = this.login.sessionType === 'Discovery' ? visible : visible.filter((n) => n === this.target?.iqn);
-    } else if (value === '') {
-      names = this.target ? [this.target.iqn] : [];
-    } else names = visible.filter((n) => n === value);
-    const portals = this.host.portalsFor(this.socket.localAddress ?? '', this.socket.localPort ?? 0);
-    const out: KeyValues = [];
-    for (const n of names) {
-      out.push(['TargetName', n]);
-      for (const p of portals) out.push(['TargetAddress', p]);
-    }
-    return out;
+  portals(): string[] {
+    return this.host.portalsFor(this.socket.localAddress ?? '', this.socket.localPort ?? 0);
   }
 
   // ---- logout --------------------------------------------------------------------------
