@@ -20,7 +20,7 @@
 //      the workspace), and writes to outDir:
 //        passed.txt failed.txt skipped.txt   sorted ids (failed/skipped ones also in results.jsonl with reasons)
 //        results.jsonl                        one {id, rawId, status, reason, traceback} per test
-//        summary.txt                          the summary line and per-module counts
+//        summary.txt                          the summary line and per-module counts; run.json the run's facts
 //        tempest-run.log tempest.log tempest.conf last.subunit
 //        embervol.log                         embervol's JSON log; http-5xx.txt its 5xx answers (method, url, status)
 //        keystone.log                         Keystone's log and access log
@@ -242,6 +242,15 @@ async function run(cmd: string, args: string[], cwd: string, signal?: AbortSigna
   });
 }
 
+/** The commit embervol ran from ("abc1234", "+dirty" when the worktree has changes). */
+function gitDescribe(): string {
+  const root = join(HERE, '..', '..');
+  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (rev.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' });
+  return rev.stdout.trim() + (dirty.stdout.trim() ? '+dirty' : '');
+}
+
 /** Kills a detached child's whole process group (tempest and its stestr workers). */
 function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
   if (p.pid === undefined) return;
@@ -457,10 +466,9 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     await writeFile(subunit, stream);
     const outcomes = await parseSubunit(subunit, ws);
     for (const f of ['tempest.conf']) await copyFile(join(ws, 'etc', f), join(outDir, f));
-    // tempest writes its log into the directory it runs in (log_dir is ignored by `tempest run`), or log_dir.
-    for (const log of [join(ws, 'tempest.log'), join(ws, 'logs', 'tempest.log')]) {
-      if (existsSync(log)) await copyFile(log, join(outDir, 'tempest.log'));
-    }
+    // tempest's workers log into the directory they run in and/or log_dir: keep both, one after the other.
+    const logs = [join(ws, 'tempest.log'), join(ws, 'logs', 'tempest.log')].filter((f) => existsSync(f));
+    await writeFile(join(outDir, 'tempest.log'), Buffer.concat(await Promise.all(logs.map((f) => readFile(f)))));
 
     const pick = (s: Status) => outcomes.filter((o) => o.status === s).map((o) => o.id);
     const serverErrors = serverErrorsIn(svc.logs);
@@ -488,6 +496,27 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     await writeFile(join(outDir, 'http-5xx.txt'), serverErrors.map((e) => `${e.status} ${e.method} ${e.url}\n`).join(''));
     await writeFile(join(outDir, 'embervol.log'), svc.logs.map((l) => `${l}\n`).join(''));
     result.wallSeconds = Math.round((Date.now() - t0) / 1000);
+    await writeFile(
+      join(outDir, 'run.json'),
+      JSON.stringify(
+        {
+          regex,
+          concurrency,
+          finishedAt: new Date().toISOString(),
+          commit: gitDescribe(),
+          tempestSeconds,
+          wallSeconds: result.wallSeconds,
+          tempestExitCode,
+          passed: result.passed.length,
+          failed: result.failed.length,
+          skipped: result.skipped.length,
+          embervol5xx: serverErrors.length,
+          keystone5xx: keystoneErrors.length,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     const cinder = (await readIdList(CINDER21_PASSED)).length;
     await writeFile(
       join(outDir, 'summary.txt'),
