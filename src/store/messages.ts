@@ -1,6 +1,6 @@
 // User messages (cinder/db/sqlalchemy/api.py message_*): one row per failed asynchronous request, soft-deleted.
 import type { Insertable, Selectable } from 'kysely';
-import type { Db } from './index.js';
+import type { Db } from './schema.js';
 import { dbBool, nowTimestamp, type MessagesTable } from './schema.js';
 import { paged } from './paging.js';
 

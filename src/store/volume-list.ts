@@ -2,9 +2,7 @@
 // that 3.45 `with_count` reports, and the 3.12 summary. The workflow decides which filters a caller may use;
 // here each filter is one condition on a known column.
 import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
-import type { Db } from './index.js';
-import type { Database, VolumesTable } from './schema.js';
-import { dbBool } from './schema.js';
+import { dbBool, type Database, type Db, type VolumesTable } from './schema.js';
 import { paged } from './paging.js';
 import type { SortKey, VolumeRow } from './volumes.js';
 

@@ -1,8 +1,6 @@
 // Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
-import type { Db } from './index.js';
-import { dbBool, nowTimestamp, type VolumesTable } from './schema.js';
-import { paged } from './paging.js';
+import { dbBool, nowTimestamp, toBool, type VolumesTable, type Db } from './schema.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
 export type NewVolume = Insertable<VolumesTable>;
@@ -92,50 +90,6 @@ export async function softDeleteVolume(db: Db, id: string): Promise<void> {
 
 export type SortKey = 'created_at' | 'updated_at' | 'id' | 'name' | 'status' | 'size' | 'availability_zone' | 'bootable';
 
-export interface ListVolumesQuery {
-  /** null: every project (admin all_tenants). */
-  projectId: string | null;
-  name?: string;
-  status?: string;
-  bootable?: boolean;
-  availabilityZone?: string;
-  /** Every key/value must be present in volume_metadata. */
-  metadata?: Record<string, string>;
-  sort: { key: SortKey; dir: 'asc' | 'desc' }[];
-  /** Rows strictly after the marker volume in the sort order. */
-  markerRow?: VolumeRow;
-  limit?: number;
-  offset?: number;
-}
-
-export async function listVolumes(db: Db, query: ListVolumesQuery): Promise<VolumeRow[]> {
-  let q = db.selectFrom('volumes').selectAll().where('deleted', '=', dbBool(false));
-  if (query.projectId !== null) q = q.where('project_id', '=', query.projectId);
-  if (query.name !== undefined) q = q.where('name', '=', query.name);
-  if (query.status !== undefined) q = q.where('status', '=', query.status);
-  if (query.bootable !== undefined) q = q.where('bootable', '=', dbBool(query.bootable));
-  if (query.availabilityZone !== undefined) q = q.where('availability_zone', '=', query.availabilityZone);
-  for (const [k, v] of Object.entries(query.metadata ?? {})) {
-    q = q.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('volume_metadata as m')
-          .select('m.key')
-          .whereRef('m.volume_id', '=', 'volumes.id')
-          .where('m.key', '=', k)
-          .where('m.value', '=', v),
-      ),
-    );
-  }
-  return paged(q, query).execute();
-}
-
-export async function countVolumes(db: Db, projectId: string | null): Promise<number> {
-  let q = db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).where('deleted', '=', dbBool(false));
-  if (projectId !== null) q = q.where('project_id', '=', projectId);
-  const r = await q.executeTakeFirstOrThrow();
-  return Number(r.n);
-}
-
 export async function volumesUsingType(db: Db, typeId: string): Promise<number> {
   const r = await db
     .selectFrom('volumes')
@@ -211,4 +165,65 @@ export async function claimProviderAuth(db: Db, id: string, providerAuth: string
     .execute();
   const r = await db.selectFrom('volumes').select('provider_auth').where('id', '=', id).executeTakeFirst();
   return r?.provider_auth ?? null;
+}
+
+/** Live volumes of this host in one of `statuses`; with `expiredBefore`, only those whose lease ran out by then. */
+export async function volumesInStatus(db: Db, hostName: string, statuses: readonly string[], expiredBefore?: string): Promise<VolumeRow[]> {
+  let q = db
+    .selectFrom('volumes')
+    .selectAll()
+    .where('deleted', '=', dbBool(false))
+    .where('host', '=', hostName)
+    .where('status', 'in', [...statuses]);
+  if (expiredBefore !== undefined) {
+    // A row from before leases existed has no deadline: its updated_at stands in for when it entered the state.
+    q = q.where((eb) =>
+      eb.or([
+        eb('lease_expires_at', '<', expiredBefore),
+        eb.and([eb('lease_expires_at', 'is', null), eb('updated_at', '<', expiredBefore)]),
+      ]),
+    );
+  }
+  return q.orderBy('created_at').execute();
+}
+
+/** Ids of every volume row this database has ever had (soft-deleted ones included), among `ids`. */
+export async function knownVolumeIds(db: Db, ids: string[]): Promise<Map<string, { deleted: boolean; status: string; updatedAt: string | null }>> {
+  const out = new Map<string, { deleted: boolean; status: string; updatedAt: string | null }>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('volumes')
+      .select(['id', 'deleted', 'status', 'updated_at'])
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
+    for (const r of rows) out.set(r.id, { deleted: toBool(r.deleted), status: r.status, updatedAt: r.updated_at });
+  }
+  return out;
+}
+
+/**
+ * Live volumes of this host that need their export: a live non-error attachment or a pending connection.
+ * (A new-style attachment that is only reserved has no connector yet and needs no export.)
+ */
+export async function volumesNeedingExport(db: Db, hostName: string): Promise<Set<string>> {
+  const withAttachments = await db
+    .selectFrom('volume_attachment as a')
+    .innerJoin('volumes as v', 'v.id', 'a.volume_id')
+    .select('a.volume_id')
+    .distinct()
+    .where('a.deleted', '=', dbBool(false))
+    .where('v.deleted', '=', dbBool(false))
+    .where('v.host', '=', hostName)
+    .where('a.attach_status', 'not like', 'error_%')
+    .where('a.attach_status', '<>', 'reserved')
+    .execute();
+  const withPending = await db
+    .selectFrom('volume_connections as c')
+    .innerJoin('volumes as v', 'v.id', 'c.volume_id')
+    .select('c.volume_id')
+    .distinct()
+    .where('v.deleted', '=', dbBool(false))
+    .where('v.host', '=', hostName)
+    .execute();
+  return new Set([...withAttachments, ...withPending].map((r) => r.volume_id));
 }

@@ -5,136 +5,17 @@ import type { RequestContext } from './context.js';
 import { atLeast } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
-import * as connections from '../store/connections.js';
-import * as types from '../store/types.js';
 import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import { dbBool, nowTimestamp } from '../store/schema.js';
-import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList, type Deps } from './deps.js';
-import { hydrate, loadInfo, loadRow, volumeRef } from './loader.js';
+import type { Deps } from './deps.js';
+import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList } from './states.js';
+import { loadInfo, loadRow, volumeRef } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './types.js';
-import { cleanupAfterDetach } from './connection.js';
-import { actorOf, SYSTEM_ACTOR, tracked, type Actor } from './events.js';
-import { recordMessage, type MessageOrigin } from './message-record.js';
-import { Action, Detail } from './message-fields.js';
-import { backendSatisfies } from './scheduling.js';
-import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
-import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
-
-const SORT_KEYS: Record<string, volumes.SortKey> = {
-  created_at: 'created_at',
-  updated_at: 'updated_at',
-  id: 'id',
-  name: 'name',
-  display_name: 'name',
-  status: 'status',
-  size: 'size',
-  availability_zone: 'availability_zone',
-  bootable: 'bootable',
-};
-
-/** Error text kept in an event's reason: the first line of the message, no stack. */
-export function reasonOf(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0].slice(0, 500);
-}
-
-/**
- * The host half of create / delete / extend, shared by the request that starts them and by the reconciler
- * that finishes them after a crash. Each is idempotent on the host and ends in one tracked swap.
- */
-export function hostTasks(deps: Deps) {
-  const { store, host, logger } = deps;
-  const db = store.db;
-
-  /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
-  async function originOf(actor: Actor, id: string): Promise<MessageOrigin> {
-    const projectId = actor.projectId ?? (await volumes.findVolume(db, id))?.project_id ?? '';
-    return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
-  }
-
-  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
-    // The scheduler's capability check: a type this backend cannot satisfy fails here, after the 202, with
-    // Cinder's message (cinder/scheduler/flows/create_volume.py records it before erroring the volume out).
-    const row = await volumes.findVolume(db, id);
-    const specs = row?.volume_type_id ? ((await types.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {}) : {};
-    if (!backendSatisfies(specs)) {
-      await recordMessage(deps, await originOf(actor, id), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
-        reason: 'No valid backend was found: the volume type asks for capabilities this backend does not report.',
-      });
-      return;
-    }
-    try {
-      await host.createVolume(id, size);
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume create failed');
-      await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
-        reason: `create failed: ${reasonOf(err)}`,
-      });
-    }
-  }
-
-  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
-    try {
-      await host.deleteVolume(id);
-      await tracked(
-        deps,
-        actor,
-        'delete',
-        id,
-        async (trx) => {
-          const now = await volumes.findVolume(trx, id);
-          if (now?.status !== 'deleting') return;
-          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
-          await connections.dropPending(trx, id);
-          await volumes.softDeleteVolume(trx, id);
-        },
-        { reason },
-      );
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume delete failed');
-      await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
-        reason: `delete failed: ${reasonOf(err)}`,
-      });
-    }
-  }
-
-  /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
-  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
-    try {
-      await host.extendVolume(id, newSize);
-      await tracked(
-        deps,
-        actor,
-        'extend',
-        id,
-        async (trx) => {
-          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
-          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
-          await attachments.recomputeVolumeStatus(trx, id);
-          return true;
-        },
-        { reason },
-      );
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume extend failed');
-      await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
-      await tracked(
-        deps,
-        actor,
-        'extend',
-        id,
-        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
-        { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
-      );
-    }
-  }
-
-  return { finishCreate, finishDelete, finishExtend };
-}
+import { resolveType, isMultiattachType } from './volume-types.js';
+import { cleanupAfterDetach } from './exports.js';
+import { hostTasks } from './host-tasks.js';
+import { actorOf, tracked } from './events.js';
+import type { CreateVolumeRequest, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 export function lifecycle(deps: Deps) {
   const { store, host } = deps;
@@ -191,36 +72,6 @@ export function lifecycle(deps: Deps) {
     const info = await loadInfo(db, ctx, id);
     deps.background('create', id, () => tasks.finishCreate(actor, id, req.size));
     return info;
-  }
-
-  async function listVolumes(ctx: RequestContext, req: ListVolumesRequest): Promise<ListVolumesResult> {
-    const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-    const sort = resolveSort(req.sort, SORT_KEYS);
-    let markerRow: volumes.VolumeRow | undefined;
-    if (req.marker) {
-      markerRow = await volumes.findVolume(db, req.marker);
-      if (!markerRow || (projectId !== null && markerRow.project_id !== projectId)) {
-        throw markerNotFound(req.marker);
-      }
-    }
-    const limit = pageLimit(req.limit);
-    const rows = await volumes.listVolumes(db, {
-      projectId,
-      name: req.name,
-      status: req.status,
-      bootable: req.bootable,
-      availabilityZone: req.availabilityZone,
-      metadata: req.metadata,
-      sort,
-      markerRow,
-      limit: limit + 1,
-      offset: req.offset,
-    });
-    const { page, nextMarker } = splitPage(rows, limit);
-    const result: ListVolumesResult = { volumes: await hydrate(db, page) };
-    if (nextMarker !== undefined) result.nextMarker = nextMarker;
-    if (req.withCount) result.count = await volumes.countVolumes(db, projectId);
-    return result;
   }
 
   async function updateVolume(ctx: RequestContext, id: string, req: UpdateVolumeRequest): Promise<VolumeInfo> {
@@ -339,7 +190,6 @@ export function lifecycle(deps: Deps) {
   return {
     createVolume,
     getVolume: (ctx: RequestContext, id: string) => loadInfo(db, ctx, id),
-    listVolumes,
     updateVolume,
     deleteVolume,
     forceDeleteVolume,

@@ -4,7 +4,7 @@ import { CinderFault } from '../errors.js';
 import type { RequestContext } from './context.js';
 import { atLeast } from './context.js';
 import * as messages from '../store/messages.js';
-import type { Db } from '../store/index.js';
+import type { Db } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { actionText, detailText } from './message-fields.js';
 import { markerNotFound, pageLimit, resolveSort } from './paging.js';

@@ -1,0 +1,110 @@
+// The host half of create / delete / extend: started by a request (lifecycle.ts), finished after a crash by
+// the reconciler. Each is idempotent on the host and ends in one tracked swap.
+import * as volumes from '../store/volumes.js';
+import * as attachments from '../store/attachments.js';
+import * as connections from '../store/connections.js';
+import * as volumeTypes from '../store/volume-types.js';
+import type { Deps } from './deps.js';
+import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
+import { recordMessage, type MessageOrigin } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
+import { backendSatisfies } from './scheduling.js';
+
+/** Error text kept in an event's reason: the first line of the message, no stack. */
+export function reasonOf(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0].slice(0, 500);
+}
+
+export function hostTasks(deps: Deps) {
+  const { host, logger } = deps;
+  const db = deps.store.db;
+
+  /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
+  async function originOf(actor: Actor, id: string): Promise<MessageOrigin> {
+    const projectId = actor.projectId ?? (await volumes.findVolume(db, id))?.project_id ?? '';
+    return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
+  }
+
+  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
+    // The scheduler's capability check: a type this backend cannot satisfy fails here, after the 202, with
+    // Cinder's message (cinder/scheduler/flows/create_volume.py records it before erroring the volume out).
+    const row = await volumes.findVolume(db, id);
+    const specs = row?.volume_type_id ? ((await volumeTypes.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {}) : {};
+    if (!backendSatisfies(specs)) {
+      await recordMessage(deps, await originOf(actor, id), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+        reason: 'No valid backend was found: the volume type asks for capabilities this backend does not report.',
+      });
+      return;
+    }
+    try {
+      await host.createVolume(id, size);
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume create failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+        reason: `create failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
+    try {
+      await host.deleteVolume(id);
+      await tracked(
+        deps,
+        actor,
+        'delete',
+        id,
+        async (trx) => {
+          const now = await volumes.findVolume(trx, id);
+          if (now?.status !== 'deleting') return;
+          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
+          await connections.dropPending(trx, id);
+          await volumes.softDeleteVolume(trx, id);
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume delete failed');
+      await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
+        reason: `delete failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
+  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
+    try {
+      await host.extendVolume(id, newSize);
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        async (trx) => {
+          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
+          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
+          await attachments.recomputeVolumeStatus(trx, id);
+          return true;
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume extend failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
+        { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
+      );
+    }
+  }
+
+  return { finishCreate, finishDelete, finishExtend };
+}
