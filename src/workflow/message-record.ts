@@ -6,6 +6,9 @@ import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import type { MessageField } from './message-fields.js';
 
+/** Cinder's message_reap_interval default: how often expired messages are dropped. */
+export const MESSAGE_REAP_INTERVAL_MS = 86_400_000;
+
 /** Cinder's message_ttl default: a message is guaranteed to stay this long. */
 export const MESSAGE_TTL_SECONDS = 2_592_000;
 

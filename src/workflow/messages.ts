@@ -111,6 +111,7 @@ export function messageActions(deps: Deps) {
 
   return {
     listMessages,
+    reapExpiredMessages: () => messages.deleteExpiredMessages(db),
 
     async getMessage(ctx: RequestContext, id: string): Promise<MessageInfo> {
       requireMessagesVersion(ctx);

@@ -60,4 +60,6 @@ export interface VolumeExtrasWorkflow {
   listMessages(ctx: Ctx, req: ListMessagesRequest): Promise<ListMessagesResult>;
   getMessage(ctx: Ctx, id: string): Promise<MessageInfo>;
   deleteMessage(ctx: Ctx, id: string): Promise<void>;
+  /** Drops messages past their guaranteed_until (Cinder's scheduler reaps them every message_reap_interval). */
+  reapExpiredMessages(): Promise<number>;
 }

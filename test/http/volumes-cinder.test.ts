@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeApi, fault, type Api } from './client.js';
+import type { RecordingHost } from '../workflow/fixture.js';
 
 let api: Api;
 before(async () => {
@@ -269,4 +270,36 @@ test('availability zones, extensions, resource filters', async () => {
   const one = (await api.call('GET', '/resource_filters?resource=message', undefined, mv('3.33'))).body;
   assert.deepEqual(one, { resource_filters: [{ resource: 'message', filters: ['resource_uuid', 'resource_type', 'event_id', 'request_id', 'message_level'] }] });
   assert.deepEqual((await api.call('GET', '/resource_filters?resource=nothing', undefined, mv('3.33'))).body, { resource_filters: [] });
+});
+
+test('expired messages are reaped; live ones stay', async () => {
+  const id = await api.create();
+  await api.action(id, 'os-update_readonly_flag', { readonly: true });
+  await api.action(id, 'os-attach', { instance_uuid: '0b7c2d3e-4f50-4a61-8b72-9c83d4e5f601', mountpoint: '/dev/vdc', mode: 'rw' });
+  const mine = async () => (await api.call('GET', '/messages', undefined, mv('3.3'))).body.messages.filter((m: any) => m.resource_uuid === id);
+  assert.equal((await mine()).length, 1);
+  await api.env.workflow.reapExpiredMessages();
+  assert.equal((await mine()).length, 1, 'a message inside its 30 days stays');
+  await api.env.store.db.updateTable('messages').set({ expires_at: '2000-01-01T00:00:00.000000' }).where('resource_uuid', '=', id).execute();
+  assert.ok((await api.env.workflow.reapExpiredMessages()) >= 1);
+  assert.deepEqual(await mine(), []);
+});
+
+test('a driver that fails to create or extend leaves Cinder\'s create and extend messages', async () => {
+  const host = api.env.host as RecordingHost;
+  host.failNext.createVolume = new Error('disk full');
+  const created = await api.call('POST', '/volumes', { volume: { size: 1 } });
+  const id = created.body.volume.id;
+  await api.env.workflow.drain();
+  assert.equal((await api.call('GET', `/volumes/${id}`)).body.volume.status, 'error');
+  const extendable = await api.create();
+  host.failNext.extendVolume = new Error('no space');
+  assert.equal((await api.action(extendable, 'os-extend', { new_size: 2 })).status, 202);
+  await api.env.workflow.drain();
+  assert.equal((await api.call('GET', `/volumes/${extendable}`)).body.volume.status, 'error_extending');
+  const all = (await api.call('GET', '/messages', undefined, mv('3.3'))).body.messages;
+  const of = (vid: string) => all.filter((m: any) => m.resource_uuid === vid).map((m: any) => [m.event_id, m.user_message]);
+  assert.deepEqual(of(id), [['VOLUME_VOLUME_008_012', 'create volume from backend storage:Driver failed to create the volume.']]);
+  assert.deepEqual(of(extendable), [['VOLUME_VOLUME_007_010', 'extend volume:Volume Driver failed to extend volume.']]);
+  assert.ok(!all.some((m: any) => /disk full|no space/.test(JSON.stringify(m))), 'the driver error itself is not shown to users');
 });
