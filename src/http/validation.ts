@@ -82,7 +82,15 @@ function describe(err: ValueError): { at: string[]; message: string } {
       return { at: parts, message: `${pyRepr(v)} has too many properties` };
     case ValueErrorType.Union: {
       const values = enumValues(s);
-      if (values) return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
+      if (values) {
+        // jsonschema checks `type` before `enum`: a value of another JSON type is reported as such.
+        const typeOf = (x: unknown) => (x === null ? 'null' : typeof x === 'number' ? (Number.isInteger(x) ? 'integer' : 'number') : typeof x);
+        const types = [...new Set(values.map(typeOf))];
+        if (!types.includes(typeOf(v)) && !(typeOf(v) === 'integer' && types.includes('number'))) {
+          return { at: parts, message: `${pyRepr(v)} is not of type ${types.map((n) => pyRepr(n)).join(', ')}` };
+        }
+        return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
+      }
       // A union of a type with constraints (e.g. size: integer >= 1 or digit string) reports the inner failure.
       const inner = err.errors.map((it) => it.First()).find((e) => e !== undefined && e.path === err.path && e.type !== ValueErrorType.Integer && e.type !== ValueErrorType.String && e.type !== ValueErrorType.Null && e.type !== ValueErrorType.Object && e.type !== ValueErrorType.Boolean);
       if (inner) return describe(inner);
@@ -137,8 +145,10 @@ export function cinderValidatorCompiler({ schema }: { schema: unknown }) {
 }
 
 // Shared parameter types (cinder/api/validation/parameter_types.py), expressed in TypeBox.
-const BOOL_STRINGS = '^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff]|[Yy][Ee][Ss]|[Nn][Oo]|[Yy]|[Nn]|[Oo][Nn]|[Oo][Ff][Ff]|1|0)$';
-export const Bool = Type.Union([Type.Boolean(), Type.String({ pattern: BOOL_STRINGS })]);
+/** parameter_types.boolean: exactly these spellings, nothing else (not 'Y', not 'tRUE'). */
+const BOOLEAN_ENUM = [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', 'y', 't',
+  false, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no', 'n', 'f'] as const;
+export const Bool = Type.Union(BOOLEAN_ENUM.map((v) => Type.Literal(v)));
 /** cinder/common/constants.py DB_MAX_INT: the largest size or count a column holds. */
 export const DB_MAX_INT = 0x7fffffff;
 export const VolumeSize = Type.Union([Type.Integer({ minimum: 1, maximum: DB_MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]);

@@ -203,8 +203,15 @@ test('validation as Cinder: size bounds, name and description lengths after trim
   const unknown353 = await api.call('POST', '/volumes', { volume: { size: 1, junk: 1 } }, mv('3.53'));
   assert.deepEqual(unknown353.body, fault(400, 'badRequest', "Invalid input for field/attribute volume. Value: {'size': 1, 'junk': 1}. Additional properties are not allowed ('junk' was unexpected)"));
   assert.equal((await api.call('POST', '/volumes', { volume: { size: 1, junk: 1 } })).status, 202, 'ignored before 3.53');
-  const extend = await api.action(await api.create(), 'os-extend', { new_size: 2147483648 });
+  const vol = await api.create();
+  const extend = await api.action(vol, 'os-extend', { new_size: 2147483648 });
   assert.equal(extend.status, 400);
+  // parameter_types.boolean is an exact list of spellings, and its type is checked first.
+  assert.equal((await api.action(vol, 'os-set_bootable', { bootable: 'Yes' })).status, 200);
+  const y = await api.action(vol, 'os-set_bootable', { bootable: 'Y' });
+  assert.match(y.body.badRequest.message, /^Invalid input for field\/attribute bootable\. Value: 'Y'\. 'Y' is not one of \[True, 'True', 'TRUE'/);
+  const five = await api.action(vol, 'os-update_readonly_flag', { readonly: 5 });
+  assert.deepEqual(five.body, fault(400, 'badRequest', "Invalid input for field/attribute readonly. Value: 5. 5 is not of type 'boolean', 'string'"));
   await api.env.workflow.drain();
 });
 
