@@ -28,7 +28,7 @@
 // Needs: tempest, cinder-tempest-plugin, keystone, python3-subunit (scripts/install-peers.sh).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKeystone, type KeystoneFixture } from '../support/keystone.js';
@@ -469,6 +469,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   if (skip) throw new Error(skip);
   const regex = opts.regex ?? FULL_REGEX;
   const concurrency = opts.concurrency ?? 2;
+  const ownOutDir = opts.outDir === undefined;
   const outDir = opts.outDir ?? (await mkdtemp(join(tmpdir(), 'embervol-tempest-out-')));
   await mkdir(outDir, { recursive: true });
   const phase = opts.onPhase ?? (() => {});
@@ -477,8 +478,17 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   let ks: KeystoneFixture | undefined;
   let svc: ServiceProcess | undefined;
   const unhook = opts.signal ? () => {} : killChildrenOnSignal();
-  const killService = () => svc?.child.kill('SIGKILL');
-  children.add(killService);
+  // On a fatal signal: kill embervol, remove the temp dirs (Keystone's dir is removed once its process has gone).
+  const abandonRun = () => {
+    svc?.child.kill('SIGKILL');
+    for (const d of [root, svc?.dataDir, ownOutDir ? outDir : undefined]) if (d) rmSync(d, { recursive: true, force: true });
+    if (ks) {
+      const dir = ks.dir;
+      // Keystone exits when its stdin closes, i.e. as this process dies; its dir goes with a detached helper.
+      spawn('/bin/sh', ['-c', `sleep 2; rm -rf '${dir}'`], { detached: true, stdio: 'ignore' }).unref();
+    }
+  };
+  children.add(abandonRun);
   try {
     phase('starting Keystone');
     ks = await startKeystone({ threaded: true });
@@ -580,7 +590,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     phase('stopping embervol and Keystone');
     if (ks) await writeFile(join(outDir, 'keystone.log'), ks.logs()).catch(() => {});
     await svc?.stop().catch(() => {});
-    children.delete(killService);
+    children.delete(abandonRun);
     unhook();
     await ks?.stop().catch(() => {});
     if (process.env.TEMPEST_KEEP_WORKSPACE === '1') phase(`workspace kept in ${root}`);
