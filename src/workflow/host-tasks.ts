@@ -16,8 +16,14 @@ export function reasonOf(err: unknown): string {
   return msg.split('\n')[0].slice(0, 500);
 }
 
+/** The volume a task is for, and the host that holds it (volumes.host). */
+export interface TaskVolume {
+  id: string;
+  host: string | null;
+}
+
 export function hostTasks(deps: Deps) {
-  const { host, logger } = deps;
+  const { logger } = deps;
   const db = deps.store.db;
 
   /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
@@ -26,7 +32,7 @@ export function hostTasks(deps: Deps) {
     return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
   }
 
-  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
+  async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
     // The scheduler's capability check: a type this backend cannot satisfy fails here, after the 202, with
     // Cinder's message (cinder/scheduler/flows/create_volume.py records it before erroring the volume out).
     const row = await volumes.findVolume(db, id);
@@ -39,7 +45,7 @@ export function hostTasks(deps: Deps) {
       return;
     }
     try {
-      await host.createVolume(id, size);
+      await deps.hosts.byName(host).createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
@@ -50,9 +56,9 @@ export function hostTasks(deps: Deps) {
     }
   }
 
-  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
+  async function finishDelete(actor: Actor, { id, host }: TaskVolume, reason?: string): Promise<void> {
     try {
-      await host.deleteVolume(id);
+      await deps.hosts.byName(host).deleteVolume(id);
       await tracked(
         deps,
         actor,
@@ -76,9 +82,9 @@ export function hostTasks(deps: Deps) {
   }
 
   /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
-  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
+  async function finishExtend(actor: Actor, { id, host }: TaskVolume, newSize: number, from: string | null, reason?: string): Promise<void> {
     try {
-      await host.extendVolume(id, newSize);
+      await deps.hosts.byName(host).extendVolume(id, newSize);
       await tracked(
         deps,
         actor,
