@@ -39,7 +39,8 @@ export function hostTasks(deps: Deps) {
     const specs = row?.volume_type_id ? ((await volumeTypes.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {}) : {};
     if (!backendSatisfies(specs)) {
       await recordMessage(deps, await originOf(actor, id), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+      // Unscheduled, so on no host: Cinder's error_out leaves volumes.host NULL, and the view shows it so.
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error', host: null }, { status: ['creating'] }), {
         reason: 'No valid backend was found: the volume type asks for capabilities this backend does not report.',
       });
       return;

@@ -222,7 +222,9 @@ test('user messages: a type no backend satisfies errors the volume and records C
   const id = created.body.volume.id;
   const requestId = String(created.headers['x-openstack-request-id']);
   await api.env.workflow.drain();
-  assert.equal((await api.call('GET', `/volumes/${id}`)).body.volume.status, 'error');
+  const errored = (await api.call('GET', `/volumes/${id}`)).body.volume;
+  assert.equal(errored.status, 'error');
+  assert.equal(errored['os-vol-host-attr:host'], null, 'a volume no backend took is on no host');
 
   const listed = await api.call('GET', '/messages', undefined, mv('3.3'));
   assert.equal(listed.status, 200);
