@@ -6,6 +6,7 @@ import type {
   Backend,
   Connector,
   ExportModelUpdate,
+  HostCapacity,
   IscsiConnectionData,
   TargetDriver,
   VolumeHost,
@@ -70,6 +71,11 @@ class DefaultVolumeHost implements VolumeHost {
 
   async stop(): Promise<void> {
     await this.target.stop();
+  }
+
+  async capacity(): Promise<HostCapacity & { backendName: string }> {
+    const c = this.backend.capacity ? await this.backend.capacity() : { totalBytes: 0, freeBytes: 0 };
+    return { ...c, backendName: this.backend.name };
   }
 
   createVolume(volumeId: string, sizeGiB: number): Promise<void> {

@@ -12,6 +12,10 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { typeAccessActions } from './type-access.js';
+import { encryptionTypeActions } from './encryption-types.js';
+import { servicesActions } from './services.js';
+import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 
@@ -50,6 +54,10 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     restoreExports: conn.restoreExports,
     reconcile: reconciler(shared, conn).reconcile,
     ...volumeTypes(shared),
+    ...typeAccessActions(shared),
+    ...encryptionTypeActions(shared),
+    ...servicesActions(shared),
+    ...retypeActions(shared),
     ...eventActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
