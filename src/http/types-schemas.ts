@@ -9,9 +9,13 @@ const BOOLEAN_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', '
 export const CinderBool = Type.Union([Type.Boolean(), ...BOOLEAN_STRINGS.map((v) => Type.Literal(v))]);
 
 /** parameter_types.extra_specs_with_null: keys may hold spaces and slashes (type create). */
-const ExtraSpecsWithNull = Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:. /]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Null()]));
+const ExtraSpecsWithNull = Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:. /]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), {
+  additionalProperties: false,
+});
 /** parameter_types.extra_specs_with_no_spaces_key (extra specs create and update). */
-const ExtraSpecsNoSpaces = Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:.]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Null()]));
+const ExtraSpecsNoSpaces = Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:.]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), {
+  additionalProperties: false,
+});
 
 // Cinder's schemas list a property named "type" beside the resource key (a slip in volume_types.py that
 // jsonschema reads as an optional object property); it is kept so the same bodies pass.
@@ -50,6 +54,7 @@ export const TypeUpdateBody = Type.Object(
 
 export const ExtraSpecsBody = Type.Object({ extra_specs: ExtraSpecsNoSpaces }, { additionalProperties: false });
 export const ExtraSpecItemBody = Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:.]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), {
+  additionalProperties: false,
   minProperties: 1,
   maxProperties: 1,
 });

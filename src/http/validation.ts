@@ -73,6 +73,8 @@ function describe(err: ValueError): { at: string[]; message: string } {
       return { at: parts, message: `${pyRepr(v)} is greater than the maximum of ${s.maximum}` };
     case ValueErrorType.ObjectMinProperties:
       return { at: parts, message: `${pyRepr(v)} does not have enough properties` };
+    case ValueErrorType.ObjectMaxProperties:
+      return { at: parts, message: `${pyRepr(v)} has too many properties` };
     case ValueErrorType.Union: {
       const values = enumValues(s);
       if (values) return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
