@@ -31,7 +31,6 @@ import {
   type Pdu,
 } from './pdu.js';
 import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError, type KeyValues } from './text.js';
-import { dataOutLength } from './data-out-length.js';
 import { WriteCollector, type DataOutOutcome } from './write-collector.js';
 import { ioBuffers } from '../util/large-buffers.js';
 
@@ -39,6 +38,8 @@ import { ioBuffers } from '../util/large-buffers.js';
 export interface LunTable {
   /** A result when the command completed without waiting, else a promise. */
   execute(lun: number, cmd: import('../scsi/types.js').ScsiCommand): ScsiResult | Promise<ScsiResult>;
+  /** Bytes of Data-Out the CDB asks for, to report residuals against; undefined: none the SCSI layer knows of. */
+  expectedDataOutLength(lun: number, cdb: Buffer): number | undefined;
 }
 
 /** What a connection needs from the server it belongs to. */
@@ -54,8 +55,6 @@ export interface ConnectionHost extends LoginDirectory {
   visibleTargets(initiator: string): string[];
   lunTableOf(targetIqn: string): LunTable | undefined;
   isReadOnly(targetIqn: string, initiator: string): boolean;
-  /** Logical block size of a LUN, to size the Data-Out a write CDB asks for. */
-  blockSizeOf(targetIqn: string, lun: number): number;
   /** Registers a logged-in session and returns its TSIH; reinstates (drops) an older one with the same ISID. */
   attachSession(conn: IscsiConnection): number;
   detachSession(conn: IscsiConnection): void;
@@ -861,13 +860,12 @@ export class IscsiConnection {
     this.tasks.delete(task.itt);
     let data = task.read ? (result.data ?? EMPTY_SEGMENT) : EMPTY_SEGMENT;
     // Residuals compare what the command wanted with what the initiator expected (RFC 7143 11.4.5).
-    let wanted: number;
-    if (task.read) wanted = result.data?.length ?? 0;
-    else {
-      const declared = (result as { dataOutLength?: number }).dataOutLength;
-      wanted = declared ?? dataOutLength(task.cdb, this.host.blockSizeOf(this.target!.iqn, task.lun)) ?? task.edtl;
+    let residual = 0;
+    if (task.read) residual = (result.data?.length ?? 0) - task.edtl;
+    else if (result.status === SamStatus.GOOD) {
+      const wanted = this.host.lunTableOf(this.target!.iqn)?.expectedDataOutLength(task.lun, task.cdb);
+      if (wanted !== undefined) residual = wanted - task.edtl;
     }
-    const residual = result.status === SamStatus.GOOD || task.read ? wanted - task.edtl : 0;
     if (data.length > task.edtl) data = data.subarray(0, task.edtl);
     if (data.length > 0) this.sendDataIn(task, data, result, residual);
     else this.sendScsiResponse(task, result, residual);

@@ -325,11 +325,6 @@ export class IscsiTargetServer implements ConnectionHost {
     return this.targets.get(targetIqn)?.acl.get(nameKey(initiator))?.readOnly ?? false;
   }
 
-  blockSizeOf(targetIqn: string, lun: number): number {
-    const lu = this.targets.get(targetIqn)?.lus.get(lun) as { device?: { blockSize?: number } } | undefined;
-    return lu?.device?.blockSize ?? 512;
-  }
-
   checkReinstatement(conn: IscsiConnection): void {
     const old = this.sessions.get(conn.requestedTsih);
     if (!old || nameKey(old.initiatorName) !== nameKey(conn.initiatorName) || !old.isid.equals(conn.isid) || old.targetIqn !== conn.targetIqn) {
