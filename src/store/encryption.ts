@@ -1,6 +1,6 @@
 // encryption: a volume type's encryption spec.
 import type { Selectable } from 'kysely';
-import type { Db } from './index.js';
+import type { Db } from './schema.js';
 import type { EncryptionTable } from './schema.js';
 
 export type EncryptionRow = Selectable<EncryptionTable>;

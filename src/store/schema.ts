@@ -3,7 +3,7 @@
 // - booleans are `boolean` columns; SQLite hands back 0/1, PostgreSQL true/false, so read them with toBool().
 // - timestamps are fixed-width UTC text `YYYY-MM-DDTHH:MM:SS.ffffff` (Cinder's wire format): it sorts correctly,
 //   compares as text on both engines, and avoids node-postgres turning `timestamp` columns into local-time Dates.
-import type { Generated } from 'kysely';
+import type { Generated, Kysely, Transaction } from 'kysely';
 
 /** What a boolean column holds on either engine. */
 export type DbBool = number | boolean;
@@ -175,6 +175,9 @@ export interface Database {
   encryption: EncryptionTable;
   services: ServicesTable;
 }
+
+/** What a repository function runs on: the database, or the transaction it is part of. */
+export type Db = Kysely<Database> | Transaction<Database>;
 
 // Generated is re-exported so callers that add autoincrement tables later keep one import site.
 export type { Generated };

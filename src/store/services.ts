@@ -1,6 +1,6 @@
 // The services table: one row per running service (volume host or scheduler), heartbeated by its process.
 import type { Selectable } from 'kysely';
-import type { Db } from './index.js';
+import type { Db } from './schema.js';
 import { dbBool, type ServicesTable } from './schema.js';
 
 export type ServiceRow = Selectable<ServicesTable>;

@@ -1,5 +1,5 @@
 // volume_type_projects: which projects may see and use a private volume type.
-import type { Db } from './index.js';
+import type { Db } from './schema.js';
 import { nowTimestamp } from './schema.js';
 
 export async function listProjects(db: Db, typeId: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 // Volume counts and sizes per host and project (os-hosts show, the pools API's allocated capacity).
-import type { Db } from './index.js';
+import type { Db } from './schema.js';
 import { dbBool } from './schema.js';
 
 export interface VolumeTotal {

@@ -22,16 +22,24 @@ import type { AccessMode, Connector } from '../host/types.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
-import { orList, type Deps } from './deps.js';
+import type { Deps } from './deps.js';
+import { orList } from './states.js';
 import { attachmentInfo, loadRow, volumeRef } from './loader.js';
 import { canSeeProject, conflict, requireMember } from './policy.js';
-import { cleanupAfterDetach, deletionAllowed, validateConnector, type connectionActions } from './connection.js';
+import { validateConnector } from './connector.js';
+import { deletionAllowed } from './deletion-guard.js';
 import type { attachActions } from './attach.js';
-import { refreshInitiatorAcl } from './attachments-acl.js';
+import { allowedInitiatorsOf, cleanupAfterDetach, openConnection, refreshInitiatorAcl, undoExport } from './exports.js';
 import { actorOf, tracked, type Actor } from './events.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
-import type { AttachRequest } from './model.js';
-import type { AttachmentRecord, AttachmentsWorkflow, CreateAttachmentRequest, ListAttachmentsRequest, ListAttachmentsResult } from './attachments-model.js';
+import type {
+  AttachmentRecord,
+  AttachmentsWorkflow,
+  AttachRequest,
+  CreateAttachmentRequest,
+  ListAttachmentsRequest,
+  ListAttachmentsResult,
+} from './model.js';
 
 export const attachmentNotFound = (id: string) => new CinderFault(404, `Volume attachment could not be found with filter: attachment_id = ${id}.`);
 
@@ -82,7 +90,6 @@ function resolveMode(attachMode: string | null, connector: Connector, adminMeta:
 
 export function attachmentsActions(
   deps: Deps,
-  conn: ReturnType<typeof connectionActions>,
   legacy: Pick<ReturnType<typeof attachActions>, 'attach'>,
 ): AttachmentsWorkflow & { attach(ctx: RequestContext, id: string, req: AttachRequest): Promise<void> } {
   const { store, logger } = deps;
@@ -146,13 +153,13 @@ export function attachmentsActions(
         attach_mode: mode,
       });
       await attachments.recomputeVolumeStatus(trx, volumeId);
-      const modes = await attachments.liveModesForInitiator(trx, volumeId, valid.initiator);
-      return { before, vol: (await volumes.findVolume(trx, volumeId))!, mode, connector, aclMode: (modes.some((m) => m !== 'ro') ? 'rw' : 'ro') as AccessMode };
+      const aclMode = (await allowedInitiatorsOf(trx, volumeId)).get(valid.initiator)!;
+      return { before, vol: (await volumes.findVolume(trx, volumeId))!, mode, connector, aclMode };
     });
 
     let info;
     try {
-      info = await conn.openConnection(claimed.vol, { initiator: valid.initiator, connector: claimed.connector }, { aclMode: claimed.aclMode, accessMode: claimed.mode });
+      info = await openConnection(deps, claimed.vol, { initiator: valid.initiator, connector: claimed.connector }, { aclMode: claimed.aclMode, accessMode: claimed.mode });
     } catch (err) {
       const b = claimed.before;
       await tracked(deps, actor, 'attachment_update_failed', volumeId, async (trx) => {
@@ -171,7 +178,7 @@ export function attachmentsActions(
       // The row no longer names this initiator: drop its ACL entry unless someone else uses it.
       const now = await volumes.findVolume(db, volumeId);
       if (now?.provider_location && b.initiator !== valid.initiator) {
-        await conn.undoExport(volumeRef(now), valid.initiator, true);
+        await undoExport(deps, volumeRef(now), valid.initiator, true);
       }
       if (err instanceof CinderFault && err.status < 500) throw err;
       logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');

@@ -4,15 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import { CinderFault } from '../errors.js';
 import type { RequestContext } from './context.js';
-import type { Db } from '../store/index.js';
-import * as types from '../store/types.js';
+import type { Db } from '../store/schema.js';
+import * as types from '../store/volume-types.js';
 import * as encryption from '../store/encryption.js';
 import * as volumes from '../store/volumes.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import type { EncryptionSpecInfo, EncryptionTypesWorkflow } from './types-services-model.js';
 import { requireAdmin } from './policy.js';
-import { typeNotFound, typeVisible } from './types.js';
+import { typeNotFound, typeVisible } from './volume-types.js';
 
 const specNotFound = (typeId: string) => new CinderFault(404, `Volume type encryption for type ${typeId} does not exist.`);
 

@@ -5,8 +5,9 @@ import type { VolumeHost } from '../host/types.js';
 import type { Deps } from './deps.js';
 import { lifecycle } from './lifecycle.js';
 import { attachActions } from './attach.js';
-import { connectionActions } from './connection.js';
-import { volumeTypes } from './types.js';
+import { connectionActions } from './connection-actions.js';
+import { restoreExports } from './exports.js';
+import { volumeTypes } from './volume-types.js';
 import { attachmentsActions } from './attachments.js';
 import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
@@ -48,11 +49,11 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     ...lifecycle(shared),
     ...legacy,
     // The attachments API, and os-attach narrowing the ACL entry when it attaches read-only.
-    ...attachmentsActions(shared, conn, legacy),
+    ...attachmentsActions(shared, legacy),
     initializeConnection: conn.initializeConnection,
     terminateConnection: conn.terminateConnection,
-    restoreExports: conn.restoreExports,
-    reconcile: reconciler(shared, conn).reconcile,
+    restoreExports: () => restoreExports(shared),
+    reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
     ...typeAccessActions(shared),
     ...encryptionTypeActions(shared),

@@ -9,11 +9,12 @@ import * as volumes from '../store/volumes.js';
 import * as encryption from '../store/encryption.js';
 import * as events from '../store/events.js';
 import { dbBool, toBool } from '../store/schema.js';
-import { MIGRATION_AT_REST, type Deps } from './deps.js';
+import type { Deps } from './deps.js';
+import { MIGRATION_AT_REST } from './states.js';
 import type { RetypeWorkflow } from './types-services-model.js';
 import { loadRow } from './loader.js';
 import { requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './types.js';
+import { resolveType, isMultiattachType } from './volume-types.js';
 import { actorOf, tracked } from './events.js';
 import { servicesActions } from './services.js';
 

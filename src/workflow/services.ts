@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidInput } from '../errors.js';
 import type { RequestContext } from './context.js';
-import type { Db } from '../store/index.js';
+import type { Db } from '../store/schema.js';
 import * as services from '../store/services.js';
 import { volumeTotals } from '../store/volume-totals.js';
 import { nowTimestamp, toBool } from '../store/schema.js';

@@ -2,13 +2,13 @@
 // cinder/volume/volume_types.py add/remove_volume_type_access).
 import { CinderFault } from '../errors.js';
 import type { RequestContext } from './context.js';
-import * as types from '../store/types.js';
+import * as types from '../store/volume-types.js';
 import * as typeAccess from '../store/type-access.js';
 import { toBool } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import type { TypeAccessWorkflow } from './types-services-model.js';
 import { requireAdmin } from './policy.js';
-import { typeNotFound } from './types.js';
+import { typeNotFound } from './volume-types.js';
 
 const notApplicable = () => new CinderFault(400, 'Invalid volume type: Type access modification is not applicable to public volume type.');
 

@@ -20,9 +20,10 @@
 //      the workspace), and writes to outDir:
 //        passed.txt failed.txt skipped.txt   sorted ids (failed/skipped ones also in results.jsonl with reasons)
 //        results.jsonl                        one {id, rawId, status, reason, traceback} per test
-//        summary.txt                          the summary line and per-module counts
+//        summary.txt                          the summary line and per-module counts; run.json the run's facts
 //        tempest-run.log tempest.log tempest.conf last.subunit
 //        embervol.log                         embervol's JSON log; http-5xx.txt its 5xx answers (method, url, status)
+//        keystone.log                         Keystone's log and access log
 //
 // Needs: tempest, cinder-tempest-plugin, keystone, python3-subunit (scripts/install-peers.sh).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -75,6 +76,8 @@ export interface TempestResult {
   modules: ModuleCount[];
   /** Every request embervol answered with a 5xx status during the run. */
   serverErrors: ServerError[];
+  /** Keystone's 5xx answers (access log lines): a harness problem, not embervol's, but it fails tests too. */
+  keystoneErrors: string[];
   /** Exit code of `tempest run` (non-zero whenever a test failed). */
   tempestExitCode: number | null;
   /** Seconds the whole run took (start of Keystone to the end of parsing), and `tempest run` alone. */
@@ -239,6 +242,15 @@ async function run(cmd: string, args: string[], cwd: string, signal?: AbortSigna
   });
 }
 
+/** The commit embervol ran from ("abc1234", "+dirty" when the worktree has changes). */
+function gitDescribe(): string {
+  const root = join(HERE, '..', '..');
+  const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (rev.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' });
+  return rev.stdout.trim() + (dirty.stdout.trim() ? '+dirty' : '');
+}
+
 /** Kills a detached child's whole process group (tempest and its stestr workers). */
 function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
   if (p.pid === undefined) return;
@@ -309,6 +321,83 @@ async function parseSubunit(subunitPath: string, cwd: string): Promise<TestOutco
   return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
 
+export interface FailureReason {
+  /** Coarse kind: 'schema mismatch', 'endpoint missing (404)', 'not found (404)', 'refused (4xx)', 'server error (5xx)',
+   *  'wrong success status', 'timeout', 'assertion', 'skipped', or 'other'. */
+  kind: string;
+  /** What exactly: the validation error, the fault message, the assertion. Ids and hosts are replaced by placeholders. */
+  detail: string;
+}
+
+const HTTP_ERRORS: Record<string, string> = {
+  BadRequest: '400',
+  Unauthorized: '401',
+  Forbidden: '403',
+  Conflict: '409',
+  OverLimit: '413',
+  RequestEntityTooLarge: '413',
+  InvalidContentType: '415',
+  UnprocessableEntity: '422',
+  NotImplemented: '501',
+};
+
+/** Ids, hosts and ports replaced by placeholders, so equal causes group together. */
+export function genericText(text: string): string {
+  return text
+    .replace(/https?:\/\/127\.0\.0\.1:\d+/g, 'http://HOST')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi, '{id}')
+    .replace(/\b[0-9a-f]{32}\b/gi, '{id}')
+    .replace(/tempest-[\w-]+?-\d{6,}/g, 'tempest-NAME')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Why a test did not pass, from its skip reason or its traceback (tempest's exception line and its Details). */
+export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceback'>): FailureReason {
+  if (o.status === 'skipped') return { kind: 'skipped', detail: genericText(o.reason.split('\n')[0] ?? '') };
+  const lines = o.traceback.split('\n');
+  // The last exception line: "pkg.mod.SomeError: message" at column 0 (traceback frames are indented).
+  let i = -1;
+  for (let k = lines.length - 1; k >= 0; k--) {
+    if (/^[A-Za-z_][\w.]*(Error|Exception|Failure|Mismatch|NotFound|BadRequest|Forbidden|Conflict|Unauthorized|Fault|Timeout|OverLimit|NotImplemented|Code|Body|Entity|Type)\b.*:/.test(lines[k]!) || /^[A-Za-z_][\w.]*(Error|Exception)$/.test(lines[k]!)) {
+      i = k;
+      break;
+    }
+  }
+  // A schema failure is a jsonschema ValidationError re-raised as tempest's InvalidHTTPResponseBody: use the former.
+  const v = lines.findIndex((l) => l.startsWith('jsonschema.exceptions.ValidationError:'));
+  if (v >= 0) i = v;
+  if (i < 0) return { kind: 'other', detail: genericText(lines.filter((l) => l.trim()).slice(-1)[0] ?? 'no traceback') };
+  const head = lines[i]!;
+  const rest = lines.slice(i + 1).filter((l) => l.trim());
+  const exc = head.slice(0, head.indexOf(':') < 0 ? head.length : head.indexOf(':'));
+  const short = exc.split('.').pop()!;
+  const message = head.slice(exc.length + 1).trim();
+  const details = rest.find((l) => l.startsWith('Details:'))?.slice('Details:'.length).trim() ?? '';
+  const faultMessage = /'message': '((?:[^'\\]|\\.)*)'/.exec(details)?.[1] ?? /"message": "((?:[^"\\]|\\.)*)"/.exec(details)?.[1];
+  if (short === 'ValidationError' || short === 'InvalidHTTPResponseBody') {
+    const where = rest.find((l) => l.startsWith('Failed validating'))?.replace(/^Failed validating /, '').replace(/:$/, '') ?? '';
+    return { kind: 'schema mismatch', detail: genericText(`${message}${where ? ` (${where})` : ''}`) };
+  }
+  if (short === 'NotFound') {
+    if (faultMessage === 'The resource could not be found.') return { kind: 'endpoint missing (404)', detail: faultMessage };
+    return { kind: 'not found (404)', detail: genericText(faultMessage ?? details ?? message) };
+  }
+  if (short === 'ServerFault') return { kind: 'server error (5xx)', detail: genericText(faultMessage ?? (details || message)) };
+  if (HTTP_ERRORS[short]) return { kind: 'refused (4xx)', detail: genericText(`${HTTP_ERRORS[short]} ${faultMessage ?? (details || message)}`) };
+  if (short === 'InvalidHttpSuccessCode' || short === 'UnexpectedResponseCode') {
+    return { kind: 'wrong success status', detail: genericText(`${message} ${rest[0] ?? ''}`) };
+  }
+  if (/Timeout/.test(short) || /timed out|within the required time/i.test(message)) {
+    return { kind: 'timeout', detail: genericText(`${message} ${rest[0] ?? ''}`.slice(0, 300)) };
+  }
+  if (/BuildError|ErrorException/.test(short)) return { kind: 'went to error', detail: genericText(`${short}: ${message}`) };
+  if (short === 'AssertionError' || short === 'MismatchError' || /^testtools/.test(exc)) {
+    return { kind: 'assertion', detail: genericText(`${message} ${rest[0] ?? ''}`.slice(0, 300)) };
+  }
+  return { kind: 'other', detail: genericText(`${short}: ${message}`.slice(0, 300)) };
+}
+
 /** The 5xx answers in embervol's JSON log ({msg: 'request', method, url, status}). */
 export function serverErrorsIn(logLines: readonly string[]): ServerError[] {
   const errors: ServerError[] = [];
@@ -377,13 +466,13 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     await writeFile(subunit, stream);
     const outcomes = await parseSubunit(subunit, ws);
     for (const f of ['tempest.conf']) await copyFile(join(ws, 'etc', f), join(outDir, f));
-    // tempest writes its log into the directory it runs in (log_dir is ignored by `tempest run`), or log_dir.
-    for (const log of [join(ws, 'tempest.log'), join(ws, 'logs', 'tempest.log')]) {
-      if (existsSync(log)) await copyFile(log, join(outDir, 'tempest.log'));
-    }
+    // tempest's workers log into the directory they run in and/or log_dir: keep both, one after the other.
+    const logs = [join(ws, 'tempest.log'), join(ws, 'logs', 'tempest.log')].filter((f) => existsSync(f));
+    await writeFile(join(outDir, 'tempest.log'), Buffer.concat(await Promise.all(logs.map((f) => readFile(f)))));
 
     const pick = (s: Status) => outcomes.filter((o) => o.status === s).map((o) => o.id);
     const serverErrors = serverErrorsIn(svc.logs);
+    const keystoneErrors = ks.logs().split('\n').filter((l) => /^"[A-Z]+ \S+ HTTP\/[\d.]+" 5\d\d /.test(l));
     const result: TempestResult = {
       regex,
       concurrency,
@@ -393,6 +482,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
       outcomes,
       modules: countByModule(outcomes),
       serverErrors,
+      keystoneErrors,
       tempestExitCode,
       wallSeconds: 0,
       tempestSeconds,
@@ -406,15 +496,37 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     await writeFile(join(outDir, 'http-5xx.txt'), serverErrors.map((e) => `${e.status} ${e.method} ${e.url}\n`).join(''));
     await writeFile(join(outDir, 'embervol.log'), svc.logs.map((l) => `${l}\n`).join(''));
     result.wallSeconds = Math.round((Date.now() - t0) / 1000);
+    await writeFile(
+      join(outDir, 'run.json'),
+      JSON.stringify(
+        {
+          regex,
+          concurrency,
+          finishedAt: new Date().toISOString(),
+          commit: gitDescribe(),
+          tempestSeconds,
+          wallSeconds: result.wallSeconds,
+          tempestExitCode,
+          passed: result.passed.length,
+          failed: result.failed.length,
+          skipped: result.skipped.length,
+          embervol5xx: serverErrors.length,
+          keystone5xx: keystoneErrors.length,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     const cinder = (await readIdList(CINDER21_PASSED)).length;
     await writeFile(
       join(outDir, 'summary.txt'),
       `${summaryLine(result, cinder)}\nregex ${regex}, concurrency ${concurrency}, tempest run ${tempestSeconds} s, whole run ${result.wallSeconds} s, ` +
-        `embervol 5xx answers: ${serverErrors.length}\n\n${moduleTable(result.modules)}\n`,
+        `embervol 5xx answers: ${serverErrors.length}, Keystone 5xx answers: ${keystoneErrors.length}\n\n${moduleTable(result.modules)}\n`,
     );
     return result;
   } finally {
     phase('stopping embervol and Keystone');
+    if (ks) await writeFile(join(outDir, 'keystone.log'), ks.logs()).catch(() => {});
     await svc?.stop().catch(() => {});
     await ks?.stop().catch(() => {});
     if (process.env.TEMPEST_KEEP_WORKSPACE === '1') phase(`workspace kept in ${root}`);

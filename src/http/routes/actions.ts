@@ -4,7 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { CinderFault } from '../../errors.js';
 import type { RequestContext } from '../../workflow/context.js';
 import type { Workflow } from '../../workflow/model.js';
-import { VOLUME_STATUSES } from '../../workflow/deps.js';
+import { VOLUME_STATUSES } from '../../workflow/states.js';
 import {
   AttachBody,
   BootableBody,

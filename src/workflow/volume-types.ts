@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { CinderFault } from '../errors.js';
 import type { RequestContext } from './context.js';
-import type { Db } from '../store/index.js';
-import * as types from '../store/types.js';
+import type { Db } from '../store/schema.js';
+import * as types from '../store/volume-types.js';
 import * as volumes from '../store/volumes.js';
 import * as typeAccess from '../store/type-access.js';
 import * as encryption from '../store/encryption.js';
