@@ -324,3 +324,20 @@ test('hosts, pools and capabilities come from the services table and the volume 
   assert.deepEqual(Object.keys(caps.body.properties).sort(), ['compression', 'qos', 'replication_enabled', 'thin_provisioning']);
   assert.deepEqual((await api.call('GET', '/capabilities/nowhere')).body, fault(404, 'itemNotFound', "Can't find service: nowhere"));
 });
+
+test('a volume service whose heartbeat is older than 60 s is down: unavailable host, no pool, new volumes go to error', async () => {
+  const stale = new Date(Date.now() - 120_000).toISOString().slice(0, 23) + '000';
+  await api.env.store.db.updateTable('services').set({ updated_at: stale, modified_at: null }).where('binary', '=', 'cinder-volume').execute();
+  const svc = (await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0];
+  assert.equal(svc.state, 'down');
+  assert.equal(svc.updated_at, stale);
+  assert.equal((await api.call('GET', '/os-hosts')).body.hosts.find((h: any) => h.service === 'cinder-volume')['service-status'], 'unavailable');
+  assert.deepEqual((await api.call('GET', '/scheduler-stats/get_pools')).body.pools, []);
+  const r = await api.call('POST', '/volumes', { volume: { size: 1 } });
+  assert.equal(r.status, 202);
+  assert.equal((await api.call('GET', `/volumes/${r.body.volume.id}`)).body.volume.status, 'error');
+  // The next heartbeat brings it back.
+  await api.env.workflow.heartbeat();
+  assert.equal((await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0].state, 'up');
+  assert.equal((await api.call('GET', '/scheduler-stats/get_pools')).body.pools.length, 1);
+});
