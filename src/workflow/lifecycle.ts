@@ -63,6 +63,8 @@ export function lifecycle(deps: Deps) {
     // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
     const noBackend = await servicesActions(deps).placementProblem({ backendName: type.extraSpecs.volume_backend_name, zone: deps.availabilityZone });
     const encryptionKeyId = await encryptionKeyFor(db, type.id);
+    // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
+    if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
     await tracked(deps, actor, 'create', id, async (trx) => {
       await volumes.insertVolume(trx, {
         id,

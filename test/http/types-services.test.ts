@@ -154,6 +154,12 @@ test('encryption types: create, show, item, update, delete; volumes of the type 
   assert.deepEqual((await api.call('GET', `/types/${t.id}/encryption/control_location`)).body, { control_location: 'back-end' });
   assert.equal((await api.call('GET', `/types/${t.id}/encryption/nope`)).status, 404);
 
+  const both = (await api.call('POST', '/types', { volume_type: { name: 'luks-multi', extra_specs: { multiattach: '<is> True' } } })).body.volume_type;
+  await api.call('POST', `/types/${both.id}/encryption`, { encryption: spec });
+  assert.deepEqual(
+    (await api.call('POST', '/volumes', { volume: { size: 1, volume_type: both.id } })).body,
+    fault(400, 'badRequest', 'Invalid volume: Multiattach cannot be used with encrypted volumes.'),
+  );
   const vol = await api.create({ volume_type: 'luks' });
   const v = (await api.call('GET', `/volumes/${vol}`, undefined, { 'OpenStack-API-Version': 'volume 3.64' })).body.volume;
   assert.equal(v.encrypted, true);
