@@ -268,6 +268,16 @@ test('services: the volume host and scheduler are registered and up; filters; en
     fault(400, 'badRequest', 'Invalid input received: No service found with host=invalid_host'),
   );
   assert.equal((await api.call('PUT', '/os-services/thaw', { host: 'invalid_host' })).status, 400);
+  const v326 = { 'OpenStack-API-Version': 'volume 3.26' };
+  assert.deepEqual(
+    (await api.call('PUT', '/os-services/freeze', {}, v326)).body,
+    fault(400, 'badRequest', 'Invalid input received: One and only one of cluster and host must be set.'),
+  );
+  assert.deepEqual(
+    (await api.call('PUT', '/os-services/freeze', { cluster: 'c1' }, v326)).body,
+    fault(400, 'badRequest', 'Invalid input received: No service found with cluster=c1'),
+  );
+  assert.deepEqual((await api.call('PUT', '/os-services/freeze', {})).body, fault(400, 'badRequest', 'Invalid input received: Host field is missing.'));
 
   // A disabled volume service gets no new volumes: create is accepted and the volume goes to error without a host.
   const disabled = await api.call('PUT', '/os-services/disable-log-reason', { host: vol.host, binary: 'cinder-volume', disabled_reason: 'maintenance' });

@@ -34,6 +34,12 @@ export function registerServiceRoutes(app: FastifyInstance, workflow: Workflow):
     const body = (request.body ?? {}) as Record<string, unknown>;
     if (action === 'freeze' || action === 'thaw') {
       const v = validate(FreezeThawBody, body);
+      // common.get_cluster_host with REPLICATION_CLUSTER (3.26): from then on a cluster may name the backend instead.
+      if (request.ctx.version.minor >= 26) {
+        if (Boolean(v.cluster) === Boolean(v.host)) throw invalidInput('One and only one of cluster and host must be set.');
+        // embervol has no clusters, so no service belongs to one.
+        if (v.cluster) throw invalidInput(`No service found with cluster=${v.cluster}`);
+      }
       if (!v.host) throw invalidInput('Host field is missing.');
       if (action === 'freeze') await workflow.freezeHost(request.ctx, v.host);
       else await workflow.thawHost(request.ctx, v.host);
