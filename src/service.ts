@@ -9,10 +9,10 @@ import { createWorkflow } from './workflow/index.js';
 import { REPORT_INTERVAL_SECONDS } from './workflow/services.js';
 import { buildApp } from './http/app.js';
 import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
-import { BuiltinTarget } from './targets/builtin.js';
 import { createKeystoneValidator } from './auth/keystone.js';
 import { FileBackend } from './backends/file.js';
-import { createVolumeHost } from './host/index.js';
+import { createVolumeHost } from './host/local-host.js';
+import { localHostDirectory } from './host/directory.js';
 import { createTargetDriver } from './targets/index.js';
 
 export interface RunningService {
@@ -50,7 +50,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     stopped.push(() => host.stop());
     const workflow = createWorkflow({
       store,
-      host,
+      hosts: localHostDirectory(host),
       logger: logger.child({ component: 'workflow' }),
       availabilityZone: config.availabilityZone,
       leases,
@@ -84,7 +84,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());
     const app = buildApp({ workflow, logger, auth });
     const registry = installMetrics(app);
-    if (target instanceof BuiltinTarget) installBusyPollMetrics(registry, () => target.server.pollStats());
+    if (host.busyPollStats) installBusyPollMetrics(registry, host.busyPollStats);
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

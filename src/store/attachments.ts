@@ -31,6 +31,11 @@ export async function findLiveAttachment(db: Db, id: string): Promise<Attachment
   return db.selectFrom('volume_attachment').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
 }
 
+/** The row whatever its state: what a just-deleted attachment was connected through. */
+export async function findAttachmentEvenDeleted(db: Db, id: string): Promise<AttachmentRow | undefined> {
+  return db.selectFrom('volume_attachment').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 /** Soft delete as Cinder's VolumeAttachment.delete_values: deleted, detached, detach_time. */
 export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
   const now = nowTimestamp();

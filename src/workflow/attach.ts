@@ -9,7 +9,7 @@ import * as connections from '../store/connections.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { MIGRATION_AT_REST, orList } from './states.js';
-import { loadRow, volumeRef } from './loader.js';
+import { loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import type { connectionActions } from './connection-actions.js';
 import { deletionAllowed } from './deletion-guard.js';
@@ -174,7 +174,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     });
     if (!gone) return;
     const row = await volumes.findVolume(db, id);
-    if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+    if (row) await cleanupAfterDetach(deps, row, gone);
   }
 
   async function detach(ctx: RequestContext, id: string, attachmentId?: string | null): Promise<void> {

@@ -24,12 +24,13 @@ import * as attachments from '../store/attachments.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { orList } from './states.js';
-import { attachmentInfo, loadRow, volumeRef } from './loader.js';
+import { attachmentInfo, loadRow } from './loader.js';
 import { canSeeProject, conflict, requireMember } from './policy.js';
 import { validateConnector } from './connector.js';
 import { deletionAllowed } from './deletion-guard.js';
 import type { attachActions } from './attach.js';
-import { allowedInitiatorsOf, cleanupAfterDetach, openConnection, refreshInitiatorAcl, undoExport } from './exports.js';
+import { allowedInitiatorsOf, cleanupAfterDetach, openConnection, refreshInitiatorAcl, releaseInitiator } from './exports.js';
+import { hostFault, isClientFault } from './host-faults.js';
 import { actorOf, tracked, type Actor } from './events.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type {
@@ -178,11 +179,10 @@ export function attachmentsActions(
       // The row no longer names this initiator: drop its ACL entry unless someone else uses it.
       const now = await volumes.findVolume(db, volumeId);
       if (now?.provider_location && b.initiator !== valid.initiator) {
-        await undoExport(deps, volumeRef(now), valid.initiator, true);
+        await releaseInitiator(deps, now, valid.initiator, true);
       }
-      if (err instanceof CinderFault && err.status < 500) throw err;
-      logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');
-      throw new CinderFault(500, `Unable to update attachment ${attachmentId}: the volume host could not export volume ${volumeId}.`);
+      if (!isClientFault(err)) logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');
+      throw hostFault(err, `Unable to update attachment ${attachmentId}: the volume host could not export volume ${volumeId}.`);
     }
     // Nova rebuilds the legacy shape from this: it pops attachment_id and driver_volume_type (reference 3).
     const flattened = { ...info.data, driver_volume_type: info.driver_volume_type, attachment_id: attachmentId };
@@ -192,7 +192,7 @@ export function attachmentsActions(
     const old = claimed.before.initiator;
     if (old && old !== valid.initiator) {
       const vol = await volumes.findVolume(db, volumeId);
-      if (vol) await refreshInitiatorAcl(deps, volumeRef(vol), old);
+      if (vol) await refreshInitiatorAcl(deps, vol, [old]);
     }
     return (await attachments.findLiveAttachment(db, attachmentId))!;
   }
@@ -254,16 +254,12 @@ export function attachmentsActions(
         await attachments.recomputeVolumeStatus(trx, id);
       });
       const now = await volumes.findVolume(db, id);
-      if (now) await cleanupAfterDetach(deps, volumeRef(now), await deletedRow(attachmentId));
+      if (now) await cleanupAfterDetach(deps, now, (await attachments.findAttachmentEvenDeleted(db, attachmentId))!);
       if (err instanceof CinderFault && err.status === 500) {
         throw new CinderFault(500, `Unable to create attachment for volume ${id}: the volume host could not export it.`);
       }
       throw err;
     }
-  }
-
-  async function deletedRow(id: string): Promise<attachments.AttachmentRow> {
-    return (await db.selectFrom('volume_attachment').selectAll().where('id', '=', id).executeTakeFirst())!;
   }
 
   async function updateAttachment(ctx: RequestContext, id: string, connector: unknown): Promise<AttachmentRecord> {
@@ -294,13 +290,9 @@ export function attachmentsActions(
       await attachments.recomputeVolumeStatus(trx, vol.id);
     });
     const now = await volumes.findVolume(db, vol.id);
-    if (now) {
-      // The export goes with the last attachment; the initiator's ACL entry with its last user.
-      await cleanupAfterDetach(deps, volumeRef(now), att);
-      const after = await volumes.findVolume(db, vol.id);
-      // An rw attachment left while ro ones from the same initiator remain: the entry becomes read-only.
-      if (after?.provider_location && att.initiator) await refreshInitiatorAcl(deps, volumeRef(after), att.initiator);
-    }
+    // The export goes with the last attachment; the initiator's ACL entry with its last user, and an rw
+    // attachment that left ro ones from the same initiator behind makes the entry read-only.
+    if (now) await cleanupAfterDetach(deps, now, att);
     return (await attachments.liveAttachments(db, [vol.id])).map(record);
   }
 
@@ -346,7 +338,7 @@ export function attachmentsActions(
     const vol = await volumes.findVolume(db, id);
     if (!vol?.provider_location) return;
     const initiators = new Set((await attachments.liveAttachments(db, [id])).filter((a) => a.attach_mode === 'ro' && a.initiator).map((a) => a.initiator!));
-    for (const initiator of initiators) await refreshInitiatorAcl(deps, volumeRef(vol), initiator);
+    await refreshInitiatorAcl(deps, vol, [...initiators]);
   }
 
   return { createAttachment, listAttachments, getAttachment, updateAttachment, completeAttachment, deleteAttachment, attach };

@@ -1,6 +1,6 @@
 // os-initialize_connection / os-terminate_connection (reference 4.1, 4.5); the export and ACL bookkeeping
 // they share with the other attach paths is in exports.ts.
-import { CinderFault, invalidVolume } from '../errors.js';
+import { invalidVolume } from '../errors.js';
 import type { RequestContext } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
@@ -11,14 +11,15 @@ import { requireMember } from './policy.js';
 import type { ConnectionInfo } from './model.js';
 import { accessModeFor, initiatorOf, validateConnector } from './connector.js';
 import { deletionAllowed } from './deletion-guard.js';
-import { allowedInitiators, openConnection, removeExportIfUnused } from './exports.js';
+import { allowedInitiators, hostOf, openConnection, removeExportIfUnused } from './exports.js';
+import { hostFault, isClientFault } from './host-faults.js';
 import { actorOf, tracked } from './events.js';
 
 /** No export may be made for a volume whose backing file is being made or removed. */
 const CONNECT_REFUSED_STATUSES = ['creating', 'deleting', 'error_deleting'];
 
 export function connectionActions(deps: Deps) {
-  const { store, host, logger } = deps;
+  const { store, logger } = deps;
   const db = store.db;
 
   async function initializeConnection(ctx: RequestContext, id: string, connector: unknown): Promise<ConnectionInfo> {
@@ -36,18 +37,21 @@ export function connectionActions(deps: Deps) {
     const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
     const aclMode = allowedInitiators(live, [...pending, { initiator: valid.initiator, connector: pendingConnector }]).get(valid.initiator)!;
     try {
-      const info = await openConnection(deps, row, valid, { aclMode, accessMode: mode });
+      // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
+      // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.
       await connections.recordPending(db, id, valid.initiator, pendingConnector);
-      return info;
+      return await openConnection(deps, row, valid, { aclMode, accessMode: mode });
     } catch (err) {
-      if (err instanceof CinderFault && err.status < 500) throw err;
-      logger.error({ err, volumeId: id }, 'initialize_connection failed');
-      // A delete that won the race is the client's problem to hear about, not a backend failure.
-      const now = await volumes.findVolume(db, id);
-      if (!now || CONNECT_REFUSED_STATUSES.includes(now.status)) {
-        throw invalidVolume(`The volume connection cannot be initialized while its status is ${now?.status ?? 'deleted'}.`);
+      await connections.dropPending(db, id, valid.initiator);
+      if (!isClientFault(err)) {
+        logger.error({ err, volumeId: id }, 'initialize_connection failed');
+        // A delete that won the race is the client's problem to hear about, not a backend failure.
+        const now = await volumes.findVolume(db, id);
+        if (!now || CONNECT_REFUSED_STATUSES.includes(now.status)) {
+          throw invalidVolume(`The volume connection cannot be initialized while its status is ${now?.status ?? 'deleted'}.`);
+        }
       }
-      throw new CinderFault(500, 'Unable to fetch connection information from backend.');
+      throw hostFault(err, 'Unable to fetch connection information from backend.');
     }
   }
 
@@ -78,10 +82,10 @@ export function connectionActions(deps: Deps) {
     });
     if (!revoke || !row.provider_location) return;
     try {
-      await host.terminateConnection(volumeRef(row), initiator);
+      await hostOf(deps, row).disconnect(volumeRef(row), initiator, { dropExport: false });
     } catch (err) {
       logger.error({ err, volumeId: row.id }, 'terminate_connection failed');
-      throw new CinderFault(500, 'Unable to terminate volume connection from backend.');
+      throw hostFault(err, 'Unable to terminate volume connection from backend.');
     }
   }
 

@@ -1,12 +1,13 @@
 // What every workflow module shares.
 import type { Store } from '../store/index.js';
-import type { VolumeHost } from '../host/types.js';
+import type { HostDirectory } from '../host/types.js';
 import type { Logger } from '../log.js';
 import type { LeaseDurations } from './leases.js';
 
 export interface Deps {
   store: Store;
-  host: VolumeHost;
+  /** Where each volume's host is found (volumes.host); only the local host today. */
+  hosts: HostDirectory;
   logger: Logger;
   availabilityZone: string;
   /** Starts work that outlives the request (Cinder casts these to the volume manager); drain() waits for it. */

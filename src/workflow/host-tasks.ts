@@ -12,12 +12,18 @@ export function reasonOf(err: unknown): string {
   return msg.split('\n')[0].slice(0, 500);
 }
 
-export function hostTasks(deps: Deps) {
-  const { host, logger } = deps;
+/** The volume a task is for, and the host that holds it (volumes.host). */
+export interface TaskVolume {
+  id: string;
+  host: string | null;
+}
 
-  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
+export function hostTasks(deps: Deps) {
+  const { logger } = deps;
+
+  async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
     try {
-      await host.createVolume(id, size);
+      await deps.hosts.byName(host).createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
@@ -27,9 +33,9 @@ export function hostTasks(deps: Deps) {
     }
   }
 
-  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
+  async function finishDelete(actor: Actor, { id, host }: TaskVolume, reason?: string): Promise<void> {
     try {
-      await host.deleteVolume(id);
+      await deps.hosts.byName(host).deleteVolume(id);
       await tracked(
         deps,
         actor,
@@ -53,9 +59,9 @@ export function hostTasks(deps: Deps) {
   }
 
   /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
-  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
+  async function finishExtend(actor: Actor, { id, host }: TaskVolume, newSize: number, from: string | null, reason?: string): Promise<void> {
     try {
-      await host.extendVolume(id, newSize);
+      await deps.hosts.byName(host).extendVolume(id, newSize);
       await tracked(
         deps,
         actor,

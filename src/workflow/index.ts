@@ -1,7 +1,7 @@
-// The workflow: the volume lifecycle and every attach/detach action, over the store and one VolumeHost.
+// The workflow: the volume lifecycle and every attach/detach action, over the store and the volume hosts.
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { VolumeHost } from '../host/types.js';
+import type { HostDirectory } from '../host/types.js';
 import type { Deps } from './deps.js';
 import { lifecycle } from './lifecycle.js';
 import { attachActions } from './attach.js';
@@ -20,12 +20,12 @@ import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 
-export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
+export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
   const busyVolumes = new Map<string, number>();
   const shared: Deps = {
     store: deps.store,
-    host: deps.host,
+    hosts: deps.hosts,
     logger: deps.logger,
     availabilityZone: deps.availabilityZone ?? 'nova',
     background(name, volumeId, task) {

@@ -9,7 +9,7 @@ import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import { dbBool, nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList } from './states.js';
-import { hydrate, loadInfo, loadRow, volumeRef } from './loader.js';
+import { hydrate, loadInfo, loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType } from './volume-types.js';
 import { cleanupAfterDetach } from './exports.js';
@@ -33,7 +33,7 @@ const SORT_KEYS: Record<string, volumes.SortKey> = {
 };
 
 export function lifecycle(deps: Deps) {
-  const { store, host } = deps;
+  const { store, hosts } = deps;
   const db = store.db;
   const tasks = hostTasks(deps);
 
@@ -79,7 +79,7 @@ export function lifecycle(deps: Deps) {
         bootable: dbBool(false),
         volume_type_id: type.id,
         availability_zone: deps.availabilityZone,
-        host: noBackend ? null : host.hostName,
+        host: noBackend ? null : hosts.local.hostName,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
@@ -92,7 +92,7 @@ export function lifecycle(deps: Deps) {
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
     }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
     const info = await loadInfo(db, ctx, id);
-    if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, id, req.size));
+    if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
     return info;
   }
 
@@ -141,7 +141,8 @@ export function lifecycle(deps: Deps) {
     return loadInfo(db, ctx, id);
   }
 
-  async function startDelete(ctx: RequestContext, id: string, force: boolean): Promise<void> {
+  async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean): Promise<void> {
+    const id = row.id;
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
     const actor = actorOf(ctx);
@@ -152,20 +153,20 @@ export function lifecycle(deps: Deps) {
         `Volume ${statusPart} must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.`,
       );
     }
-    deps.background('delete', id, () => tasks.finishDelete(actor, id));
+    deps.background('delete', id, () => tasks.finishDelete(actor, row));
   }
 
   async function deleteVolume(ctx: RequestContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
-    await loadRow(db, ctx, id);
+    const row = await loadRow(db, ctx, id);
     if (opts.force) requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_delete');
     else requireMember(ctx, 'volume:delete');
-    await startDelete(ctx, id, opts.force === true);
+    await startDelete(ctx, row, opts.force === true);
   }
 
   async function forceDeleteVolume(ctx: RequestContext, id: string): Promise<void> {
-    await loadRow(db, ctx, id);
+    const row = await loadRow(db, ctx, id);
     requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_delete');
-    await startDelete(ctx, id, true);
+    await startDelete(ctx, row, true);
   }
 
   async function extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
@@ -185,7 +186,7 @@ export function lifecycle(deps: Deps) {
       const now = await volumes.findVolume(db, id);
       throw invalidVolume(`Volume ${id} status must be '{'status': '${from}'}' to extend, currently ${now?.status ?? 'deleted'}.`);
     }
-    deps.background('extend', id, () => tasks.finishExtend(actor, id, newSize, from));
+    deps.background('extend', id, () => tasks.finishExtend(actor, row, newSize, from));
   }
 
   async function setBootable(ctx: RequestContext, id: string, bootable: boolean): Promise<void> {
@@ -235,7 +236,7 @@ export function lifecycle(deps: Deps) {
     // so a "detached" volume is not still reachable by the hosts it was attached to.
     if (detached.length > 0) {
       const fresh = (await volumes.findVolume(db, id)) ?? row;
-      for (const a of detached) await cleanupAfterDetach(deps, volumeRef(fresh), a);
+      for (const a of detached) await cleanupAfterDetach(deps, fresh, a);
     }
   }
 

@@ -27,7 +27,8 @@ function emptyReport(): ReconcileReport {
 }
 
 export function reconciler(deps: Deps) {
-  const { store, host, logger } = deps;
+  const { store, logger } = deps;
+  const host = deps.hosts.local;
   const db = store.db;
   const tasks = hostTasks(deps);
   const log = logger.child({ component: 'reconciler' });
@@ -50,9 +51,9 @@ export function reconciler(deps: Deps) {
       if (deps.busy(row.id)) continue;
       const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
       await step(report, `finish ${row.status}`, row.id, async () => {
-        if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row.id, row.size, why);
-        else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row.id, why);
-        else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row.id, row.pending_size, null, why);
+        if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row, row.size, why);
+        else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row, why);
+        else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row, row.pending_size, null, why);
         else {
           await tracked(deps, SYSTEM_ACTOR, 'extend', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error_extending' }, { status: ['extending'] }), {
             reason: `${why}; the requested size is unknown`,
@@ -91,7 +92,7 @@ export function reconciler(deps: Deps) {
         report.leasesExpired++;
         if (gone) {
           const row = await volumes.findVolume(db, att.volume_id);
-          if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+          if (row) await cleanupAfterDetach(deps, row, gone);
         }
       });
     }
@@ -149,7 +150,7 @@ export function reconciler(deps: Deps) {
         const row = await volumes.findVolume(db, p.volume_id);
         if (!row) return;
         // The same cleanup as a detach of an attachment that came through this initiator.
-        await cleanupAfterDetach(deps, volumeRef(row), { initiator: p.initiator });
+        await cleanupAfterDetach(deps, row, { initiator: p.initiator });
         log.info({ volumeId: p.volume_id, initiator: p.initiator }, 'pending connection expired; its access was removed');
       });
     }
@@ -157,7 +158,6 @@ export function reconciler(deps: Deps) {
 
   /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
   async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
-    if (!host.listExports) return;
     // Listed before the database is read: a detach commits before it removes its export, so an export that is
     // missing here and needed below was not just removed by a detach.
     const exported = new Set(await host.listExports());
@@ -187,7 +187,7 @@ export function reconciler(deps: Deps) {
       }
       await step(report, 'remove orphan export', id, async () => {
         const row = await volumes.findVolume(db, id);
-        await host.removeExport(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null });
+        await host.disconnect(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
         if (row?.provider_location) await volumes.updateVolume(db, id, { provider_location: null });
         report.exportsRemoved++;
         log.warn({ volumeId: id }, 'removed a target that no live attachment needs');
@@ -197,7 +197,6 @@ export function reconciler(deps: Deps) {
   }
 
   async function removeOrphanFiles(report: ReconcileReport): Promise<void> {
-    if (!host.listBackingVolumes) return;
     const ids = await host.listBackingVolumes();
     const known = await volumes.knownVolumeIds(db, ids);
     for (const id of ids) {

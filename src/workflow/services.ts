@@ -98,14 +98,14 @@ export function servicesActions(deps: Deps): ServicesWorkflow & Scheduler {
 
 function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
   const db = deps.store.db;
-  const hostName = deps.host.hostName;
+  const hostName = deps.hosts.local.hostName;
   let backendName = 'file';
   const volumeServiceHost = () => `${hostName}@${backendName}`;
   let lastBeat = 0;
   let beating: Promise<void> | null = null;
 
   async function beat(): Promise<void> {
-    const cap = deps.host.capacity ? await deps.host.capacity() : { totalBytes: 0, freeBytes: 0, backendName };
+    const cap = deps.hosts.local.capacity ? await deps.hosts.local.capacity() : { totalBytes: 0, freeBytes: 0, backendName };
     backendName = cap.backendName;
     const now = nowTimestamp();
     const stats = {

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CINDER21_PASSED, FULL_REGEX, classOf, failureReason, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
+import { CINDER21_PASSED, FULL_REGEX, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
 
 const RATCHET = new URL('tempest-passing.txt', import.meta.url).pathname;
 const regex = process.env.TEMPEST_REGEX || FULL_REGEX;
@@ -29,7 +29,8 @@ function why(r: TempestResult, id: string): string {
   const o = r.outcomes.find((x) => x.id === id) ?? r.outcomes.find((x) => x.id === `setUpClass (${classOf(id)})`);
   if (!o) return 'not run';
   const f = failureReason(o);
-  return `${o.id === id ? '' : 'setUpClass: '}${f.kind}: ${f.detail}`.slice(0, 300);
+  const call = failedCall(o.traceback);
+  return `${o.id === id ? '' : 'setUpClass: '}${f.kind}: ${call ? `${call}: ` : ''}${f.detail}`.slice(0, 300);
 }
 
 describe('tempest volume API tests against embervol + Keystone', { timeout: 60 * 60_000 }, () => {

@@ -28,7 +28,7 @@
 // Needs: tempest, cinder-tempest-plugin, keystone, python3-subunit (scripts/install-peers.sh).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKeystone, type KeystoneFixture } from '../support/keystone.js';
@@ -51,6 +51,8 @@ export interface TestOutcome {
   reason: string;
   /** Failure traceback (tempest puts the HTTP response body in it). */
   traceback: string;
+  /** "STATUS METHOD URL" of each API call the test made, from its captured log (failed tests; not setUpClass). */
+  requests: string[];
 }
 
 export interface ModuleCount {
@@ -261,6 +263,27 @@ function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Synchronous killers of what a run started (tempest's process group, embervol), for a fatal signal. */
+const children = new Set<() => void>();
+
+/**
+ * Without an AbortSignal from the caller (the ratchet test), a SIGTERM/SIGINT/SIGHUP (the test runner giving up, Ctrl-C)
+ * kills tempest's process group and embervol at once and then lets the signal end the process as it would have.
+ * Keystone exits by itself when its stdin (a pipe from this process) closes.
+ */
+function killChildrenOnSignal(): () => void {
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const handler = (sig: NodeJS.Signals) => {
+    for (const kill of children) kill();
+    for (const s of signals) process.removeListener(s, handler);
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.removeListener(s, handler);
+  };
+}
+
 /** `tempest run` in its own process group; resolves with its exit code once the group is gone. */
 async function tempestRun(ws: string, regex: string, concurrency: number, logPath: string, opts: TempestOptions): Promise<number | null> {
   const log = await import('node:fs').then((fs) => fs.createWriteStream(logPath));
@@ -272,6 +295,7 @@ async function tempestRun(ws: string, regex: string, concurrency: number, logPat
   });
   const onExit = () => killGroup(p, 'SIGKILL');
   process.once('exit', onExit);
+  children.add(onExit);
   const onAbort = () => {
     killGroup(p, 'SIGTERM');
     setTimeout(() => killGroup(p, 'SIGKILL'), 5000).unref();
@@ -296,6 +320,7 @@ async function tempestRun(ws: string, regex: string, concurrency: number, logPat
   } finally {
     killGroup(p, 'SIGKILL'); // stray workers, if any
     process.removeListener('exit', onExit);
+    children.delete(onExit);
     opts.signal?.removeEventListener('abort', onAbort);
     await new Promise<void>((resolve) => log.end(() => resolve()));
   }
@@ -312,8 +337,15 @@ async function parseSubunit(subunitPath: string, cwd: string): Promise<TestOutco
   const byId = new Map<string, TestOutcome>();
   for (const line of out.split('\n')) {
     if (!line.trim()) continue;
-    const r = JSON.parse(line) as { id: string; status: string; reason: string; traceback: string };
-    const o: TestOutcome = { id: stripAttributes(r.id), rawId: r.id, status: toStatus(r.status), reason: r.reason, traceback: r.traceback };
+    const r = JSON.parse(line) as { id: string; status: string; reason: string; traceback: string; requests?: string[] };
+    const o: TestOutcome = {
+      id: stripAttributes(r.id),
+      rawId: r.id,
+      status: toStatus(r.status),
+      reason: r.reason,
+      traceback: r.traceback,
+      requests: r.requests ?? [],
+    };
     // A class-level id can repeat (setUpClass and tearDownClass both report); a failure wins over a pass.
     const prev = byId.get(o.id);
     if (!prev || (prev.status !== 'failed' && o.status === 'failed')) byId.set(o.id, o);
@@ -398,6 +430,23 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   return { kind: 'other', detail: genericText(`${short}: ${message}`.slice(0, 300)) };
 }
 
+/**
+ * The API call a failure came from, from its traceback: the deepest frame in one of tempest's service clients and
+ * the HTTP method of rest_client's frame, e.g. "GET scheduler_stats_client.list_pools". undefined when none.
+ */
+export function failedCall(traceback: string): string | undefined {
+  let client: string | undefined;
+  let method: string | undefined;
+  for (const m of traceback.matchAll(/File "[^"]*\/(?:tempest\/lib\/services|cinder_tempest_plugin\/services)\/(?:[\w/]*\/)?(\w+)\.py", line \d+, in (\w+)/g)) {
+    if (m[1] !== 'base_client') client = `${m[1]}.${m[2]}`; // base_client.request wraps every volume call
+  }
+  for (const m of traceback.matchAll(/File "[^"]*\/tempest\/lib\/common\/rest_client\.py", line \d+, in (get|post|put|delete|patch|head)\b/g)) {
+    method = m[1]!.toUpperCase();
+  }
+  if (!client) return undefined;
+  return method ? `${method} ${client}` : client;
+}
+
 /** The 5xx answers in embervol's JSON log ({msg: 'request', method, url, status}). */
 export function serverErrorsIn(logLines: readonly string[]): ServerError[] {
   const errors: ServerError[] = [];
@@ -420,6 +469,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   if (skip) throw new Error(skip);
   const regex = opts.regex ?? FULL_REGEX;
   const concurrency = opts.concurrency ?? 2;
+  const ownOutDir = opts.outDir === undefined;
   const outDir = opts.outDir ?? (await mkdtemp(join(tmpdir(), 'embervol-tempest-out-')));
   await mkdir(outDir, { recursive: true });
   const phase = opts.onPhase ?? (() => {});
@@ -427,6 +477,18 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   const root = await mkdtemp(join(tmpdir(), 'embervol-tempest-'));
   let ks: KeystoneFixture | undefined;
   let svc: ServiceProcess | undefined;
+  const unhook = opts.signal ? () => {} : killChildrenOnSignal();
+  // On a fatal signal: kill embervol, remove the temp dirs (Keystone's dir is removed once its process has gone).
+  const abandonRun = () => {
+    svc?.child.kill('SIGKILL');
+    for (const d of [root, svc?.dataDir, ownOutDir ? outDir : undefined]) if (d) rmSync(d, { recursive: true, force: true });
+    if (ks) {
+      const dir = ks.dir;
+      // Keystone exits when its stdin closes, i.e. as this process dies; its dir goes with a detached helper.
+      spawn('/bin/sh', ['-c', `sleep 2; rm -rf '${dir}'`], { detached: true, stdio: 'ignore' }).unref();
+    }
+  };
+  children.add(abandonRun);
   try {
     phase('starting Keystone');
     ks = await startKeystone({ threaded: true });
@@ -528,6 +590,8 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     phase('stopping embervol and Keystone');
     if (ks) await writeFile(join(outDir, 'keystone.log'), ks.logs()).catch(() => {});
     await svc?.stop().catch(() => {});
+    children.delete(abandonRun);
+    unhook();
     await ks?.stop().catch(() => {});
     if (process.env.TEMPEST_KEEP_WORKSPACE === '1') phase(`workspace kept in ${root}`);
     else await rm(root, { recursive: true, force: true });
