@@ -3,12 +3,10 @@
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
-import * as volumeTypes from '../store/volume-types.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
 import { recordMessage, type MessageOrigin } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
-import { backendSatisfies } from './scheduling.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -33,18 +31,6 @@ export function hostTasks(deps: Deps) {
   }
 
   async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
-    // The scheduler's capability check: a type this backend cannot satisfy fails here, after the 202, with
-    // Cinder's message (cinder/scheduler/flows/create_volume.py records it before erroring the volume out).
-    const row = await volumes.findVolume(db, id);
-    const specs = row?.volume_type_id ? ((await volumeTypes.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {}) : {};
-    if (!backendSatisfies(specs)) {
-      await recordMessage(deps, await originOf(actor, id), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
-      // Unscheduled, so on no host: Cinder's error_out leaves volumes.host NULL, and the view shows it so.
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error', host: null }, { status: ['creating'] }), {
-        reason: 'No valid backend was found: the volume type asks for capabilities this backend does not report.',
-      });
-      return;
-    }
     try {
       await deps.hosts.byName(host).createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });

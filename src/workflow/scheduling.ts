@@ -1,24 +1,6 @@
-// Whether this service's one backend can take a volume of a type: Cinder's CapabilitiesFilter
-// (cinder/scheduler/filters/capabilities_filter.py) with its operators (extra_specs_ops.py). A type the backend
-// cannot satisfy leaves the volume in error with a "no valid backend" user message, as Cinder's scheduler does.
-
-/** What the file backend reports, in the keys Cinder's drivers use (LVM's values where they mean the same). */
-export const BACKEND_CAPABILITIES: Readonly<Record<string, unknown>> = {
-  volume_backend_name: 'file',
-  pool_name: 'file',
-  vendor_name: 'Open Source',
-  driver_version: '1.0.0',
-  storage_protocol: 'iSCSI',
-  total_capacity_gb: 'infinite',
-  free_capacity_gb: 'infinite',
-  reserved_percentage: 0,
-  QoS_support: false,
-  multiattach: true,
-  thin_provisioning_support: true,
-  thick_provisioning_support: false,
-  online_extend_support: true,
-  backend_state: 'up',
-};
+// Whether a backend can take a volume: Cinder's CapabilitiesFilter (cinder/scheduler/filters/capabilities_filter.py)
+// with its operators (extra_specs_ops.py), and the room its CapacityFilter asks for (capacity_filter.py). The
+// capabilities are what the volume service reported in its last heartbeat (services.ts).
 
 /** oslo's bool_from_string (not strict). */
 function boolFromString(v: unknown): boolean {
@@ -78,7 +60,7 @@ export function specMatches(value: unknown, req: string | null): boolean {
 }
 
 /** _satisfies_extra_specs: every unscoped or `capabilities:` spec must match a reported capability. */
-export function backendSatisfies(specs: Record<string, string>, capabilities: Readonly<Record<string, unknown>> = BACKEND_CAPABILITIES): boolean {
+export function backendSatisfies(specs: Record<string, string>, capabilities: Readonly<Record<string, unknown>>): boolean {
   for (const [key, req] of Object.entries(specs)) {
     const scope = key.split(':');
     // Vendor-scoped specs (e.g. RESKEY:availability_zones) are for other filters and drivers.
@@ -93,4 +75,19 @@ export function backendSatisfies(specs: Record<string, string>, capabilities: Re
     if (!values.some((v) => specMatches(v, req))) return false;
   }
   return true;
+}
+
+/**
+ * CapacityFilter, without its provisioned-ratio half: the requested GiB must fit in the free space less the
+ * reserved share, times max_over_subscription_ratio when the backend thin-provisions. A backend that reports no
+ * positive total or free capacity (infinite, unknown, not measured) passes, as Cinder's does for infinite/unknown.
+ */
+export function hasRoomFor(capabilities: Readonly<Record<string, unknown>>, sizeGiB: number): boolean {
+  const free = float(capabilities.free_capacity_gb);
+  const total = float(capabilities.total_capacity_gb);
+  if (!(free > 0) || !(total > 0)) return true;
+  const reserved = (float(capabilities.reserved_percentage) || 0) / 100;
+  const thin = capabilities.thin_provisioning_support === true;
+  const ratio = thin ? Math.max(float(capabilities.max_over_subscription_ratio) || 1, 1) : 1;
+  return sizeGiB <= (free - total * reserved) * ratio;
 }
