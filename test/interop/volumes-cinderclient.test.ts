@@ -100,6 +100,19 @@ describe('python3-cinderclient on volume metadata, summary, messages, zones (noa
     assert.match(gone.stderr, /No message with a name or ID of '[0-9a-f-]+' exists/);
   });
 
+  it('a size no backend has room for errors the volume with the scheduler message', async () => {
+    const created = await cinder('create', '2000000000');
+    assert.equal(created.code, 0, created.stderr);
+    const id = field(created.stdout, 'id')!;
+    await waitStatus(id, 'error');
+    const listed = await cinder('--os-volume-api-version', '3.5', 'message-list', '--resource_uuid', id);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = listed.stdout.split('\n').filter((l) => l.includes(id));
+    assert.equal(rows.length, 1, listed.stdout);
+    assert.match(rows[0], /schedule allocate volume:Could not find any available weighted backend\./);
+    assert.equal((await cinder('delete', id)).code, 0);
+  });
+
   it('lists availability zones, extensions and filters', async () => {
     const zones = await cinder('availability-zone-list');
     assert.equal(zones.code, 0, zones.stderr);
