@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CINDER21_PASSED, FULL_REGEX, byCodeUnits, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
+import { CINDER21_PASSED, FULL_REGEX, byCodeUnits, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, cinderOverlap, type TempestResult } from './tempest.js';
 
 const RATCHET = new URL('tempest-passing.txt', import.meta.url).pathname;
 const regex = process.env.TEMPEST_REGEX || FULL_REGEX;
@@ -54,6 +54,7 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
     if (!r) return;
     const cinder = await readIdList(CINDER21_PASSED);
     console.log(`${moduleTable(r.modules)}\ntempest run ${r.tempestSeconds} s, whole run ${r.wallSeconds} s; embervol 5xx answers: ${r.serverErrors.length}, Keystone: ${r.keystoneErrors.length}`);
+    console.log(cinderOverlap(r, cinder.filter(matches)));
     console.log(summaryLine(r, cinder.length));
     if (!keepOut) await rm(r.outDir, { recursive: true, force: true });
     else console.log(`tempest results in ${r.outDir}`);

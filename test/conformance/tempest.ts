@@ -164,6 +164,13 @@ export function summaryLine(r: Pick<TempestResult, 'passed' | 'failed' | 'skippe
   return `tempest: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped (real Cinder 21: ${cinderPassed} passed)`;
 }
 
+/** "of the 192 ids real Cinder 21 passes, N pass here (M failed or did not run)"; failed counts class-level results once. */
+export function cinderOverlap(r: Pick<TempestResult, 'passed'>, cinder: readonly string[]): string {
+  const passed = new Set(r.passed);
+  const n = cinder.filter((id) => passed.has(id)).length;
+  return `of the ${cinder.length} ids real Cinder 21 passes, ${n} pass here (${cinder.length - n} failed, or did not run because their class's setUpClass failed)`;
+}
+
 export function moduleTable(modules: readonly ModuleCount[]): string {
   const w = Math.max(6, ...modules.map((m) => m.module.length));
   const lines = [`${'module'.padEnd(w)}  passed  failed  skipped`];
