@@ -17,26 +17,20 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CINDER21_PASSED, FULL_REGEX, classOf, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
+import { CINDER21_PASSED, FULL_REGEX, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
 
 const RATCHET = new URL('tempest-passing.txt', import.meta.url).pathname;
 const regex = process.env.TEMPEST_REGEX || FULL_REGEX;
 const update = process.env.TEMPEST_UPDATE === '1' || process.argv.includes('--update');
 const keepOut = process.env.TEMPEST_OUT;
 
-/** The first line of a failure that says what went wrong (tempest's exception line and its Details). */
+/** Why a test of the ratchet did not pass: its own outcome, or its class's setUpClass. */
 function why(r: TempestResult, id: string): string {
-  const o = r.outcomes.find((x) => x.id === id) ?? r.outcomes.find((x) => x.id.includes(classOf(id)) && x.status === 'failed');
+  const o = r.outcomes.find((x) => x.id === id) ?? r.outcomes.find((x) => x.id === `setUpClass (${classOf(id)})`);
   if (!o) return 'not run';
-  if (o.status === 'skipped') return `skipped: ${o.reason.trim().split('\n')[0]}`;
-  const lines = o.traceback.split('\n').map((l) => l.trim()).filter(Boolean);
-  const i = lastIndexWhere(lines, (l) => /^[\w.]+(Error|Exception|Failure|NotFound|BadRequest|Forbidden|Conflict|ServerFault|Timeout\w*|\w+Exception)\b/.test(l));
-  return (i >= 0 ? lines.slice(i, i + 2) : lines.slice(-2)).join(' ').slice(0, 300);
-}
-
-function lastIndexWhere(xs: string[], p: (x: string) => boolean): number {
-  for (let i = xs.length - 1; i >= 0; i--) if (p(xs[i]!)) return i;
-  return -1;
+  const f = failureReason(o);
+  const call = failedCall(o.traceback);
+  return `${o.id === id ? '' : 'setUpClass: '}${f.kind}: ${call ? `${call}: ` : ''}${f.detail}`.slice(0, 300);
 }
 
 describe('tempest volume API tests against embervol + Keystone', { timeout: 60 * 60_000 }, () => {
@@ -59,7 +53,7 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
   after(async () => {
     if (!r) return;
     const cinder = await readIdList(CINDER21_PASSED);
-    console.log(`${moduleTable(r.modules)}\ntempest run ${r.tempestSeconds} s, whole run ${r.wallSeconds} s; embervol 5xx answers: ${r.serverErrors.length}`);
+    console.log(`${moduleTable(r.modules)}\ntempest run ${r.tempestSeconds} s, whole run ${r.wallSeconds} s; embervol 5xx answers: ${r.serverErrors.length}, Keystone: ${r.keystoneErrors.length}`);
     console.log(summaryLine(r, cinder.length));
     if (!keepOut) await rm(r.outDir, { recursive: true, force: true });
     else console.log(`tempest results in ${r.outDir}`);
@@ -89,6 +83,10 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
       [],
       `${regressions.length} test(s) of the ratchet no longer pass`,
     );
+  });
+
+  it('gets no 5xx from Keystone (the harness itself is healthy)', () => {
+    assert.deepEqual(r.keystoneErrors, [], 'Keystone answered with a 5xx: a harness problem (see keystone.log of the run)');
   });
 
   it('answers no request with a 5xx during the run', () => {

@@ -202,7 +202,8 @@ db.close()
 
 /**
  * Serves the app like /usr/bin/keystone-wsgi-public, but binds port 0, reports it on stdout and exits when stdin closes.
- * A third argument `threaded` serves each request on its own thread (socketserver.ThreadingMixIn), for many clients.
+ * A second argument `threaded` serves each request on its own thread (socketserver.ThreadingMixIn), for many clients;
+ * requests other than GET/HEAD/OPTIONS still run one at a time (SQLite has one writer).
  */
 const SERVER_PY = `
 import json, os, sys, threading
@@ -220,6 +221,17 @@ class Server(wss.WSGIServer):
 class ThreadedServer(socketserver.ThreadingMixIn, Server):
     daemon_threads = True
 app = initialize_public_application()
+if threaded:
+    # SQLite takes one writer at a time, and a transaction that read before it writes fails at once with
+    # "database is locked" when another thread wrote meanwhile (no busy wait helps). So requests that may
+    # write run one at a time; reads (token validation, lists) stay concurrent.
+    write_lock = threading.Lock()
+    inner_app = app
+    def app(environ, start_response):
+        if environ.get('REQUEST_METHOD') in ('GET', 'HEAD', 'OPTIONS'):
+            return inner_app(environ, start_response)
+        with write_lock:
+            return list(inner_app(environ, start_response))
 srv = wss.make_server('127.0.0.1', 0, app, server_class=ThreadedServer if threaded else Server, handler_class=Handler)
 def watch_parent():
     try:
