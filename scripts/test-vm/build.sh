@@ -14,7 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${EMBERVOL_TEST_VM_CACHE:-/var/cache/embervol-test-vm}"
 suite=bookworm
-guest_packages=(open-iscsi python3-os-brick udev sudo kmod iproute2 e2fsprogs util-linux procps)
+guest_packages=(open-iscsi python3-os-brick lsscsi udev sudo kmod iproute2 e2fsprogs util-linux procps)
 
 log() { echo "[build-test-vm $(date -u +%H:%M:%S)] $*" >&2; }
 

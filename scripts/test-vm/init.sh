@@ -30,7 +30,9 @@ ip addr add 10.0.2.15/24 dev "$nic"
 ip route add default via 10.0.2.2
 echo "InitiatorName=$(iscsi-iname -p iqn.1993-08.org.debian:01)" >/etc/iscsi/initiatorname.iscsi
 mkdir -p /run/lock/iscsi
-iscsid
+# iscsid in the foreground so its messages land in a file (there is no syslog here)
+setsid iscsid -f -d "${EMBERVOL_ISCSID_DEBUG:-1}" >/var/log/iscsid.log 2>&1 </dev/null &
+for i in $(seq 1 50); do iscsiadm -m session >/dev/null 2>&1; [ $? -ne 20 ] && break; sleep 0.1; done
 say "ready for the agent"
 python3 /usr/local/bin/embervol-agent /dev/ttyS1 >/dev/ttyS0 2>&1
 say "agent ended, powering off"
