@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite talks to (Debian packages). Needs root; does nothing when all are present.
 set -euo pipefail
-packages=(tgt libiscsi-bin qemu-utils qemu-block-extra qemu-system-x86 debootstrap cpio e2fsprogs python3-cinderclient python3-openstackclient python3-openstacksdk keystone python3-keystone)
+# One package a line, so that additions merge cleanly.
+packages=(
+  tgt libiscsi-bin qemu-utils qemu-block-extra
+  python3-cinderclient python3-openstackclient python3-openstacksdk
+  keystone python3-keystone
+  tempest cinder-tempest-plugin python3-subunit
+  postgresql
+  qemu-system-x86 debootstrap cpio e2fsprogs
+)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

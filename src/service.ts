@@ -6,12 +6,13 @@ import type { Config } from './config.js';
 import { formatHostPort } from './util/ports.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
+import { REPORT_INTERVAL_SECONDS } from './workflow/services.js';
 import { buildApp } from './http/app.js';
 import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
-import { BuiltinTarget } from './targets/builtin.js';
 import { createKeystoneValidator } from './auth/keystone.js';
 import { FileBackend } from './backends/file.js';
-import { createVolumeHost } from './host/index.js';
+import { createVolumeHost } from './host/local-host.js';
+import { localHostDirectory } from './host/directory.js';
 import { createTargetDriver } from './targets/index.js';
 
 export interface RunningService {
@@ -49,7 +50,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     stopped.push(() => host.stop());
     const workflow = createWorkflow({
       store,
-      host,
+      hosts: localHostDirectory(host),
       logger: logger.child({ component: 'workflow' }),
       availabilityZone: config.availabilityZone,
       leases,
@@ -67,11 +68,23 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       clearInterval(reconcileTimer);
       await pass;
     });
+    // This process is a volume host and a scheduler: it registers both in the services table and heartbeats
+    // them (Cinder's report_interval), so os-services shows them up until the process stops.
+    await workflow.heartbeat();
+    let beat: Promise<unknown> = Promise.resolve();
+    const heartbeatTimer = setInterval(() => {
+      beat = workflow.heartbeat().catch((err) => logger.error({ err }, 'service heartbeat failed'));
+    }, REPORT_INTERVAL_SECONDS * 1000);
+    heartbeatTimer.unref();
+    stopped.push(async () => {
+      clearInterval(heartbeatTimer);
+      await beat;
+    });
     const auth = config.keystone ? { keystone: createKeystoneValidator({ ...config.keystone, logger }) } : ('noauth' as const);
     if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());
     const app = buildApp({ workflow, logger, auth });
     const registry = installMetrics(app);
-    if (target instanceof BuiltinTarget) installBusyPollMetrics(registry, () => target.server.pollStats());
+    if (host.busyPollStats) installBusyPollMetrics(registry, host.busyPollStats);
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

@@ -1,6 +1,6 @@
 // Cinder's two persisted export columns, provider_location and provider_auth (reference 4.2).
 // Kept byte-compatible so that a database row written by embervol reads the same way in Cinder's tools.
-import type { ChapCredentials } from './types.js';
+import type { ChapCredentials } from '../util/chap.js';
 import { formatHostPort } from '../util/ports.js';
 
 export interface ProviderLocation {

@@ -1,5 +1,7 @@
 // Contracts between the workflow, the volume host and its drivers.
-// The workflow only sees VolumeHost; drivers only see what the host hands them.
+// The workflow only sees VolumeHost (through a HostDirectory); drivers only see what the host hands them.
+import type { ChapCredentials } from '../util/chap.js';
+import type { PollStats } from '../util/adaptive-poll.js';
 
 /** What a compute host sends in os-initialize_connection / attachment update (reference section 5). */
 export interface Connector {
@@ -16,11 +18,6 @@ export interface Connector {
 
 export type AccessMode = 'rw' | 'ro';
 
-export interface ChapCredentials {
-  username: string;
-  password: string;
-}
-
 /** What the host needs to know about a volume to act on it; the workflow fills it from the store. */
 export interface VolumeRef {
   id: string;
@@ -29,12 +26,6 @@ export interface VolumeRef {
   providerLocation: string | null;
   /** Cinder format: "CHAP <user> <password>" or null. */
   providerAuth: string | null;
-}
-
-/** Result of create_export: the two columns Cinder persists on the volume row. */
-export interface ExportModelUpdate {
-  providerLocation: string;
-  providerAuth: string;
 }
 
 /** The `data` part of iSCSI connection_info (reference 4.3), before the workflow adds its own keys. */
@@ -52,6 +43,90 @@ export interface IscsiConnectionData {
   auth_password?: string;
 }
 
+/** What connect made: the two columns Cinder persists on the volume row, and the connection data to return. */
+export interface HostConnection {
+  providerLocation: string;
+  providerAuth: string;
+  data: IscsiConnectionData;
+}
+
+/** One initiator's ACL entry as the workflow wants it: allowed in a mode, or (null) denied with its sessions. */
+export interface AclEntry {
+  initiator: string;
+  mode: AccessMode | null;
+}
+
+/** Why a host call failed; the workflow turns each into a Cinder fault. */
+export type HostErrorKind =
+  /** The volume has no backing storage on this host. */
+  | 'not-found'
+  /** The volume's provider_auth has no CHAP credentials, so its export cannot be restored. */
+  | 'no-credentials'
+  /** A request the host cannot serve as asked (e.g. a size that is not a whole number of GiB). */
+  | 'invalid'
+  /** No host of that name is reachable from here. */
+  | 'unavailable'
+  /** The backend or the target driver failed. */
+  | 'backend';
+
+export class HostError extends Error {
+  constructor(
+    readonly kind: HostErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HostError';
+  }
+}
+
+/**
+ * The one interface the workflow uses to reach the place where a volume's bytes are, in the spirit of
+ * Cinder's volume manager RPCs: coarse, idempotent, and each call rolls back what it made when it fails.
+ * The local host serves it in-process; a remote host would serve it over RPC.
+ */
+export interface VolumeHost {
+  readonly hostName: string;
+  createVolume(volumeId: string, sizeGiB: number): Promise<void>;
+  extendVolume(volumeId: string, newSizeGiB: number): Promise<void>;
+  /** Removes the volume's export, then its backing storage. Deleting what is gone is not an error. */
+  deleteVolume(volumeId: string): Promise<void>;
+  /**
+   * create_export + initialize_connection: the export (with the CHAP credentials of providerAuth), the
+   * initiator's ACL entry in `mode`, and what the workflow persists and returns.
+   */
+  connect(volume: VolumeRef, connector: Connector & { initiator: string }, mode: AccessMode): Promise<HostConnection>;
+  /** terminate_connection of `initiator` (its sessions are dropped); with dropExport, remove_export as well. */
+  disconnect(volume: VolumeRef, initiator: string | null, opts: { dropExport: boolean }): Promise<void>;
+  /**
+   * ensure_export: recreates the export if it is missing (with the CHAP of providerAuth, which must be set)
+   * and applies `acl`: each listed initiator is allowed in its mode or denied; others are left as they are.
+   */
+  syncExport(volume: VolumeRef, acl: AclEntry[]): Promise<void>;
+  /** Volume ids the target exports right now (reconciliation: orphan and lost targets). */
+  listExports(): Promise<string[]>;
+  /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
+  listBackingVolumes(): Promise<string[]>;
+  /** The backend's name (volume_backend_name) and its storage's size and free space, for the services table. */
+  capacity?(): Promise<HostCapacity & { backendName: string }>;
+}
+
+/** Running a host in this process: what the service starts, stops and measures; the workflow never sees it. */
+export interface HostLifecycle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The target's busy-poll statistics, when its transport has a busy-poll window (the builtin target). */
+  busyPollStats?(): PollStats;
+}
+
+/** Where the workflow finds a volume's host: by volumes.host. */
+export interface HostDirectory {
+  /** The host this process serves: new volumes land on it, and the reconciler looks after its volumes. */
+  readonly local: VolumeHost;
+  /** The host named by a volume row's `host` column; throws HostError('unavailable') for an unknown one. */
+  byName(hostName: string | null): VolumeHost;
+}
+
 /** Where the bytes live. */
 export interface Backend {
   readonly name: string;
@@ -64,6 +139,13 @@ export interface Backend {
   exists(volumeId: string): Promise<boolean>;
   /** Volume ids that have backing storage, for reconciliation. */
   list(): Promise<string[]>;
+  /** Size and free space of the storage volumes are made on (the pools API reports them). */
+  capacity?(): Promise<HostCapacity>;
+}
+
+export interface HostCapacity {
+  totalBytes: number;
+  freeBytes: number;
 }
 
 /** What a target driver made for one volume. */
@@ -91,30 +173,6 @@ export interface TargetDriver {
   listExports(): Promise<string[]>;
   /** Called when the backing file grew so the target reports the new capacity. */
   resized?(volumeId: string): Promise<void>;
-}
-
-/**
- * The one interface the workflow uses to reach the place where the bytes are.
- * It serialises calls per volume; it may later live in another process.
- */
-export interface VolumeHost {
-  readonly hostName: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  createVolume(volumeId: string, sizeGiB: number): Promise<void>;
-  deleteVolume(volumeId: string): Promise<void>;
-  extendVolume(volumeId: string, newSizeGiB: number): Promise<void>;
-  /** create_export: reuses CHAP from providerAuth when present, else generates it. */
-  createExport(volume: VolumeRef): Promise<ExportModelUpdate>;
-  /** initialize_connection: adds the connector's initiator to the ACL and returns the connection data. */
-  initializeConnection(volume: VolumeRef, connector: Connector, mode: AccessMode): Promise<IscsiConnectionData>;
-  /** terminate_connection: removes the initiator's ACL entry and drops its sessions. */
-  terminateConnection(volume: VolumeRef, initiator: string): Promise<void>;
-  removeExport(volume: VolumeRef): Promise<void>;
-  /** ensure_export at start: recreate the target and the given initiators' ACL entries. */
-  ensureExport(volume: VolumeRef, initiators: { initiator: string; mode: AccessMode }[]): Promise<void>;
-  /** Volume ids the target driver exports right now (reconciliation: orphan and lost targets). */
-  listExports?(): Promise<string[]>;
-  /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
-  listBackingVolumes?(): Promise<string[]>;
+  /** Busy-poll statistics of the transport, for a target that has a busy-poll window. */
+  busyPollStats?(): PollStats;
 }

@@ -95,32 +95,6 @@ function inRange(n: number | null, lo: number, hi: number): n is number {
   return n !== null && n >= lo && n <= hi;
 }
 
-/** Keys that only make sense in the login phase; offered in a Text request they are rejected. */
-export const LOGIN_ONLY_KEYS = new Set([
-  'HeaderDigest',
-  'DataDigest',
-  'MaxConnections',
-  'InitialR2T',
-  'ImmediateData',
-  'MaxBurstLength',
-  'FirstBurstLength',
-  'DefaultTime2Wait',
-  'DefaultTime2Retain',
-  'MaxOutstandingR2T',
-  'DataPDUInOrder',
-  'DataSequenceInOrder',
-  'ErrorRecoveryLevel',
-  'SessionType',
-  'InitiatorName',
-  'TargetName',
-  'AuthMethod',
-  'TargetPortalGroupTag',
-  'IFMarker',
-  'OFMarker',
-  'OFMarkInt',
-  'IFMarkInt',
-]);
-
 /**
  * Negotiates one operational key and updates `p`. Returns the answer to send, null for a
  * declarative key that needs none, or undefined when the key is not an operational key
@@ -224,9 +198,4 @@ export function negotiateKey(key: string, value: string, p: SessionParams, limit
     default:
       return undefined;
   }
-}
-
-/** Our declarations that go in the first operational response. */
-export function targetDeclarations(limits: TargetLimits): Array<[string, string]> {
-  return [['MaxRecvDataSegmentLength', String(limits.maxRecvDataSegmentLength)]];
 }

@@ -82,9 +82,6 @@ export function setU32(b: Buffer, offset: number, value: number): void {
   b[offset + 2] = value >>> 8;
   b[offset + 3] = value;
 }
-export function lunField(bhs: Buffer): Buffer {
-  return bhs.subarray(8, 16);
-}
 
 /**
  * Decodes the 8-byte SAM LUN field into a LUN number. Peripheral (0b00) and flat (0b01)

@@ -6,7 +6,8 @@ import type { ChapCredentials } from './chap.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ScsiTargetDevice } from '../scsi/target-device.js';
 import type { LogicalUnit } from '../scsi/types.js';
-import { IscsiConnection, TmfFunction, TmfResponse, type ConnectionHost, type LunTable } from './connection.js';
+import { TmfFunction, TmfResponse, type LunTable } from './command-path.js';
+import { IscsiConnection, type ConnectionHost } from './connection.js';
 import type { LoginTarget } from './login.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
 import { DEFAULT_BUSY_POLL_MICROSECONDS, DEFAULT_TARGET_LIMITS, type TargetLimits } from './params.js';
@@ -323,11 +324,6 @@ export class IscsiTargetServer implements ConnectionHost {
 
   isReadOnly(targetIqn: string, initiator: string): boolean {
     return this.targets.get(targetIqn)?.acl.get(nameKey(initiator))?.readOnly ?? false;
-  }
-
-  blockSizeOf(targetIqn: string, lun: number): number {
-    const lu = this.targets.get(targetIqn)?.lus.get(lun) as { device?: { blockSize?: number } } | undefined;
-    return lu?.device?.blockSize ?? 512;
   }
 
   checkReinstatement(conn: IscsiConnection): void {

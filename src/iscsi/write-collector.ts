@@ -79,7 +79,7 @@ export class WriteCollector {
     const end = pdu.offset + pdu.data.length;
     // In-order data only (DataPDUInOrder=Yes): each PDU continues where the last one stopped.
     if (pdu.offset !== seq.offset + seq.received || end > seq.offset + seq.length || end > this.edtl) return 'error';
-    // The connection may have read the segment straight into place (Connection.placeData).
+    // The connection may have read the segment straight into place (ScsiCommandPath.placeData, command-path.ts).
     const inPlace = pdu.data.buffer === this.buffer.buffer && pdu.data.byteOffset === this.buffer.byteOffset + pdu.offset;
     if (!inPlace) pdu.data.copy(this.buffer, pdu.offset);
     seq.received += pdu.data.length;

@@ -21,9 +21,9 @@ export interface BlockLimits {
 }
 
 export interface InquiryContext {
-  identity: LogicalUnitIdentity;
-  blockSize: number;
-  limits: BlockLimits;
+  readonly identity: LogicalUnitIdentity;
+  readonly blockSize: number;
+  readonly limits: BlockLimits;
 }
 
 const SUPPORTED_VPD = [0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2];

@@ -1,5 +1,5 @@
 // MAINTENANCE IN: REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (SPC-4 6.35, 6.36).
-import { COMMANDS, findCommand, hasServiceActions, type CommandInfo } from './command-table.js';
+import type { CommandCatalog, CommandInfo } from './command.js';
 import { dataIn, invalidFieldInCdb } from './sense.js';
 import type { ScsiResult } from './types.js';
 
@@ -11,7 +11,7 @@ function timeoutsDescriptor(): Buffer {
   return t;
 }
 
-export function reportSupportedOperationCodes(cdb: Buffer): ScsiResult {
+export function reportSupportedOperationCodes(cdb: Buffer, catalog: CommandCatalog): ScsiResult {
   const rctd = (cdb[2] & 0x80) !== 0;
   const options = cdb[2] & 0x07;
   const opcode = cdb[3];
@@ -19,7 +19,7 @@ export function reportSupportedOperationCodes(cdb: Buffer): ScsiResult {
   const alloc = cdb.readUInt32BE(6);
 
   if (options === 0) {
-    const descriptors = COMMANDS.map((c) => {
+    const descriptors = catalog.all.map((c) => {
       const d = Buffer.alloc(8);
       d[0] = c.opcode;
       d.writeUInt16BE(c.serviceAction ?? 0, 2);
@@ -36,15 +36,15 @@ export function reportSupportedOperationCodes(cdb: Buffer): ScsiResult {
   let cmd: CommandInfo | undefined;
   switch (options) {
     case 1: // opcode only: an error if the opcode needs a service action
-      if (hasServiceActions(opcode)) throw invalidFieldInCdb(3);
-      cmd = findCommand(opcode);
+      if (catalog.hasServiceActions(opcode)) throw invalidFieldInCdb(3);
+      cmd = catalog.find(opcode);
       break;
     case 2: // opcode and service action: an error if the opcode has none
-      if (!hasServiceActions(opcode) && findCommand(opcode) !== undefined) throw invalidFieldInCdb(3);
-      cmd = findCommand(opcode, sa);
+      if (!catalog.hasServiceActions(opcode) && catalog.find(opcode) !== undefined) throw invalidFieldInCdb(3);
+      cmd = catalog.find(opcode, sa);
       break;
     case 3: // either, as the opcode dictates
-      cmd = hasServiceActions(opcode) ? findCommand(opcode, sa) : findCommand(opcode);
+      cmd = catalog.hasServiceActions(opcode) ? catalog.find(opcode, sa) : catalog.find(opcode);
       break;
     default:
       throw invalidFieldInCdb(2, 2);

@@ -46,6 +46,11 @@ export class ScsiTargetDevice {
     return lu !== undefined ? lu.execute(cmd) : absentLun(cmd);
   }
 
+  /** Bytes of Data-Out the CDB asks for on this LUN, or undefined (no such LUN, or a command that moves none). */
+  expectedDataOutLength(lun: number, cdb: Buffer): number | undefined {
+    return this.luns.get(lun)?.expectedDataOutLength(cdb);
+  }
+
   /** LOGICAL UNIT RESET task management function, received on `issuingNexus`. */
   resetLun(lun: number, issuingNexus?: string): boolean {
     const lu = this.luns.get(lun);

@@ -68,6 +68,8 @@ export interface LogicalUnit {
   readonly identity: LogicalUnitIdentity;
   /** A result when the command completed without waiting (the data path on a page-cache hit), else a promise. */
   execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult>;
+  /** Bytes of Data-Out the CDB asks for (to report residuals against), or undefined if it moves none we know of. */
+  expectedDataOutLength(cdb: Buffer): number | undefined;
   /**
    * Task management: LOGICAL UNIT RESET (clears reservations held by reset semantics, sets unit attention).
    * Pass the nexus the function arrived on: every other nexus gets the unit attention, it does not.

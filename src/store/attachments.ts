@@ -1,7 +1,6 @@
 // Attachment rows and the status derivation of reference 1.4.
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import type { Db } from './index.js';
-import { dbBool, nowTimestamp, type VolumeAttachmentTable } from './schema.js';
+import { dbBool, nowTimestamp, type VolumeAttachmentTable, type Db } from './schema.js';
 import { paged } from './paging.js';
 
 export type AttachmentRow = Selectable<VolumeAttachmentTable>;
@@ -32,6 +31,11 @@ export async function findLiveAttachment(db: Db, id: string): Promise<Attachment
   return db.selectFrom('volume_attachment').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
 }
 
+/** The row whatever its state: what a just-deleted attachment was connected through. */
+export async function findAttachmentEvenDeleted(db: Db, id: string): Promise<AttachmentRow | undefined> {
+  return db.selectFrom('volume_attachment').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 /** Soft delete as Cinder's VolumeAttachment.delete_values: deleted, detached, detach_time. */
 export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
   const now = nowTimestamp();
@@ -41,20 +45,6 @@ export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
     .where('id', '=', id)
     .where('deleted', '=', dbBool(false))
     .execute();
-}
-
-/** Live attachments other than `exceptId` that came through `initiator` (they keep its ACL entry alive). */
-export async function countLiveUsingInitiator(db: Db, volumeId: string, initiator: string, exceptId?: string): Promise<number> {
-  let q = db
-    .selectFrom('volume_attachment')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
-    .where('initiator', '=', initiator)
-    .where('attach_status', 'not like', 'error_%');
-  if (exceptId) q = q.where('id', '<>', exceptId);
-  const r = await q.executeTakeFirstOrThrow();
-  return Number(r.n);
 }
 
 /** Volume status that a given attach_status stands for (reference 1.4 step 3). */
@@ -93,19 +83,6 @@ export async function recomputeVolumeStatus(db: Db, volumeId: string): Promise<{
   return { status: keepStatus ? vol!.status : status, attachStatus };
 }
 
-/** attach_mode of every live, non-error attachment that came through `initiator` (they share its ACL entry). */
-export async function liveModesForInitiator(db: Db, volumeId: string, initiator: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('volume_attachment')
-    .select('attach_mode')
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
-    .where('initiator', '=', initiator)
-    .where('attach_status', 'not like', 'error_%')
-    .execute();
-  return rows.map((r) => r.attach_mode ?? 'rw');
-}
-
 export type AttachmentSortKey = 'created_at' | 'updated_at' | 'id' | 'attach_status' | 'volume_id' | 'instance_uuid' | 'attach_time';
 
 export interface ListAttachmentsQuery {
@@ -134,4 +111,20 @@ export async function listAttachments(db: Db, query: ListAttachmentsQuery): Prom
   if (query.attachStatus !== undefined) q = q.where('a.attach_status', '=', query.attachStatus);
   if (query.instanceUuid !== undefined) q = q.where('a.instance_uuid', '=', query.instanceUuid);
   return paged(q, query, 'a').execute();
+}
+
+/** Live attachments in an interim attach_status whose lease ran out, on volumes of this host. */
+export async function expiredAttachments(db: Db, hostName: string, statuses: readonly string[], now: string): Promise<AttachmentRow[]> {
+  return db
+    .selectFrom('volume_attachment as a')
+    .innerJoin('volumes as v', 'v.id', 'a.volume_id')
+    .selectAll('a')
+    .where('a.deleted', '=', dbBool(false))
+    .where('v.deleted', '=', dbBool(false))
+    .where('v.host', '=', hostName)
+    .where('a.attach_status', 'in', [...statuses])
+    .where('a.lease_expires_at', 'is not', null)
+    .where('a.lease_expires_at', '<', now)
+    .orderBy('a.created_at')
+    .execute();
 }

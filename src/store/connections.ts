@@ -1,7 +1,6 @@
 // Pending connections: opened by os-initialize_connection, claimed by the next os-attach.
 import type { Selectable } from 'kysely';
-import type { Db } from './index.js';
-import { dbBool, nowTimestamp, type VolumeConnectionsTable } from './schema.js';
+import { dbBool, nowTimestamp, type VolumeConnectionsTable, type Db } from './schema.js';
 
 export type ConnectionRow = Selectable<VolumeConnectionsTable>;
 

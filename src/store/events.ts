@@ -2,8 +2,7 @@
 // Rows are written in the transaction that made the transition, so history and state never disagree.
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
-import type { Db } from './index.js';
-import { nowTimestamp, type VolumeEventsTable } from './schema.js';
+import { nowTimestamp, type VolumeEventsTable, type Db } from './schema.js';
 
 export type EventRow = Selectable<VolumeEventsTable>;
 

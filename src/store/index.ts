@@ -5,8 +5,6 @@ import { openSqlite } from './sqlite.js';
 import { runMigrations } from './migrations.js';
 import type { Database } from './schema.js';
 
-export type Db = Kysely<Database> | Transaction<Database>;
-
 export interface Store {
   readonly db: Kysely<Database>;
   readonly engine: 'sqlite';
@@ -46,9 +44,4 @@ export async function openStore(opts: { sqlitePath: string }): Promise<Store> {
   };
 }
 
-export type { Database } from './schema.js';
 export { DEFAULT_TYPE_NAME } from './migrations.js';
-export * as volumesRepo from './volumes.js';
-export * as attachmentsRepo from './attachments.js';
-export * as typesRepo from './types.js';
-export * as connectionsRepo from './connections.js';

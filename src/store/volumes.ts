@@ -1,7 +1,6 @@
 // Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
-import type { Db } from './index.js';
-import { dbBool, nowTimestamp, type VolumesTable } from './schema.js';
+import { dbBool, nowTimestamp, toBool, type VolumesTable, type Db } from './schema.js';
 import { paged } from './paging.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
@@ -211,4 +210,65 @@ export async function claimProviderAuth(db: Db, id: string, providerAuth: string
     .execute();
   const r = await db.selectFrom('volumes').select('provider_auth').where('id', '=', id).executeTakeFirst();
   return r?.provider_auth ?? null;
+}
+
+/** Live volumes of this host in one of `statuses`; with `expiredBefore`, only those whose lease ran out by then. */
+export async function volumesInStatus(db: Db, hostName: string, statuses: readonly string[], expiredBefore?: string): Promise<VolumeRow[]> {
+  let q = db
+    .selectFrom('volumes')
+    .selectAll()
+    .where('deleted', '=', dbBool(false))
+    .where('host', '=', hostName)
+    .where('status', 'in', [...statuses]);
+  if (expiredBefore !== undefined) {
+    // A row from before leases existed has no deadline: its updated_at stands in for when it entered the state.
+    q = q.where((eb) =>
+      eb.or([
+        eb('lease_expires_at', '<', expiredBefore),
+        eb.and([eb('lease_expires_at', 'is', null), eb('updated_at', '<', expiredBefore)]),
+      ]),
+    );
+  }
+  return q.orderBy('created_at').execute();
+}
+
+/** Ids of every volume row this database has ever had (soft-deleted ones included), among `ids`. */
+export async function knownVolumeIds(db: Db, ids: string[]): Promise<Map<string, { deleted: boolean; status: string; updatedAt: string | null }>> {
+  const out = new Map<string, { deleted: boolean; status: string; updatedAt: string | null }>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('volumes')
+      .select(['id', 'deleted', 'status', 'updated_at'])
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
+    for (const r of rows) out.set(r.id, { deleted: toBool(r.deleted), status: r.status, updatedAt: r.updated_at });
+  }
+  return out;
+}
+
+/**
+ * Live volumes of this host that need their export: a live non-error attachment or a pending connection.
+ * (A new-style attachment that is only reserved has no connector yet and needs no export.)
+ */
+export async function volumesNeedingExport(db: Db, hostName: string): Promise<Set<string>> {
+  const withAttachments = await db
+    .selectFrom('volume_attachment as a')
+    .innerJoin('volumes as v', 'v.id', 'a.volume_id')
+    .select('a.volume_id')
+    .distinct()
+    .where('a.deleted', '=', dbBool(false))
+    .where('v.deleted', '=', dbBool(false))
+    .where('v.host', '=', hostName)
+    .where('a.attach_status', 'not like', 'error_%')
+    .where('a.attach_status', '<>', 'reserved')
+    .execute();
+  const withPending = await db
+    .selectFrom('volume_connections as c')
+    .innerJoin('volumes as v', 'v.id', 'c.volume_id')
+    .select('c.volume_id')
+    .distinct()
+    .where('v.deleted', '=', dbBool(false))
+    .where('v.host', '=', hostName)
+    .execute();
+  return new Set([...withAttachments, ...withPending].map((r) => r.volume_id));
 }

@@ -3,13 +3,14 @@
 // the volume on LUN 0, the IQN in the provider_location tid slot, CHAP per volume and an ACL
 // entry per initiator; denying an initiator drops its sessions at once.
 import { createHash } from 'node:crypto';
-import type { AccessMode, ChapCredentials, TargetDriver, TargetExport } from '../host/types.js';
+import type { AccessMode, TargetDriver, TargetExport } from '../host/types.js';
+import type { ChapCredentials } from '../util/chap.js';
 import type { Logger } from '../log.js';
 import { FileBlockDevice } from '../blockdev/file.js';
 import { IscsiTargetServer, type IscsiServerOptions } from '../iscsi/server.js';
 import { createLogicalUnit, ScsiTargetDevice, type BlockLogicalUnit } from '../scsi/index.js';
-import { KeyedQueue } from '../util/keyed-queue.js';
 import { formatHostPort } from '../util/ports.js';
+import type { PollStats } from '../util/adaptive-poll.js';
 import { DEFAULT_IQN_PREFIX, volumeIdOfIqn, volumeIqn } from './naming.js';
 
 export const BUILTIN_VOLUME_LUN = 0;
@@ -27,12 +28,12 @@ interface VolumeExport {
   lu: BlockLogicalUnit;
 }
 
+/** Calls for one volume arrive one at a time: the volume host orders them (host/local-host.ts). */
 export class BuiltinTarget implements TargetDriver {
   readonly name = 'builtin';
   readonly iqnPrefix: string;
   readonly server: IscsiTargetServer;
   private readonly log: Logger;
-  private readonly queue = new KeyedQueue();
   private readonly exports = new Map<string, VolumeExport>();
   private boundPort: number;
 
@@ -78,66 +79,60 @@ export class BuiltinTarget implements TargetDriver {
     await Promise.allSettled(all.map((e) => e.lu.close()));
   }
 
-  createExport(volumeId: string, devicePath: string, chap: ChapCredentials): Promise<TargetExport> {
-    return this.queue.run(volumeId, async () => {
-      const iqn = this.iqnFor(volumeId);
-      const current = this.exports.get(volumeId);
-      if (!current || current.devicePath !== devicePath) {
-        const dev = await FileBlockDevice.open(devicePath);
-        const lu = createLogicalUnit(dev, identityFor(volumeId), {
-          onInternalError: (err) => this.log.error({ volumeId, err: err instanceof Error ? err.message : String(err) }, 'SCSI internal error'),
-        });
-        this.server.createTarget(iqn, { chap });
-        this.server.addLun(iqn, BUILTIN_VOLUME_LUN, lu);
-        this.exports.set(volumeId, { devicePath, lu });
-        if (current) await current.lu.close();
-        this.log.info({ volumeId, iqn }, 'builtin target created');
-      } else {
-        // Idempotent: same volume and file; only the credentials may have changed.
-        this.server.setChap(iqn, chap);
-      }
-      return { iqn, lun: BUILTIN_VOLUME_LUN, tid: iqn, portals: [this.portal] };
-    });
-  }
-
-  removeExport(volumeId: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
-      const iqn = this.iqnFor(volumeId);
-      this.server.removeTarget(iqn);
-      const current = this.exports.get(volumeId);
-      this.exports.delete(volumeId);
+  async createExport(volumeId: string, devicePath: string, chap: ChapCredentials): Promise<TargetExport> {
+    const iqn = this.iqnFor(volumeId);
+    const current = this.exports.get(volumeId);
+    if (!current || current.devicePath !== devicePath) {
+      const dev = await FileBlockDevice.open(devicePath);
+      const lu = createLogicalUnit(dev, identityFor(volumeId), {
+        onInternalError: (err) => this.log.error({ volumeId, err: err instanceof Error ? err.message : String(err) }, 'SCSI internal error'),
+      });
+      this.server.createTarget(iqn, { chap });
+      this.server.addLun(iqn, BUILTIN_VOLUME_LUN, lu);
+      this.exports.set(volumeId, { devicePath, lu });
       if (current) await current.lu.close();
-      if (current) this.log.info({ volumeId, iqn }, 'builtin target removed');
-    });
+      this.log.info({ volumeId, iqn }, 'builtin target created');
+    } else {
+      // Idempotent: same volume and file; only the credentials may have changed.
+      this.server.setChap(iqn, chap);
+    }
+    return { iqn, lun: BUILTIN_VOLUME_LUN, tid: iqn, portals: [this.portal] };
   }
 
-  allowInitiator(volumeId: string, initiator: string, mode: AccessMode): Promise<void> {
-    return this.queue.run(volumeId, async () => {
-      const iqn = this.iqnFor(volumeId);
-      if (!this.server.hasTarget(iqn)) throw new Error(`volume ${volumeId} has no export`);
-      this.server.allowInitiator(iqn, initiator, { readOnly: mode === 'ro' });
-      this.log.info({ volumeId, initiator, mode }, 'initiator allowed');
-    });
+  async removeExport(volumeId: string): Promise<void> {
+    const iqn = this.iqnFor(volumeId);
+    this.server.removeTarget(iqn);
+    const current = this.exports.get(volumeId);
+    this.exports.delete(volumeId);
+    if (current) await current.lu.close();
+    if (current) this.log.info({ volumeId, iqn }, 'builtin target removed');
   }
 
-  denyInitiator(volumeId: string, initiator: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
-      const iqn = this.iqnFor(volumeId);
-      if (!this.server.hasTarget(iqn)) return;
-      this.server.denyInitiator(iqn, initiator);
-      this.log.info({ volumeId, initiator }, 'initiator denied and its sessions dropped');
-    });
+  async allowInitiator(volumeId: string, initiator: string, mode: AccessMode): Promise<void> {
+    const iqn = this.iqnFor(volumeId);
+    if (!this.server.hasTarget(iqn)) throw new Error(`volume ${volumeId} has no export`);
+    this.server.allowInitiator(iqn, initiator, { readOnly: mode === 'ro' });
+    this.log.info({ volumeId, initiator, mode }, 'initiator allowed');
+  }
+
+  async denyInitiator(volumeId: string, initiator: string): Promise<void> {
+    const iqn = this.iqnFor(volumeId);
+    if (!this.server.hasTarget(iqn)) return;
+    this.server.denyInitiator(iqn, initiator);
+    this.log.info({ volumeId, initiator }, 'initiator denied and its sessions dropped');
   }
 
   async listExports(): Promise<string[]> {
     return [...this.exports.keys()];
   }
 
-  resized(volumeId: string): Promise<void> {
-    return this.queue.run(volumeId, async () => {
-      // Re-reads the file size; every session then sees CAPACITY DATA HAS CHANGED once.
-      await this.exports.get(volumeId)?.lu.capacityChanged();
-    });
+  busyPollStats(): PollStats {
+    return this.server.pollStats();
+  }
+
+  async resized(volumeId: string): Promise<void> {
+    // Re-reads the file size; every session then sees CAPACITY DATA HAS CHANGED once.
+    await this.exports.get(volumeId)?.lu.capacityChanged();
   }
 }
 

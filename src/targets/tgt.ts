@@ -3,7 +3,8 @@
 // (reference 9): a per-initiator ACL so only attached hosts can log in, session teardown when an
 // initiator is denied, unique SCSI ids per volume, and targets restored when tgtd restarts.
 import { EventEmitter } from 'node:events';
-import type { AccessMode, ChapCredentials, TargetDriver, TargetExport } from '../host/types.js';
+import type { AccessMode, TargetDriver, TargetExport } from '../host/types.js';
+import type { ChapCredentials } from '../util/chap.js';
 import type { Logger } from '../log.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { formatHostPort } from '../util/ports.js';
@@ -185,7 +186,11 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
     });
   }
 
-  /** One volume's calls in order; while a crashed tgtd is being restarted, calls wait for it instead of failing. */
+  /**
+   * While a crashed tgtd is being restarted, calls wait for it instead of failing. The volume host already
+   * orders one volume's calls; this queue also orders them against restoreAfterRestart, which tgtd's
+   * supervisor starts on its own.
+   */
   private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
     return this.queue.run(volumeId, async () => {
       await this.daemon?.whenReady();

@@ -1,7 +1,12 @@
 // CHAP credentials generated the way Cinder does (volume_utils.generate_username/password), so that
 // credentials we hand out look like Cinder's and survive any client that validates them the same way.
 import { randomBytes } from 'node:crypto';
-import type { ChapCredentials } from '../host/types.js';
+
+/** A CHAP secret pair: the target's per-volume credentials (provider_auth) and what the iSCSI login checks. */
+export interface ChapCredentials {
+  username: string;
+  password: string;
+}
 
 /** Cinder leaves out characters that are easy to confuse when read aloud or typed: 0, 1, I, O, l. */
 export const CHAP_ALPHABET_GROUPS: readonly string[] = [

@@ -7,10 +7,13 @@ import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
-import { MIGRATION_AT_REST, orList, type Deps } from './deps.js';
-import { loadRow, volumeRef } from './loader.js';
+import type { Deps } from './deps.js';
+import { MIGRATION_AT_REST, orList } from './states.js';
+import { loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
-import { cleanupAfterDetach, deletionAllowed, type connectionActions } from './connection.js';
+import type { connectionActions } from './connection-actions.js';
+import { deletionAllowed } from './deletion-guard.js';
+import { cleanupAfterDetach } from './exports.js';
 import type { AttachRequest } from './model.js';
 import { actorOf, tracked, type Actor } from './events.js';
 
@@ -171,7 +174,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     });
     if (!gone) return;
     const row = await volumes.findVolume(db, id);
-    if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+    if (row) await cleanupAfterDetach(deps, row, gone);
   }
 
   async function detach(ctx: RequestContext, id: string, attachmentId?: string | null): Promise<void> {

@@ -22,16 +22,25 @@ import type { AccessMode, Connector } from '../host/types.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
-import { orList, type Deps } from './deps.js';
-import { attachmentInfo, loadRow, volumeRef } from './loader.js';
+import type { Deps } from './deps.js';
+import { orList } from './states.js';
+import { attachmentInfo, loadRow } from './loader.js';
 import { canSeeProject, conflict, requireMember } from './policy.js';
-import { cleanupAfterDetach, deletionAllowed, validateConnector, type connectionActions } from './connection.js';
+import { validateConnector } from './connector.js';
+import { deletionAllowed } from './deletion-guard.js';
 import type { attachActions } from './attach.js';
-import { refreshInitiatorAcl } from './attachments-acl.js';
+import { allowedInitiatorsOf, cleanupAfterDetach, openConnection, refreshInitiatorAcl, releaseInitiator } from './exports.js';
+import { hostFault, isClientFault } from './host-faults.js';
 import { actorOf, tracked, type Actor } from './events.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
-import type { AttachRequest } from './model.js';
-import type { AttachmentRecord, AttachmentsWorkflow, CreateAttachmentRequest, ListAttachmentsRequest, ListAttachmentsResult } from './attachments-model.js';
+import type {
+  AttachmentRecord,
+  AttachmentsWorkflow,
+  AttachRequest,
+  CreateAttachmentRequest,
+  ListAttachmentsRequest,
+  ListAttachmentsResult,
+} from './model.js';
 
 export const attachmentNotFound = (id: string) => new CinderFault(404, `Volume attachment could not be found with filter: attachment_id = ${id}.`);
 
@@ -82,7 +91,6 @@ function resolveMode(attachMode: string | null, connector: Connector, adminMeta:
 
 export function attachmentsActions(
   deps: Deps,
-  conn: ReturnType<typeof connectionActions>,
   legacy: Pick<ReturnType<typeof attachActions>, 'attach'>,
 ): AttachmentsWorkflow & { attach(ctx: RequestContext, id: string, req: AttachRequest): Promise<void> } {
   const { store, logger } = deps;
@@ -146,13 +154,13 @@ export function attachmentsActions(
         attach_mode: mode,
       });
       await attachments.recomputeVolumeStatus(trx, volumeId);
-      const modes = await attachments.liveModesForInitiator(trx, volumeId, valid.initiator);
-      return { before, vol: (await volumes.findVolume(trx, volumeId))!, mode, connector, aclMode: (modes.some((m) => m !== 'ro') ? 'rw' : 'ro') as AccessMode };
+      const aclMode = (await allowedInitiatorsOf(trx, volumeId)).get(valid.initiator)!;
+      return { before, vol: (await volumes.findVolume(trx, volumeId))!, mode, connector, aclMode };
     });
 
     let info;
     try {
-      info = await conn.openConnection(claimed.vol, { initiator: valid.initiator, connector: claimed.connector }, { aclMode: claimed.aclMode, accessMode: claimed.mode });
+      info = await openConnection(deps, claimed.vol, { initiator: valid.initiator, connector: claimed.connector }, { aclMode: claimed.aclMode, accessMode: claimed.mode });
     } catch (err) {
       const b = claimed.before;
       await tracked(deps, actor, 'attachment_update_failed', volumeId, async (trx) => {
@@ -171,11 +179,10 @@ export function attachmentsActions(
       // The row no longer names this initiator: drop its ACL entry unless someone else uses it.
       const now = await volumes.findVolume(db, volumeId);
       if (now?.provider_location && b.initiator !== valid.initiator) {
-        await conn.undoExport(volumeRef(now), valid.initiator, true);
+        await releaseInitiator(deps, now, valid.initiator, true);
       }
-      if (err instanceof CinderFault && err.status < 500) throw err;
-      logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');
-      throw new CinderFault(500, `Unable to update attachment ${attachmentId}: the volume host could not export volume ${volumeId}.`);
+      if (!isClientFault(err)) logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');
+      throw hostFault(err, `Unable to update attachment ${attachmentId}: the volume host could not export volume ${volumeId}.`);
     }
     // Nova rebuilds the legacy shape from this: it pops attachment_id and driver_volume_type (reference 3).
     const flattened = { ...info.data, driver_volume_type: info.driver_volume_type, attachment_id: attachmentId };
@@ -185,7 +192,7 @@ export function attachmentsActions(
     const old = claimed.before.initiator;
     if (old && old !== valid.initiator) {
       const vol = await volumes.findVolume(db, volumeId);
-      if (vol) await refreshInitiatorAcl(deps, volumeRef(vol), old);
+      if (vol) await refreshInitiatorAcl(deps, vol, [old]);
     }
     return (await attachments.findLiveAttachment(db, attachmentId))!;
   }
@@ -247,16 +254,12 @@ export function attachmentsActions(
         await attachments.recomputeVolumeStatus(trx, id);
       });
       const now = await volumes.findVolume(db, id);
-      if (now) await cleanupAfterDetach(deps, volumeRef(now), await deletedRow(attachmentId));
+      if (now) await cleanupAfterDetach(deps, now, (await attachments.findAttachmentEvenDeleted(db, attachmentId))!);
       if (err instanceof CinderFault && err.status === 500) {
         throw new CinderFault(500, `Unable to create attachment for volume ${id}: the volume host could not export it.`);
       }
       throw err;
     }
-  }
-
-  async function deletedRow(id: string): Promise<attachments.AttachmentRow> {
-    return (await db.selectFrom('volume_attachment').selectAll().where('id', '=', id).executeTakeFirst())!;
   }
 
   async function updateAttachment(ctx: RequestContext, id: string, connector: unknown): Promise<AttachmentRecord> {
@@ -287,13 +290,9 @@ export function attachmentsActions(
       await attachments.recomputeVolumeStatus(trx, vol.id);
     });
     const now = await volumes.findVolume(db, vol.id);
-    if (now) {
-      // The export goes with the last attachment; the initiator's ACL entry with its last user.
-      await cleanupAfterDetach(deps, volumeRef(now), att);
-      const after = await volumes.findVolume(db, vol.id);
-      // An rw attachment left while ro ones from the same initiator remain: the entry becomes read-only.
-      if (after?.provider_location && att.initiator) await refreshInitiatorAcl(deps, volumeRef(after), att.initiator);
-    }
+    // The export goes with the last attachment; the initiator's ACL entry with its last user, and an rw
+    // attachment that left ro ones from the same initiator behind makes the entry read-only.
+    if (now) await cleanupAfterDetach(deps, now, att);
     return (await attachments.liveAttachments(db, [vol.id])).map(record);
   }
 
@@ -339,7 +338,7 @@ export function attachmentsActions(
     const vol = await volumes.findVolume(db, id);
     if (!vol?.provider_location) return;
     const initiators = new Set((await attachments.liveAttachments(db, [id])).filter((a) => a.attach_mode === 'ro' && a.initiator).map((a) => a.initiator!));
-    for (const initiator of initiators) await refreshInitiatorAcl(deps, volumeRef(vol), initiator);
+    await refreshInitiatorAcl(deps, vol, [...initiators]);
   }
 
   return { createAttachment, listAttachments, getAttachment, updateAttachment, completeAttachment, deleteAttachment, attach };

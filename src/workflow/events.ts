@@ -11,6 +11,7 @@ import { CinderFault } from '../errors.js';
 import { canSeeProject, requireAdmin } from './policy.js';
 import { leaseFor, type LeaseDurations } from './leases.js';
 import type { Deps } from './deps.js';
+import type { VolumeEventInfo } from './model.js';
 
 export interface Actor {
   userId: string | null;
@@ -106,14 +107,6 @@ export async function tracked<T>(
     return result;
   };
   return opts.trx ? body(opts.trx) : deps.store.transaction(body);
-}
-
-/** One recorded transition as the workflow reports it: what was stored, plus its identity and time. */
-export interface VolumeEventInfo extends Required<Omit<events.NewEvent, 'reason'>> {
-  id: string;
-  seq: number;
-  reason: string | null;
-  createdAt: string;
 }
 
 export function eventActions(deps: Deps) {

@@ -1,26 +1,31 @@
-// The workflow: the volume lifecycle and every attach/detach action, over the store and one VolumeHost.
+// The workflow: the volume lifecycle and every attach/detach action, over the store and the volume hosts.
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
-import type { VolumeHost } from '../host/types.js';
+import type { HostDirectory } from '../host/types.js';
 import type { Deps } from './deps.js';
 import { lifecycle } from './lifecycle.js';
 import { attachActions } from './attach.js';
-import { connectionActions } from './connection.js';
-import { volumeTypes } from './types.js';
+import { connectionActions } from './connection-actions.js';
+import { restoreExports } from './exports.js';
+import { volumeTypes } from './volume-types.js';
 import { attachmentsActions } from './attachments.js';
 import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { typeAccessActions } from './type-access.js';
+import { encryptionTypeActions } from './encryption-types.js';
+import { servicesActions } from './services.js';
+import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 
-export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
+export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
   const busyVolumes = new Map<string, number>();
   const shared: Deps = {
     store: deps.store,
-    host: deps.host,
+    hosts: deps.hosts,
     logger: deps.logger,
     availabilityZone: deps.availabilityZone ?? 'nova',
     background(name, volumeId, task) {
@@ -44,12 +49,16 @@ export function createWorkflow(deps: { store: Store; host: VolumeHost; logger: L
     ...lifecycle(shared),
     ...legacy,
     // The attachments API, and os-attach narrowing the ACL entry when it attaches read-only.
-    ...attachmentsActions(shared, conn, legacy),
+    ...attachmentsActions(shared, legacy),
     initializeConnection: conn.initializeConnection,
     terminateConnection: conn.terminateConnection,
-    restoreExports: conn.restoreExports,
-    reconcile: reconciler(shared, conn).reconcile,
+    restoreExports: () => restoreExports(shared),
+    reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
+    ...typeAccessActions(shared),
+    ...encryptionTypeActions(shared),
+    ...servicesActions(shared),
+    ...retypeActions(shared),
     ...eventActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);

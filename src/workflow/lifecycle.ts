@@ -5,16 +5,18 @@ import type { RequestContext } from './context.js';
 import { atLeast } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
-import * as connections from '../store/connections.js';
-import * as types from '../store/types.js';
 import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import { dbBool, nowTimestamp } from '../store/schema.js';
-import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList, type Deps } from './deps.js';
-import { hydrate, loadInfo, loadRow, volumeRef } from './loader.js';
+import type { Deps } from './deps.js';
+import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList } from './states.js';
+import { hydrate, loadInfo, loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './types.js';
-import { cleanupAfterDetach } from './connection.js';
-import { actorOf, tracked, type Actor } from './events.js';
+import { resolveType, isMultiattachType } from './volume-types.js';
+import { cleanupAfterDetach } from './exports.js';
+import { hostTasks } from './host-tasks.js';
+import { actorOf, tracked } from './events.js';
+import { encryptionKeyFor } from './encryption-types.js';
+import { servicesActions } from './services.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
@@ -30,92 +32,8 @@ const SORT_KEYS: Record<string, volumes.SortKey> = {
   bootable: 'bootable',
 };
 
-/** Error text kept in an event's reason: the first line of the message, no stack. */
-export function reasonOf(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0].slice(0, 500);
-}
-
-/**
- * The host half of create / delete / extend, shared by the request that starts them and by the reconciler
- * that finishes them after a crash. Each is idempotent on the host and ends in one tracked swap.
- */
-export function hostTasks(deps: Deps) {
-  const { store, host, logger } = deps;
-  const db = store.db;
-
-  async function finishCreate(actor: Actor, id: string, size: number, reason?: string): Promise<void> {
-    try {
-      await host.createVolume(id, size);
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume create failed');
-      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
-        reason: `create failed: ${reasonOf(err)}`,
-      });
-    }
-  }
-
-  async function finishDelete(actor: Actor, id: string, reason?: string): Promise<void> {
-    try {
-      await host.deleteVolume(id);
-      await tracked(
-        deps,
-        actor,
-        'delete',
-        id,
-        async (trx) => {
-          const now = await volumes.findVolume(trx, id);
-          if (now?.status !== 'deleting') return;
-          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
-          await connections.dropPending(trx, id);
-          await volumes.softDeleteVolume(trx, id);
-        },
-        { reason },
-      );
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume delete failed');
-      await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
-        reason: `delete failed: ${reasonOf(err)}`,
-      });
-    }
-  }
-
-  /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
-  async function finishExtend(actor: Actor, id: string, newSize: number, from: string | null, reason?: string): Promise<void> {
-    try {
-      await host.extendVolume(id, newSize);
-      await tracked(
-        deps,
-        actor,
-        'extend',
-        id,
-        async (trx) => {
-          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
-          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
-          await attachments.recomputeVolumeStatus(trx, id);
-          return true;
-        },
-        { reason },
-      );
-    } catch (err) {
-      logger.error({ err, volumeId: id }, 'volume extend failed');
-      await tracked(
-        deps,
-        actor,
-        'extend',
-        id,
-        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
-        { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
-      );
-    }
-  }
-
-  return { finishCreate, finishDelete, finishExtend };
-}
-
 export function lifecycle(deps: Deps) {
-  const { store, host } = deps;
+  const { store, hosts } = deps;
   const db = store.db;
   const tasks = hostTasks(deps);
 
@@ -136,10 +54,17 @@ export function lifecycle(deps: Deps) {
     if (req.availabilityZone && req.availabilityZone !== deps.availabilityZone) {
       throw new CinderFault(400, `Availability zone '${req.availabilityZone}' is invalid.`);
     }
-    const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME);
+    // A private type outside the caller's projects is "not found", as in Cinder's type query.
+    const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME, ctx);
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
+    // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
+    // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
+    const noBackend = await servicesActions(deps).placementProblem({ backendName: type.extraSpecs.volume_backend_name, zone: deps.availabilityZone });
+    const encryptionKeyId = await encryptionKeyFor(db, type.id);
+    // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
+    if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
     await tracked(deps, actor, 'create', id, async (trx) => {
       await volumes.insertVolume(trx, {
         id,
@@ -148,26 +73,26 @@ export function lifecycle(deps: Deps) {
         name: req.name ?? null,
         description: req.description ?? null,
         size: req.size,
-        status: 'creating',
+        status: noBackend ? 'error' : 'creating',
         attach_status: 'detached',
         multiattach: dbBool(isMultiattachType(type.extraSpecs)),
         bootable: dbBool(false),
         volume_type_id: type.id,
         availability_zone: deps.availabilityZone,
-        host: host.hostName,
+        host: noBackend ? null : hosts.local.hostName,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
-        encryption_key_id: null,
+        encryption_key_id: encryptionKeyId,
         created_at: now,
         updated_at: null,
         deleted_at: null,
         deleted: dbBool(false),
       });
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
-    });
+    }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
     const info = await loadInfo(db, ctx, id);
-    deps.background('create', id, () => tasks.finishCreate(actor, id, req.size));
+    if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
     return info;
   }
 
@@ -216,7 +141,8 @@ export function lifecycle(deps: Deps) {
     return loadInfo(db, ctx, id);
   }
 
-  async function startDelete(ctx: RequestContext, id: string, force: boolean): Promise<void> {
+  async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean): Promise<void> {
+    const id = row.id;
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
     const actor = actorOf(ctx);
@@ -227,20 +153,20 @@ export function lifecycle(deps: Deps) {
         `Volume ${statusPart} must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.`,
       );
     }
-    deps.background('delete', id, () => tasks.finishDelete(actor, id));
+    deps.background('delete', id, () => tasks.finishDelete(actor, row));
   }
 
   async function deleteVolume(ctx: RequestContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
-    await loadRow(db, ctx, id);
+    const row = await loadRow(db, ctx, id);
     if (opts.force) requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_delete');
     else requireMember(ctx, 'volume:delete');
-    await startDelete(ctx, id, opts.force === true);
+    await startDelete(ctx, row, opts.force === true);
   }
 
   async function forceDeleteVolume(ctx: RequestContext, id: string): Promise<void> {
-    await loadRow(db, ctx, id);
+    const row = await loadRow(db, ctx, id);
     requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_delete');
-    await startDelete(ctx, id, true);
+    await startDelete(ctx, row, true);
   }
 
   async function extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
@@ -260,7 +186,7 @@ export function lifecycle(deps: Deps) {
       const now = await volumes.findVolume(db, id);
       throw invalidVolume(`Volume ${id} status must be '{'status': '${from}'}' to extend, currently ${now?.status ?? 'deleted'}.`);
     }
-    deps.background('extend', id, () => tasks.finishExtend(actor, id, newSize, from));
+    deps.background('extend', id, () => tasks.finishExtend(actor, row, newSize, from));
   }
 
   async function setBootable(ctx: RequestContext, id: string, bootable: boolean): Promise<void> {
@@ -310,7 +236,7 @@ export function lifecycle(deps: Deps) {
     // so a "detached" volume is not still reachable by the hosts it was attached to.
     if (detached.length > 0) {
       const fresh = (await volumes.findVolume(db, id)) ?? row;
-      for (const a of detached) await cleanupAfterDetach(deps, volumeRef(fresh), a);
+      for (const a of detached) await cleanupAfterDetach(deps, fresh, a);
     }
   }
 

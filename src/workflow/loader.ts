@@ -1,8 +1,8 @@
 // Reads volumes with everything their views need (type name, metadata, attachments) in a few queries.
-import type { Db } from '../store/index.js';
+import type { Db } from '../store/schema.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
-import * as types from '../store/types.js';
+import * as types from '../store/volume-types.js';
 import { toBool } from '../store/schema.js';
 import { volumeNotFound } from '../errors.js';
 import type { RequestContext } from './context.js';

@@ -1,9 +1,10 @@
 // What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
+// A leaf: it imports nothing else of the workflow but the request context, so every workflow module may use it.
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
-import type { AttachmentsWorkflow } from './attachments-model.js';
+import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
 
-export type * from './attachments-model.js';
+export type * from './types-services-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -125,13 +126,91 @@ export interface UpdateTypeRequest {
 
 type Ctx = RequestContext;
 
-export type { VolumeEventInfo } from './events.js';
-import type { VolumeEventInfo } from './events.js';
-export type { ReconcileReport } from './reconciler.js';
-import type { ReconcileReport } from './reconciler.js';
+// The attachments API (reference 3); plain data like the rest of this file.
+/** One attachment row as the attachments API shows it. */
+export interface AttachmentRecord extends AttachmentInfo {
+  /** The flattened connection_info of the last update (null while only reserved). */
+  connectionInfo: Record<string, unknown> | null;
+}
+
+export interface CreateAttachmentRequest {
+  volumeId: string;
+  instanceUuid?: string | null;
+  /** null or {} means "reserve only" (cinderclient sends {} without --connect). */
+  connector?: Record<string, unknown> | null;
+  /** 3.54+; the HTTP layer drops it below that. */
+  mode?: AccessMode | null;
+}
+
+export interface ListAttachmentsRequest {
+  allTenants?: boolean;
+  /** With allTenants: only this project (cinderclient --tenant). */
+  projectId?: string;
+  volumeId?: string;
+  attachStatus?: string;
+  instanceUuid?: string;
+  sort?: { key: string; dir: SortDir }[];
+  limit?: number;
+  marker?: string;
+  offset?: number;
+}
+
+export interface ListAttachmentsResult {
+  attachments: AttachmentRecord[];
+  /** Set when `limit` cut the list: the id to pass as the next marker. */
+  nextMarker?: string;
+}
+
+
+/** The attachments API (3.27+, os-complete 3.44+). */
+export interface AttachmentsWorkflow {
+  createAttachment(ctx: Ctx, req: CreateAttachmentRequest): Promise<AttachmentRecord>;
+  listAttachments(ctx: Ctx, req: ListAttachmentsRequest): Promise<ListAttachmentsResult>;
+  getAttachment(ctx: Ctx, id: string): Promise<AttachmentRecord>;
+  /** Connects the attachment to the connector's host; returns it with the flattened connection_info. */
+  updateAttachment(ctx: Ctx, id: string, connector: unknown): Promise<AttachmentRecord>;
+  completeAttachment(ctx: Ctx, id: string): Promise<void>;
+  /** Returns the volume's remaining live attachments. */
+  deleteAttachment(ctx: Ctx, id: string): Promise<AttachmentRecord[]>;
+}
+
+/** One recorded transition (who, what, from, to, when) of a volume or one of its attachments. */
+export interface VolumeEventInfo {
+  id: string;
+  seq: number;
+  volumeId: string;
+  resourceType: 'volume' | 'attachment';
+  resourceId: string;
+  action: string;
+  from: string | null;
+  to: string | null;
+  userId: string | null;
+  projectId: string | null;
+  requestId: string | null;
+  reason: string | null;
+  createdAt: string;
+}
+
+/** What one reconcile pass did (workflow/reconciler.ts). */
+export interface ReconcileReport {
+  /** Host tasks (create, extend, delete) finished or failed on behalf of a process that is gone. */
+  tasksFinished: number;
+  /** Attachments deleted or returned to attached, volumes unreserved or rolled back: leases that ran out. */
+  leasesExpired: number;
+  /** Pending connections dropped because their attach never came. */
+  pendingDropped: number;
+  /** Exports recreated (start-up restore, or a target that vanished, e.g. tgtd restarted). */
+  exportsRestored: number;
+  /** Targets removed because no live attachment or pending connection needs them. */
+  exportsRemoved: number;
+  /** Backing files removed because no live volume row owns them. */
+  filesRemoved: number;
+  /** Steps that failed (logged; the next pass retries). */
+  errors: number;
+}
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow {
+export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
@@ -153,13 +232,15 @@ export interface Workflow extends AttachmentsWorkflow {
   setBootable(ctx: Ctx, id: string, bootable: boolean): Promise<void>;
   extend(ctx: Ctx, id: string, newSize: number): Promise<void>;
 
-  listTypes(ctx: Ctx): Promise<VolumeTypeInfo[]>;
+  /** isPublic: admins only; true (the default) public and granted types, false private only, null all. */
+  listTypes(ctx: Ctx, opts?: { isPublic?: boolean | null }): Promise<VolumeTypeInfo[]>;
   getType(ctx: Ctx, idOrDefault: string): Promise<VolumeTypeInfo>;
   createType(ctx: Ctx, req: CreateTypeRequest): Promise<VolumeTypeInfo>;
   updateType(ctx: Ctx, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo>;
   deleteType(ctx: Ctx, id: string): Promise<void>;
   getExtraSpecs(ctx: Ctx, typeId: string): Promise<Record<string, string>>;
-  setExtraSpecs(ctx: Ctx, typeId: string, specs: Record<string, string>): Promise<Record<string, string>>;
+  /** uriKey: PUT /types/{id}/extra_specs/{key}, whose body must hold that key. */
+  setExtraSpecs(ctx: Ctx, typeId: string, specs: Record<string, string>, opts?: { uriKey?: string }): Promise<Record<string, string>>;
   getExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<Record<string, string>>;
   deleteExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<void>;
 

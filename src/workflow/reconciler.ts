@@ -13,38 +13,22 @@
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
-import * as leaseRepo from '../store/leases.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { volumeRef } from './loader.js';
-import { cleanupAfterDetach, type connectionActions } from './connection.js';
-import { hostTasks, reasonOf } from './lifecycle.js';
+import { cleanupAfterDetach, restoreExport, restoreExports } from './exports.js';
+import { hostTasks } from './host-tasks.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
-
-export interface ReconcileReport {
-  /** Host tasks (create, extend, delete) finished or failed on behalf of a process that is gone. */
-  tasksFinished: number;
-  /** Attachments deleted or returned to attached, volumes unreserved or rolled back: leases that ran out. */
-  leasesExpired: number;
-  /** Pending connections dropped because their attach never came. */
-  pendingDropped: number;
-  /** Exports recreated (start-up restore, or a target that vanished, e.g. tgtd restarted). */
-  exportsRestored: number;
-  /** Targets removed because no live attachment or pending connection needs them. */
-  exportsRemoved: number;
-  /** Backing files removed because no live volume row owns them. */
-  filesRemoved: number;
-  /** Steps that failed (logged; the next pass retries). */
-  errors: number;
-}
+import type { ReconcileReport } from './model.js';
 
 function emptyReport(): ReconcileReport {
   return { tasksFinished: 0, leasesExpired: 0, pendingDropped: 0, exportsRestored: 0, exportsRemoved: 0, filesRemoved: 0, errors: 0 };
 }
 
-export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions>) {
-  const { store, host, logger } = deps;
+export function reconciler(deps: Deps) {
+  const { store, logger } = deps;
+  const host = deps.hosts.local;
   const db = store.db;
   const tasks = hostTasks(deps);
   const log = logger.child({ component: 'reconciler' });
@@ -62,14 +46,14 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
   }
 
   async function finishTasks(report: ReconcileReport, startup: boolean): Promise<void> {
-    const rows = await leaseRepo.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
+    const rows = await volumes.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
     for (const row of rows) {
       if (deps.busy(row.id)) continue;
       const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
       await step(report, `finish ${row.status}`, row.id, async () => {
-        if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row.id, row.size, why);
-        else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row.id, why);
-        else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row.id, row.pending_size, null, why);
+        if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row, row.size, why);
+        else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row, why);
+        else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row, row.pending_size, null, why);
         else {
           await tracked(deps, SYSTEM_ACTOR, 'extend', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error_extending' }, { status: ['extending'] }), {
             reason: `${why}; the requested size is unknown`,
@@ -82,7 +66,7 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
 
   async function expireAttachments(report: ReconcileReport): Promise<void> {
     const now = nowTimestamp();
-    for (const att of await leaseRepo.expiredAttachments(db, host.hostName, ATTACHMENT_INTERIM, now)) {
+    for (const att of await attachments.expiredAttachments(db, host.hostName, ATTACHMENT_INTERIM, now)) {
       await step(report, 'expire attachment', att.volume_id, async () => {
         const reason = `lease of ${att.attach_status} expired at ${att.lease_expires_at}`;
         const gone = await tracked(
@@ -108,14 +92,14 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
         report.leasesExpired++;
         if (gone) {
           const row = await volumes.findVolume(db, att.volume_id);
-          if (row) await cleanupAfterDetach(deps, volumeRef(row), gone);
+          if (row) await cleanupAfterDetach(deps, row, gone);
         }
       });
     }
   }
 
   async function expireVolumes(report: ReconcileReport): Promise<void> {
-    const rows = await leaseRepo.volumesInStatus(db, host.hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
+    const rows = await volumes.volumesInStatus(db, host.hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
@@ -166,7 +150,7 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
         const row = await volumes.findVolume(db, p.volume_id);
         if (!row) return;
         // The same cleanup as a detach of an attachment that came through this initiator.
-        await cleanupAfterDetach(deps, volumeRef(row), { initiator: p.initiator } as attachments.AttachmentRow);
+        await cleanupAfterDetach(deps, row, { initiator: p.initiator });
         log.info({ volumeId: p.volume_id, initiator: p.initiator }, 'pending connection expired; its access was removed');
       });
     }
@@ -174,29 +158,23 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
 
   /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
   async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
-    if (!host.listExports) return;
     // Listed before the database is read: a detach commits before it removes its export, so an export that is
     // missing here and needed below was not just removed by a detach.
     const exported = new Set(await host.listExports());
-    const needed = await leaseRepo.volumesNeedingExport(db, host.hostName);
+    const needed = await volumes.volumesNeedingExport(db, host.hostName);
     for (const id of needed) {
       if (exported.has(id)) continue;
       await step(report, 'restore export', id, async () => {
         const row = await volumes.findVolume(db, id);
         if (!row || !row.provider_location) return;
-        const live = (await attachments.liveAttachments(db, [id])).filter((a) => !a.attach_status.startsWith('error_'));
-        const pending = await connections.pendingFor(db, id);
-        const initiators = new Map<string, 'ro' | 'rw'>();
-        for (const a of live) if (a.initiator && initiators.get(a.initiator) !== 'rw') initiators.set(a.initiator, a.attach_mode === 'ro' ? 'ro' : 'rw');
-        for (const p of pending) if (!initiators.has(p.initiator)) initiators.set(p.initiator, 'rw');
-        await host.ensureExport(volumeRef(row), [...initiators].map(([initiator, mode]) => ({ initiator, mode })));
+        await restoreExport(deps, row);
         report.exportsRestored++;
         log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
       });
     }
     const suspects = new Set<string>();
     const lease = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
-    const known = await leaseRepo.knownVolumeIds(db, [...exported]);
+    const known = await volumes.knownVolumeIds(db, [...exported]);
     for (const id of exported) {
       if (needed.has(id)) continue;
       const k = known.get(id);
@@ -209,7 +187,7 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
       }
       await step(report, 'remove orphan export', id, async () => {
         const row = await volumes.findVolume(db, id);
-        await host.removeExport(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null });
+        await host.disconnect(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
         if (row?.provider_location) await volumes.updateVolume(db, id, { provider_location: null });
         report.exportsRemoved++;
         log.warn({ volumeId: id }, 'removed a target that no live attachment needs');
@@ -219,9 +197,8 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
   }
 
   async function removeOrphanFiles(report: ReconcileReport): Promise<void> {
-    if (!host.listBackingVolumes) return;
     const ids = await host.listBackingVolumes();
-    const known = await leaseRepo.knownVolumeIds(db, ids);
+    const known = await volumes.knownVolumeIds(db, ids);
     for (const id of ids) {
       const k = known.get(id);
       if (k && !k.deleted) continue;
@@ -242,7 +219,7 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
     await step(report, 'pending connections', null, () => dropStalePending(report));
     if (startup) {
       await step(report, 'restore exports', null, async () => {
-        await conn.restoreExports();
+        await restoreExports(deps);
       });
     }
     await step(report, 'exports', null, () => reconcileExports(report, startup));
@@ -263,5 +240,3 @@ export function reconciler(deps: Deps, conn: ReturnType<typeof connectionActions
     },
   };
 }
-
-export { reasonOf };

@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  formatProviderLocation,
-  parseProviderLocation,
-  formatProviderAuth,
-  parseProviderAuth,
-  connectionData,
-} from '../../src/host/index.js';
+import { formatProviderLocation, parseProviderLocation, formatProviderAuth, parseProviderAuth } from '../../src/host/provider.js';
+import { connectionData } from '../../src/host/connection-data.js';
 import {
   generateChapCredentials,
   CHAP_ALPHABET,

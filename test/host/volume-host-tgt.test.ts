@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { createVolumeHost, parseProviderLocation, parseProviderAuth, GiB } from '../../src/host/index.js';
-import type { VolumeHost, VolumeRef, IscsiConnectionData } from '../../src/host/types.js';
+import { createVolumeHost, GiB } from '../../src/host/local-host.js';
+import { parseProviderLocation, parseProviderAuth } from '../../src/host/provider.js';
+import type { HostLifecycle, VolumeHost, VolumeRef, IscsiConnectionData } from '../../src/host/types.js';
 import { FileBackend } from '../../src/backends/file.js';
 import { TgtTarget } from '../../src/targets/tgt.js';
-import { CinderFault } from '../../src/errors.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 import { startPrivateTgt, type PrivateTgt } from '../support/tgtd.js';
 import { iscsiInq, iscsiUrl, readCapacityBytes, iscsiLs, iscsiPortalUrl, splitPortal } from '../support/libiscsi.js';
@@ -21,7 +21,7 @@ const STRANGER = 'iqn.1994-05.com.redhat:compute-b';
 
 let dir: TempDir;
 let tgt: PrivateTgt;
-let host: VolumeHost;
+let host: VolumeHost & HostLifecycle;
 let backend: FileBackend;
 const logs = capturingLogger();
 const secrets: string[] = [];
@@ -39,17 +39,16 @@ after(async () => {
   await dir?.cleanup();
 });
 
-/** What the workflow would do: create, export, persist the provider columns, initialize. */
+/** What the workflow would do: create, connect (export + ACL entry), persist the provider columns. */
 async function attachVolume(initiator = COMPUTE, multipath = false): Promise<{ vol: VolumeRef; data: IscsiConnectionData }> {
   const id = randomUUID();
   await host.createVolume(id, 1);
   const vol: VolumeRef = { id, sizeGiB: 1, providerLocation: null, providerAuth: null };
-  const update = await host.createExport(vol);
-  vol.providerLocation = update.providerLocation;
-  vol.providerAuth = update.providerAuth;
-  secrets.push(parseProviderAuth(update.providerAuth)!.password);
-  const data = await host.initializeConnection(vol, { initiator, multipath, host: 'compute-a' }, 'rw');
-  return { vol, data };
+  const made = await host.connect(vol, { initiator, multipath, host: 'compute-a' }, 'rw');
+  vol.providerLocation = made.providerLocation;
+  vol.providerAuth = made.providerAuth;
+  secrets.push(parseProviderAuth(made.providerAuth)!.password);
+  return { vol, data: made.data };
 }
 
 function lunUrl(data: IscsiConnectionData, password = data.auth_password): string {
@@ -89,8 +88,9 @@ test('create_export returns Cinder\'s provider_location and provider_auth; conne
     auth_password: chap.password,
   });
 
-  // A second create_export (next attachment) reuses the persisted CHAP and the same target.
-  const again = await host.createExport(vol);
+  // A second connect (next attachment) reuses the persisted CHAP and the same target.
+  const { providerLocation, providerAuth } = await host.connect(vol, { initiator: COMPUTE }, 'rw');
+  const again = { providerLocation, providerAuth };
   assert.deepEqual(again, { providerLocation: vol.providerLocation, providerAuth: vol.providerAuth });
 });
 
@@ -129,14 +129,14 @@ test('a wrong CHAP password, no CHAP, and an initiator outside the ACL are refus
 
 test('terminate_connection ends access for that initiator; other initiators keep theirs', async () => {
   const { vol, data } = await attachVolume();
-  await host.initializeConnection(vol, { initiator: STRANGER }, 'rw');
+  await host.connect(vol, { initiator: STRANGER }, 'rw');
   assert.equal((await iscsiInq(lunUrl(data), STRANGER)).code, 0);
-  await host.terminateConnection(vol, COMPUTE);
+  await host.disconnect(vol, COMPUTE, { dropExport: false });
   const after = await iscsiInq(lunUrl(data), COMPUTE);
   assert.notEqual(after.code, 0);
   assert.equal((await iscsiInq(lunUrl(data), STRANGER)).code, 0);
   // Idempotent: terminating again is fine.
-  await host.terminateConnection(vol, COMPUTE);
+  await host.disconnect(vol, COMPUTE, { dropExport: false });
 });
 
 test('multipath connectors get the plural lists', async () => {
@@ -144,16 +144,6 @@ test('multipath connectors get the plural lists', async () => {
   assert.deepEqual(data.target_portals, [tgt.portal]);
   assert.deepEqual(data.target_iqns, [data.target_iqn]);
   assert.deepEqual(data.target_luns, [1]);
-});
-
-test('a connector without initiator is a 400 with Cinder\'s message', async () => {
-  const { vol } = await attachVolume();
-  await assert.rejects(host.initializeConnection(vol, { host: 'x' }, 'rw'), (err: unknown) => {
-    assert.ok(err instanceof CinderFault);
-    assert.equal(err.status, 400);
-    assert.match(err.message, /initiator/);
-    return true;
-  });
 });
 
 test('extend grows the volume and the exported LUN reports the new capacity', async () => {
@@ -168,11 +158,11 @@ test('remove_export: discovery no longer shows the target and login is refused; 
   const portal = iscsiPortalUrl(tgt.host, tgt.port);
   const before = await iscsiLs(portal, COMPUTE);
   assert.ok(before.iqns.includes(data.target_iqn), before.result.stdout + before.result.stderr);
-  await host.removeExport(vol);
+  await host.disconnect(vol, null, { dropExport: true });
   const afterLs = await iscsiLs(portal, COMPUTE);
   assert.ok(!afterLs.iqns.includes(data.target_iqn), afterLs.result.stdout);
   assert.notEqual((await iscsiInq(lunUrl(data), COMPUTE)).code, 0);
-  await host.removeExport(vol); // idempotent
+  await host.disconnect(vol, null, { dropExport: true }); // idempotent
   assert.ok(!(await tgt.target.listExports()).includes(vol.id));
   await host.deleteVolume(vol.id);
   assert.equal(await backend.exists(vol.id), false);
@@ -212,9 +202,11 @@ test('ensure_export (a fresh embervol process after tgtd lost its state) brings 
   const id = randomUUID();
   await freshHost.createVolume(id, 1);
   const vol: VolumeRef = { id, sizeGiB: 1, providerLocation: null, providerAuth: null };
-  Object.assign(vol, await freshHost.createExport(vol));
+  const made = await freshHost.connect(vol, { initiator: COMPUTE }, 'rw');
+  vol.providerLocation = made.providerLocation;
+  vol.providerAuth = made.providerAuth;
   secrets.push(parseProviderAuth(vol.providerAuth)!.password);
-  const data = await freshHost.initializeConnection(vol, { initiator: COMPUTE }, 'rw');
+  const data = made.data;
   assert.equal((await qemuIo(qemuTarget(data), ['write -P 0x3e 0 64k'])).code, 0);
 
   // The supervising driver never made this export, so after the crash nobody restores it...
@@ -227,12 +219,12 @@ test('ensure_export (a fresh embervol process after tgtd lost its state) brings 
   assert.notEqual((await iscsiInq(lunUrl(data), COMPUTE)).code, 0);
 
   // ...until ensure_export runs with what the database holds.
-  await freshHost.ensureExport(vol, [{ initiator: COMPUTE, mode: 'rw' }]);
+  await freshHost.syncExport(vol, [{ initiator: COMPUTE, mode: 'rw' }]);
   assert.ok((await fresh.listExports()).includes(id));
   const r = await qemuIo(qemuTarget(data), ['read -P 0x3e 0 64k']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.notEqual((await iscsiInq(lunUrl(data), STRANGER)).code, 0);
-  await assert.rejects(freshHost.ensureExport({ ...vol, providerAuth: null }, []), /no CHAP credentials/);
+  await assert.rejects(freshHost.syncExport({ ...vol, providerAuth: null }, []), /no CHAP credentials/);
   await freshHost.deleteVolume(id);
 });
 

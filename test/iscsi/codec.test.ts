@@ -17,7 +17,6 @@ import {
 } from '../../src/iscsi/pdu.js';
 import { encodeKeyValues, parseKeyValues, splitSegments, TextFormatError } from '../../src/iscsi/text.js';
 import { WriteCollector } from '../../src/iscsi/write-collector.js';
-import { dataOutLength } from '../../src/iscsi/data-out-length.js';
 
 function pdu(opcode: number, data: Buffer, ahs = Buffer.alloc(0)): Pdu {
   const bhs = newBhs(opcode, 0x80);
@@ -287,12 +286,5 @@ describe('write collection', () => {
     assert.equal(d.dataOut({ ttt: 0xffffffff, dataSN: 0, offset: 512, final: false, data: Buffer.alloc(512) }), 'error');
     const e = new WriteCollector(1000, opts());
     assert.equal(e.dataOut({ ttt: 12345, dataSN: 0, offset: 0, final: true, data: Buffer.alloc(10) }), 'error');
-  });
-
-  it('knows the Data-Out length of write CDBs for residuals', () => {
-    const w10 = Buffer.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
-    assert.equal(dataOutLength(w10, 512), 1024);
-    assert.equal(dataOutLength(Buffer.from([0x0a, 0, 0, 0, 0, 0]), 512), 256 * 512);
-    assert.equal(dataOutLength(Buffer.from([0x00, 0, 0, 0, 0, 0]), 512), undefined);
   });
 });

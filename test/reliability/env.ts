@@ -7,8 +7,9 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { createWorkflow } from '../../src/workflow/index.js';
 import type { Workflow } from '../../src/workflow/model.js';
 import type { LeaseDurations } from '../../src/workflow/leases.js';
-import { createVolumeHost } from '../../src/host/index.js';
-import type { VolumeHost } from '../../src/host/types.js';
+import { createVolumeHost } from '../../src/host/local-host.js';
+import { localHostDirectory } from '../../src/host/directory.js';
+import type { HostLifecycle, VolumeHost } from '../../src/host/types.js';
 import { FileBackend } from '../../src/backends/file.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
 import { buildApp } from '../../src/http/app.js';
@@ -20,7 +21,7 @@ export interface ReliabilityEnv {
   store: Store;
   backend: FileBackend;
   target: BuiltinTarget;
-  host: VolumeHost;
+  host: VolumeHost & HostLifecycle;
   workflow: Workflow;
   logger: Logger;
   app?: FastifyInstance;
@@ -39,7 +40,7 @@ export async function makeReliabilityEnv(
   const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger });
   await target.start();
   const host = createVolumeHost({ backend, target, logger, hostName: 'rel-host', portals: [target.portal] });
-  const workflow = createWorkflow({ store, host, logger, leases: opts.leases });
+  const workflow = createWorkflow({ store, hosts: localHostDirectory(host), logger, leases: opts.leases });
   let app: FastifyInstance | undefined;
   if (opts.http) {
     app = buildApp({ workflow, logger, auth: 'noauth', timeouts: opts.timeouts });

@@ -10,7 +10,7 @@ import { adminCtx, memberCtx, connector, INITIATOR_A } from '../workflow/fixture
 import { iscsiInq, iscsiUrl, splitPortal } from '../support/libiscsi.js';
 import * as events from '../../src/store/events.js';
 import { nowTimestamp } from '../../src/store/schema.js';
-import { GiB } from '../../src/host/index.js';
+import { GiB } from '../../src/host/local-host.js';
 
 const LEASES = { attachingMs: 300, reservedMs: 300, detachingMs: 300, taskMs: 300 };
 const envs: ReliabilityEnv[] = [];

@@ -7,7 +7,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { openStore, DEFAULT_TYPE_NAME } from '../../src/store/index.js';
 import * as volumes from '../../src/store/volumes.js';
 import * as attachments from '../../src/store/attachments.js';
-import * as types from '../../src/store/types.js';
+import * as types from '../../src/store/volume-types.js';
 import { migrations, runMigrations, type Migration } from '../../src/store/migrations.js';
 import { dbBool, nowTimestamp } from '../../src/store/schema.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';

@@ -200,20 +200,39 @@ db.execute('PRAGMA journal_mode=WAL')
 db.close()
 `;
 
-/** Serves the app like /usr/bin/keystone-wsgi-public, but binds port 0, reports it on stdout and exits when stdin closes. */
+/**
+ * Serves the app like /usr/bin/keystone-wsgi-public, but binds port 0, reports it on stdout and exits when stdin closes.
+ * A second argument `threaded` serves each request on its own thread (socketserver.ThreadingMixIn), for many clients;
+ * requests other than GET/HEAD/OPTIONS still run one at a time (SQLite has one writer).
+ */
 const SERVER_PY = `
 import json, os, sys, threading
 import wsgiref.simple_server as wss
 conf = sys.argv[1]
+threaded = sys.argv[2:] == ['threaded']
 sys.argv[1:] = ['--config-file', conf]
 from keystone.server.wsgi import initialize_public_application
 class Handler(wss.WSGIRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write('%s\\n' % (fmt % args)); sys.stderr.flush()
+import socketserver
 class Server(wss.WSGIServer):
     request_queue_size = 128
+class ThreadedServer(socketserver.ThreadingMixIn, Server):
+    daemon_threads = True
 app = initialize_public_application()
-srv = wss.make_server('127.0.0.1', 0, app, server_class=Server, handler_class=Handler)
+if threaded:
+    # SQLite takes one writer at a time, and a transaction that read before it writes fails at once with
+    # "database is locked" when another thread wrote meanwhile (no busy wait helps). So requests that may
+    # write run one at a time; reads (token validation, lists) stay concurrent.
+    write_lock = threading.Lock()
+    inner_app = app
+    def app(environ, start_response):
+        if environ.get('REQUEST_METHOD') in ('GET', 'HEAD', 'OPTIONS'):
+            return inner_app(environ, start_response)
+        with write_lock:
+            return list(inner_app(environ, start_response))
+srv = wss.make_server('127.0.0.1', 0, app, server_class=ThreadedServer if threaded else Server, handler_class=Handler)
 def watch_parent():
     try:
         while sys.stdin.buffer.read(4096):
@@ -256,9 +275,9 @@ interface Server {
   port: number;
 }
 
-async function startServer(dir: string): Promise<Server> {
+async function startServer(dir: string, threaded: boolean): Promise<Server> {
   const errLog = await open(join(dir, 'access.log'), 'a');
-  const proc = spawn(PYTHON, ['-c', SERVER_PY, join(dir, 'keystone.conf')], {
+  const proc = spawn(PYTHON, ['-c', SERVER_PY, join(dir, 'keystone.conf'), ...(threaded ? ['threaded'] : [])], {
     cwd: dir,
     stdio: ['pipe', 'pipe', errLog.fd],
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
@@ -415,7 +434,7 @@ async function writeConf(dir: string, tokenExpirationSeconds: number): Promise<v
 }
 
 /** A fresh Keystone in dir: keys, schema, bootstrap and the users/projects/roles above. Leaves it running. */
-async function buildState(dir: string, tokenExpirationSeconds: number): Promise<{ layout: Layout; server: Server }> {
+async function buildState(dir: string, tokenExpirationSeconds: number, threaded: boolean): Promise<{ layout: Layout; server: Server }> {
   const t0 = Date.now();
   const trace = (what: string) => {
     if (process.env.EMBERVOL_KEYSTONE_TRACE === '1') process.stderr.write(`keystone fixture: ${what} at ${Date.now() - t0} ms\n`);
@@ -426,7 +445,7 @@ async function buildState(dir: string, tokenExpirationSeconds: number): Promise<
   const adminPassword = passwordFor('admin');
   await setupDatabase(dir, { password: adminPassword, public_url: 'http://127.0.0.1:5000/v3', db: join(dir, 'keystone.db') });
   trace('db_sync + bootstrap done');
-  const server = await startServer(dir);
+  const server = await startServer(dir, threaded);
   trace('server listening');
   try {
     const base = `http://127.0.0.1:${server.port}/v3`;
@@ -453,9 +472,9 @@ interface Proxy {
   close(): Promise<void>;
 }
 
-async function startProxy(targetPort: number): Promise<Proxy> {
-  // Keystone's wsgiref server is single-threaded; one upstream socket at a time keeps its accept queue short.
-  const agent = new http.Agent({ keepAlive: false, maxSockets: 1 });
+async function startProxy(targetPort: number, maxSockets: number): Promise<Proxy> {
+  // Keystone's wsgiref server is single-threaded by default; one upstream socket at a time keeps its accept queue short.
+  const agent = new http.Agent({ keepAlive: false, maxSockets });
   const sockets = new Set<Socket>();
   const state: Proxy = { port: 0, records: [], reachable: true, setReachable: () => {}, close: async () => {} };
   const server = http.createServer((req, res) => {
@@ -510,6 +529,11 @@ async function startProxy(targetPort: number): Promise<Proxy> {
 export interface StartOptions {
   /** [token] expiration in seconds (default 3600). Short values let tests watch tokens expire. */
   tokenExpirationSeconds?: number;
+  /**
+   * Serve each request on its own thread (default false: one at a time). For many concurrent clients, such as
+   * tempest's workers creating projects and users while embervol validates their tokens.
+   */
+  threaded?: boolean;
 }
 
 export async function startKeystone(opts: StartOptions = {}): Promise<KeystoneFixture> {
@@ -520,11 +544,12 @@ export async function startKeystone(opts: StartOptions = {}): Promise<KeystoneFi
   let server: Server | undefined;
   let proxy: Proxy | undefined;
   try {
-    const built = await buildState(dir, tokenExpirationSeconds);
+    const threaded = opts.threaded ?? false;
+    const built = await buildState(dir, tokenExpirationSeconds, threaded);
     server = built.server;
     const layout = built.layout;
     const directUrl = `http://127.0.0.1:${server.port}/v3`;
-    proxy = await startProxy(server.port);
+    proxy = await startProxy(server.port, threaded ? 16 : 1);
     const authUrl = `http://127.0.0.1:${proxy.port}/v3`;
     const adminToken = async () => (await issueToken(directUrl, 'admin', layout.adminPassword, 'admin')).token;
     // The catalog's identity endpoint is the proxy, so clients that follow the catalog are counted too.

@@ -198,6 +198,17 @@ test('restoreExports brings back targets and ACLs of attached volumes after tgtd
   assert.deepEqual(await allowedInitiators(id), [INITIATOR_A]);
 });
 
+// Moved from test/host/volume-host-tgt.test.ts: the workflow validates the connector (the host trusts it).
+test('a connector without initiator is a 400 with Cinder\'s message', async () => {
+  const id = await availableVolume(env, ctx);
+  await assert.rejects(env.workflow.initializeConnection(ctx, id, { host: 'x' }), (err: unknown) => {
+    assert.ok(err instanceof CinderFault);
+    assert.equal(err.status, 400);
+    assert.match(err.message, /initiator/);
+    return true;
+  });
+});
+
 test('extend grows the file and the size; shrinking is refused with Cinder\'s message', async () => {
   const id = await availableVolume(env, ctx);
   await assert.rejects(

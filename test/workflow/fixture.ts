@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createWorkflow } from '../../src/workflow/index.js';
 import type { Workflow } from '../../src/workflow/model.js';
-import type { AccessMode, Connector, ExportModelUpdate, IscsiConnectionData, VolumeHost, VolumeRef } from '../../src/host/types.js';
-import { createVolumeHost } from '../../src/host/index.js';
+import type { AccessMode, AclEntry, Connector, HostConnection, HostLifecycle, VolumeHost, VolumeRef } from '../../src/host/types.js';
+import { createVolumeHost } from '../../src/host/local-host.js';
+import { localHostDirectory } from '../../src/host/directory.js';
 import { FileBackend } from '../../src/backends/file.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { RequestContext } from '../../src/workflow/context.js';
@@ -22,10 +23,12 @@ export interface HostCall {
 }
 
 /**
- * A VolumeHost that only records what it was asked, with the real host's formats. For tests of the
- * workflow's bookkeeping; anything about exports, ACLs or bytes uses the real host instead.
+ * A VolumeHost that only records what it was asked, with the real host's formats and rollback. Each call is
+ * recorded as the driver steps the real host takes, named as Cinder's driver calls (createExport,
+ * initializeConnection, terminateConnection, removeExport, ensureExport). For tests of the workflow's
+ * bookkeeping; anything about exports, ACLs or bytes uses the real host instead.
  */
-export class RecordingHost implements VolumeHost {
+export class RecordingHost implements VolumeHost, HostLifecycle {
   readonly hostName = 'recording-host';
   readonly calls: HostCall[] = [];
   readonly acl = new Map<string, Set<string>>();
@@ -55,48 +58,76 @@ export class RecordingHost implements VolumeHost {
     this.calls.push({ op: 'extendVolume', volumeId });
     this.maybeFail('extendVolume');
   }
-  async createExport(volume: VolumeRef): Promise<ExportModelUpdate> {
+  async connect(volume: VolumeRef, connector: Connector & { initiator: string }, _mode: AccessMode): Promise<HostConnection> {
+    const existed = this.exports.has(volume.id);
     this.calls.push({ op: 'createExport', volumeId: volume.id });
     this.maybeFail('createExport');
     this.exports.add(volume.id);
-    return {
-      providerLocation: `127.0.0.1:3260,1 iqn.2010-10.org.openstack:volume-${volume.id} 1`,
-      providerAuth: volume.providerAuth ?? 'CHAP abcdefghijkmnopqrstu ABCDEFGHJKLMNPQR',
-    };
-  }
-  async initializeConnection(volume: VolumeRef, connector: Connector, _mode: AccessMode): Promise<IscsiConnectionData> {
+    const providerLocation = `127.0.0.1:3260,1 iqn.2010-10.org.openstack:volume-${volume.id} 1`;
+    const providerAuth = volume.providerAuth ?? 'CHAP abcdefghijkmnopqrstu ABCDEFGHJKLMNPQR';
     this.calls.push({ op: 'initializeConnection', volumeId: volume.id, initiator: connector.initiator });
-    this.maybeFail('initializeConnection');
-    const set = this.acl.get(volume.id) ?? new Set<string>();
-    set.add(connector.initiator!);
-    this.acl.set(volume.id, set);
-    const [user, pass] = volume.providerAuth!.split(' ').slice(1);
+    try {
+      this.maybeFail('initializeConnection');
+    } catch (err) {
+      // The real host's rollback: an export this call made goes again.
+      if (!existed) this.exports.delete(volume.id);
+      throw err;
+    }
+    this.allow(volume.id, connector.initiator);
+    const [user, pass] = providerAuth.split(' ').slice(1);
     return {
-      target_discovered: false,
-      target_portal: '127.0.0.1:3260',
-      target_iqn: `iqn.2010-10.org.openstack:volume-${volume.id}`,
-      target_lun: 1,
-      volume_id: volume.id,
-      auth_method: 'CHAP',
-      auth_username: user,
-      auth_password: pass,
+      providerLocation,
+      providerAuth,
+      data: {
+        target_discovered: false,
+        target_portal: '127.0.0.1:3260',
+        target_iqn: `iqn.2010-10.org.openstack:volume-${volume.id}`,
+        target_lun: 1,
+        volume_id: volume.id,
+        auth_method: 'CHAP',
+        auth_username: user,
+        auth_password: pass,
+      },
     };
   }
-  async terminateConnection(volume: VolumeRef, initiator: string) {
-    this.calls.push({ op: 'terminateConnection', volumeId: volume.id, initiator });
+  async disconnect(volume: VolumeRef, initiator: string | null, opts: { dropExport: boolean }) {
+    if (opts.dropExport) {
+      this.calls.push({ op: 'removeExport', volumeId: volume.id });
+      this.maybeFail('removeExport');
+      this.exports.delete(volume.id);
+      this.acl.delete(volume.id);
+    } else if (initiator !== null) {
+      this.deny(volume.id, initiator);
+    }
+  }
+  async syncExport(volume: VolumeRef, acl: AclEntry[]) {
+    if (!this.exports.has(volume.id)) {
+      this.calls.push({ op: 'ensureExport', volumeId: volume.id });
+      this.exports.add(volume.id);
+    }
+    for (const { initiator, mode } of acl) {
+      if (mode === null) this.deny(volume.id, initiator);
+      else {
+        this.calls.push({ op: 'initializeConnection', volumeId: volume.id, initiator });
+        this.allow(volume.id, initiator);
+      }
+    }
+  }
+  async listExports() {
+    return [...this.exports];
+  }
+  async listBackingVolumes() {
+    return [];
+  }
+  private allow(volumeId: string, initiator: string) {
+    const set = this.acl.get(volumeId) ?? new Set<string>();
+    set.add(initiator);
+    this.acl.set(volumeId, set);
+  }
+  private deny(volumeId: string, initiator: string) {
+    this.calls.push({ op: 'terminateConnection', volumeId, initiator });
     this.maybeFail('terminateConnection');
-    this.acl.get(volume.id)?.delete(initiator);
-  }
-  async removeExport(volume: VolumeRef) {
-    this.calls.push({ op: 'removeExport', volumeId: volume.id });
-    this.maybeFail('removeExport');
-    this.exports.delete(volume.id);
-    this.acl.delete(volume.id);
-  }
-  async ensureExport(volume: VolumeRef, initiators: { initiator: string; mode: AccessMode }[]) {
-    this.calls.push({ op: 'ensureExport', volumeId: volume.id });
-    this.exports.add(volume.id);
-    this.acl.set(volume.id, new Set(initiators.map((i) => i.initiator)));
+    this.acl.get(volumeId)?.delete(initiator);
   }
   ops(volumeId: string): string[] {
     return this.calls.filter((c) => c.volumeId === volumeId).map((c) => (c.initiator ? `${c.op}:${c.initiator}` : c.op));
@@ -106,7 +137,7 @@ export class RecordingHost implements VolumeHost {
 export interface Env {
   dir: TempDir;
   store: Store;
-  host: VolumeHost;
+  host: VolumeHost & HostLifecycle;
   workflow: Workflow;
   logger: Logger;
   tgt?: PrivateTgt;
@@ -117,7 +148,7 @@ export async function makeEnv(opts: { real?: boolean; logger?: Logger } = {}): P
   const dir = await makeTempDir();
   const logger = opts.logger ?? silentLogger();
   const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
-  let host: VolumeHost;
+  let host: VolumeHost & HostLifecycle;
   let tgt: PrivateTgt | undefined;
   if (opts.real) {
     tgt = await startPrivateTgt({ logger });
@@ -126,7 +157,7 @@ export async function makeEnv(opts: { real?: boolean; logger?: Logger } = {}): P
   } else {
     host = new RecordingHost();
   }
-  const workflow = createWorkflow({ store, host, logger });
+  const workflow = createWorkflow({ store, hosts: localHostDirectory(host), logger });
   return {
     dir,
     store,

@@ -1,7 +1,6 @@
 // Volume types and their extra specs.
 import type { Selectable } from 'kysely';
-import type { Db } from './index.js';
-import { dbBool, nowTimestamp, type VolumeTypesTable } from './schema.js';
+import { dbBool, nowTimestamp, type VolumeTypesTable, type Db } from './schema.js';
 
 export type TypeRow = Selectable<VolumeTypesTable>;
 

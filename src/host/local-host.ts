@@ -1,0 +1,178 @@
+// The local volume host (Cinder's volume manager + LVM-style driver glue): it runs where the bytes are,
+// turns the workflow's coarse calls into backend and target-driver steps, and builds Cinder's
+// provider_location / provider_auth / connection_info shapes from what the drivers made.
+import type {
+  AccessMode,
+  AclEntry,
+  Backend,
+  Connector,
+  HostCapacity,
+  HostConnection,
+  HostLifecycle,
+  TargetDriver,
+  VolumeHost,
+  VolumeRef,
+} from './types.js';
+import { HostError } from './types.js';
+import type { Logger } from '../log.js';
+import { generateChapCredentials } from '../util/chap.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
+import { formatProviderAuth, formatProviderLocation, normalizePortal, parseProviderAuth } from './provider.js';
+import { connectionData } from './connection-data.js';
+
+export const GiB = 1024 ** 3;
+
+export interface VolumeHostOptions {
+  backend: Backend;
+  target: TargetDriver;
+  logger: Logger;
+  hostName: string;
+  /** Portals advertised to initiators, "ip:port" (first = target_portal). Defaults to the driver's. */
+  portals: string[];
+}
+
+export function createVolumeHost(opts: VolumeHostOptions): VolumeHost & HostLifecycle {
+  return new LocalVolumeHost(opts);
+}
+
+class LocalVolumeHost implements VolumeHost, HostLifecycle {
+  readonly hostName: string;
+  private readonly backend: Backend;
+  private readonly target: TargetDriver;
+  private readonly log: Logger;
+  private readonly portals: string[];
+  /**
+   * One volume's calls run one after the other: connect and disconnect are several driver steps (and a
+   * rollback) that must not interleave with another call for the same volume. The drivers rely on it.
+   */
+  private readonly queue = new KeyedQueue();
+  readonly busyPollStats?: HostLifecycle['busyPollStats'];
+
+  constructor(opts: VolumeHostOptions) {
+    this.hostName = opts.hostName;
+    this.backend = opts.backend;
+    this.target = opts.target;
+    this.log = opts.logger.child({ component: 'volume-host', host: opts.hostName });
+    this.portals = opts.portals.map(normalizePortal);
+    const target = opts.target;
+    if (target.busyPollStats) this.busyPollStats = () => target.busyPollStats!();
+  }
+
+  async capacity(): Promise<HostCapacity & { backendName: string }> {
+    const c = this.backend.capacity ? await this.backend.capacity() : { totalBytes: 0, freeBytes: 0 };
+    return { ...c, backendName: this.backend.name };
+  }
+
+  async start(): Promise<void> {
+    await this.target.start();
+    this.log.info({ backend: this.backend.name, target: this.target.name }, 'volume host started');
+  }
+
+  async stop(): Promise<void> {
+    await this.target.stop();
+  }
+
+  createVolume(volumeId: string, sizeGiB: number): Promise<void> {
+    return this.serial(volumeId, async () => {
+      await this.backend.create(volumeId, toBytes(sizeGiB));
+      this.log.info({ volumeId, sizeGiB }, 'volume created');
+    });
+  }
+
+  /** Removes the export first: deleting a file that tgtd still has open would keep the bytes alive. */
+  deleteVolume(volumeId: string): Promise<void> {
+    return this.serial(volumeId, async () => {
+      await this.target.removeExport(volumeId);
+      await this.backend.delete(volumeId);
+      this.log.info({ volumeId }, 'volume deleted');
+    });
+  }
+
+  extendVolume(volumeId: string, newSizeGiB: number): Promise<void> {
+    return this.serial(volumeId, async () => {
+      await this.backend.extend(volumeId, toBytes(newSizeGiB));
+      if (this.target.resized) await this.target.resized(volumeId);
+      this.log.info({ volumeId, newSizeGiB }, 'volume extended');
+    });
+  }
+
+  connect(volume: VolumeRef, connector: Connector & { initiator: string }, mode: AccessMode): Promise<HostConnection> {
+    return this.serial(volume.id, async () => {
+      const existed = (await this.target.listExports()).includes(volume.id);
+      const made = await this.export(volume);
+      try {
+        await this.target.allowInitiator(volume.id, connector.initiator, mode);
+      } catch (err) {
+        // Undo only what this call made: an export that was there before still serves other initiators.
+        if (!existed) await this.target.removeExport(volume.id).catch((e) => this.log.error({ err: e, volumeId: volume.id }, 'rollback of a new export failed'));
+        throw new HostError('backend', `volume ${volume.id}: the target refused initiator ${connector.initiator}`, { cause: err });
+      }
+      this.log.info({ volumeId: volume.id, initiator: connector.initiator, mode }, 'initiator allowed');
+      const ref = { ...volume, ...made };
+      return { ...made, data: connectionData(ref, Boolean(connector.multipath)) };
+    });
+  }
+
+  disconnect(volume: VolumeRef, initiator: string | null, opts: { dropExport: boolean }): Promise<void> {
+    return this.serial(volume.id, async () => {
+      if (opts.dropExport) {
+        // Removing the target drops every session and ACL entry with it.
+        await this.target.removeExport(volume.id);
+        this.log.info({ volumeId: volume.id }, 'export removed');
+      } else if (initiator !== null) {
+        await this.target.denyInitiator(volume.id, initiator);
+        this.log.info({ volumeId: volume.id, initiator }, 'initiator denied');
+      }
+    });
+  }
+
+  syncExport(volume: VolumeRef, acl: AclEntry[]): Promise<void> {
+    return this.serial(volume.id, async () => {
+      // Recreating with fresh CHAP would lock out every attached host, whose credentials came from the DB.
+      if (!parseProviderAuth(volume.providerAuth)) {
+        throw new HostError('no-credentials', `volume ${volume.id} has no CHAP credentials in provider_auth; cannot restore its export`);
+      }
+      const made = await this.export(volume);
+      if (volume.providerLocation && made.providerLocation !== volume.providerLocation) {
+        // Initiators address the target by portal + IQN + LUN, which stay the same; only the tid slot moved.
+        this.log.warn({ volumeId: volume.id }, 'export restored with a different provider_location');
+      }
+      for (const { initiator, mode } of acl) {
+        if (mode === null) await this.target.denyInitiator(volume.id, initiator);
+        else await this.target.allowInitiator(volume.id, initiator, mode);
+      }
+      this.log.info({ volumeId: volume.id, initiators: acl.length }, 'export in sync');
+    });
+  }
+
+  listExports(): Promise<string[]> {
+    return this.target.listExports();
+  }
+
+  listBackingVolumes(): Promise<string[]> {
+    return this.backend.list();
+  }
+
+  /** create_export: idempotent; reuses the CHAP credentials of providerAuth (the workflow claims them first). */
+  private async export(volume: VolumeRef): Promise<{ providerLocation: string; providerAuth: string }> {
+    if (!(await this.backend.exists(volume.id))) {
+      throw new HostError('not-found', `volume ${volume.id} has no backing storage on host ${this.hostName}`);
+    }
+    const chap = parseProviderAuth(volume.providerAuth) ?? generateChapCredentials();
+    const made = await this.target.createExport(volume.id, this.backend.devicePath(volume.id), chap);
+    const portals = this.portals.length > 0 ? this.portals : made.portals.map(normalizePortal);
+    return {
+      providerLocation: formatProviderLocation({ portals, tid: made.tid, iqn: made.iqn, lun: made.lun }),
+      providerAuth: formatProviderAuth(chap),
+    };
+  }
+
+  private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
+    return this.queue.run(volumeId, task);
+  }
+}
+
+function toBytes(sizeGiB: number): number {
+  if (!Number.isInteger(sizeGiB) || sizeGiB <= 0) throw new HostError('invalid', `size must be a positive integer number of GiB, got ${sizeGiB}`);
+  return sizeGiB * GiB;
+}

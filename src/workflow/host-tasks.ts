@@ -1,0 +1,92 @@
+// The host half of create / delete / extend: started by a request (lifecycle.ts), finished after a crash by
+// the reconciler. Each is idempotent on the host and ends in one tracked swap.
+import * as volumes from '../store/volumes.js';
+import * as attachments from '../store/attachments.js';
+import * as connections from '../store/connections.js';
+import type { Deps } from './deps.js';
+import { tracked, type Actor } from './events.js';
+
+/** Error text kept in an event's reason: the first line of the message, no stack. */
+export function reasonOf(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0].slice(0, 500);
+}
+
+/** The volume a task is for, and the host that holds it (volumes.host). */
+export interface TaskVolume {
+  id: string;
+  host: string | null;
+}
+
+export function hostTasks(deps: Deps) {
+  const { logger } = deps;
+
+  async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
+    try {
+      await deps.hosts.byName(host).createVolume(id, size);
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume create failed');
+      await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
+        reason: `create failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  async function finishDelete(actor: Actor, { id, host }: TaskVolume, reason?: string): Promise<void> {
+    try {
+      await deps.hosts.byName(host).deleteVolume(id);
+      await tracked(
+        deps,
+        actor,
+        'delete',
+        id,
+        async (trx) => {
+          const now = await volumes.findVolume(trx, id);
+          if (now?.status !== 'deleting') return;
+          for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
+          await connections.dropPending(trx, id);
+          await volumes.softDeleteVolume(trx, id);
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume delete failed');
+      await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
+        reason: `delete failed: ${reasonOf(err)}`,
+      });
+    }
+  }
+
+  /** `from` is the status to return to; null derives it from the live attachments (restart recovery). */
+  async function finishExtend(actor: Actor, { id, host }: TaskVolume, newSize: number, from: string | null, reason?: string): Promise<void> {
+    try {
+      await deps.hosts.byName(host).extendVolume(id, newSize);
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        async (trx) => {
+          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
+          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
+          await attachments.recomputeVolumeStatus(trx, id);
+          return true;
+        },
+        { reason },
+      );
+    } catch (err) {
+      logger.error({ err, volumeId: id }, 'volume extend failed');
+      await tracked(
+        deps,
+        actor,
+        'extend',
+        id,
+        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
+        { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
+      );
+    }
+  }
+
+  return { finishCreate, finishDelete, finishExtend };
+}
