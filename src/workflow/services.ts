@@ -82,6 +82,8 @@ export interface Scheduler {
    * Cinder's (scheduler/filter_scheduler.py raises NoValidBackend with it).
    */
   placementProblem(req: { backendName?: string; zone: string }): Promise<string | null>;
+  /** Whether the volume service of a volume row's host is frozen (db.is_backend_frozen). */
+  backendFrozen(volumeHost: string | null): Promise<boolean>;
 }
 
 const instances = new WeakMap<Deps, ServicesWorkflow & Scheduler>();
@@ -181,6 +183,13 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
 
   return {
     heartbeat,
+
+    async backendFrozen(volumeHost) {
+      if (volumeHost === null) return false;
+      const backend = backendOfVolumeHost(volumeHost, backendName);
+      const rows = await services.listServices(db, { binary: VOLUME_BINARY });
+      return rows.some((r) => r.host === backend && toBool(r.frozen));
+    },
 
     async placementProblem(req) {
       await fresh();
