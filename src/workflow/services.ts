@@ -107,7 +107,11 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
   let beating: Promise<void> | null = null;
 
   async function beat(): Promise<void> {
-    const cap = deps.hosts.local.capacity ? await deps.hosts.local.capacity() : { totalBytes: 0, freeBytes: 0, backendName };
+    // A host that cannot measure its storage still registers (capacity 0, as Cinder reports an unknown one).
+    const cap = await (deps.hosts.local.capacity?.() ?? Promise.resolve({ totalBytes: 0, freeBytes: 0, backendName })).catch((err) => {
+      deps.logger.warn({ err }, 'volume host capacity unavailable');
+      return { totalBytes: 0, freeBytes: 0, backendName };
+    });
     backendName = cap.backendName;
     const now = nowTimestamp();
     const stats = {
