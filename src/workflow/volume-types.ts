@@ -1,6 +1,6 @@
 // Volume types and extra specs (reference 7.5). multiattach="<is> True" on a type is the only source of volume multiattach.
 import { randomUUID } from 'node:crypto';
-import { CinderFault } from '../errors.js';
+import { CinderFault, invalidInput } from '../errors.js';
 import type { RequestContext } from './context.js';
 import type { Db } from '../store/schema.js';
 import * as types from '../store/volume-types.js';
@@ -21,6 +21,22 @@ export function isMultiattachType(specs: Record<string, string>): boolean {
 
 /** Extra specs a non-admin may see (Cinder's types view). */
 const USER_VISIBLE_SPECS = ['RESKEY:availability_zones', 'multiattach', 'replication_enabled'];
+
+/**
+ * volume_types.provision_filter_on_size: a type may bound the size of its volumes (create, extend, retype).
+ * A bound that is not an integer bounds nothing (Cinder would fail with a 500 on it).
+ */
+export function provisionFilterOnSize(type: VolumeTypeInfo, size: number): void {
+  const bound = (key: string) => (/^\s*\d+\s*$/.test(type.extraSpecs[key] ?? '') ? Number(type.extraSpecs[key]) : null);
+  const min = bound('provisioning:min_vol_size');
+  if (min !== null && size < min) {
+    throw invalidInput(`Specified volume size of '${size}' is less than the minimum required size of '${type.extraSpecs['provisioning:min_vol_size']}' for volume type '${type.name}'.`);
+  }
+  const max = bound('provisioning:max_vol_size');
+  if (max !== null && size > max) {
+    throw invalidInput(`Specified volume size of '${size}' is greater than the maximum allowable size of '${type.extraSpecs['provisioning:max_vol_size']}' for volume type '${type.name}'.`);
+  }
+}
 
 export const typeNotFound = (id: string) => new CinderFault(404, `Volume type ${id} could not be found.`);
 

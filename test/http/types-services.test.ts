@@ -374,3 +374,20 @@ test('a volume service whose heartbeat is older than 60 s is down: unavailable h
   assert.equal((await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0].state, 'up');
   assert.equal((await api.call('GET', '/scheduler-stats/get_pools')).body.pools.length, 1);
 });
+
+test('a type bounds its volumes sizes on create, extend and retype (provision_filter_on_size)', async () => {
+  const t = (await api.call('POST', '/types', { volume_type: { name: 'sized', extra_specs: { 'provisioning:min_vol_size': '2', 'provisioning:max_vol_size': '3' } } })).body.volume_type;
+  assert.deepEqual(
+    (await api.call('POST', '/volumes', { volume: { size: 1, volume_type: 'sized' } })).body,
+    fault(400, 'badRequest', "Invalid input received: Specified volume size of '1' is less than the minimum required size of '2' for volume type 'sized'."),
+  );
+  const id = await api.create({ size: 2, volume_type: t.id });
+  assert.deepEqual(
+    (await api.action(id, 'os-extend', { new_size: 4 })).body,
+    fault(400, 'badRequest', "Invalid input received: Specified volume size of '4' is greater than the maximum allowable size of '3' for volume type 'sized'."),
+  );
+  assert.equal((await api.action(id, 'os-extend', { new_size: 3 })).status, 202);
+  const small = await api.create({ size: 1 });
+  assert.equal((await api.action(small, 'os-retype', { new_type: 'sized' })).status, 400);
+  assert.equal((await api.call('GET', `/volumes/${small}`)).body.volume.volume_type, '__DEFAULT__');
+});
