@@ -11,7 +11,7 @@ import type { Deps } from './deps.js';
 import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList } from './states.js';
 import { hydrate, loadInfo, loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './volume-types.js';
+import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { cleanupAfterDetach } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { actorOf, tracked } from './events.js';
@@ -56,6 +56,7 @@ export function lifecycle(deps: Deps) {
     }
     // A private type outside the caller's projects is "not found", as in Cinder's type query.
     const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME, ctx);
+    provisionFilterOnSize(type, req.size);
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
@@ -181,6 +182,7 @@ export function lifecycle(deps: Deps) {
     if (newSize - row.size <= 0) {
       throw invalidInput(`New size for extend must be greater than current size. (current: ${row.size}, extended: ${newSize}).`);
     }
+    if (row.volume_type_id) provisionFilterOnSize(await resolveType(db, row.volume_type_id, null), newSize);
     const from = attached ? 'in-use' : 'available';
     const actor = actorOf(ctx);
     const claimed = await tracked(deps, actor, 'extend', id, (trx) =>
