@@ -13,6 +13,8 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { quotaActions } from './quotas.js';
+import { transferActions } from './transfers.js';
 
 export type * from './model.js';
 
@@ -52,6 +54,8 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
     ...eventActions(shared),
+    ...quotaActions(shared),
+    ...transferActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

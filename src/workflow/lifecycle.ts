@@ -16,6 +16,7 @@ import { cleanupAfterDetach } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { actorOf, tracked } from './events.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
+import { chargeNewVolume, withVolumeCharge } from './quotas.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 const SORT_KEYS: Record<string, volumes.SortKey> = {
@@ -81,6 +82,8 @@ export function lifecycle(deps: Deps) {
         deleted: dbBool(false),
       });
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
+      // The row and its quota charge commit together; an over-quota create leaves neither (413).
+      await chargeNewVolume(trx, id);
     });
     const info = await loadInfo(db, ctx, id);
     deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
@@ -170,8 +173,10 @@ export function lifecycle(deps: Deps) {
     }
     const from = attached ? 'in-use' : 'available';
     const actor = actorOf(ctx);
+    // The new size is charged when the extend is accepted (an over-quota extend leaves the status as it was);
+    // finishExtend gives back the difference if the host fails.
     const claimed = await tracked(deps, actor, 'extend', id, (trx) =>
-      volumes.casVolume(trx, id, { status: 'extending', pending_size: newSize }, { status: [from] }),
+      withVolumeCharge(trx, id, () => volumes.casVolume(trx, id, { status: 'extending', pending_size: newSize }, { status: [from] })),
     );
     if (!claimed) {
       const now = await volumes.findVolume(db, id);
