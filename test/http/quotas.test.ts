@@ -179,3 +179,24 @@ test('the default class changes every project without its own limits', async () 
   assert.equal((await api.call('GET', '/os-quota-sets/fresh-project')).body.quota_set.gigabytes, 900);
   await api.call('PUT', '/os-quota-class-sets/default', { quota_class_set: { volumes: 10, gigabytes: 1000 } });
 });
+
+test('retype moves the charge between per-type counters and respects the new type limits', async () => {
+  for (const name of ['silver', 'bronze']) assert.equal((await api.call('POST', '/types', { volume_type: { name } })).status, 200);
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { volumes_bronze: 0 } })).status, 200);
+  const id = await api.create({ size: 2, volume_type: 'silver' });
+  const refused = await api.action(id, 'os-retype', { new_type: 'bronze' }, { 'openstack-api-version': 'volume 3.0' });
+  assert.deepEqual(refused.body, fault(413, 'overLimit', "Maximum number of volumes allowed (0) exceeded for quota 'volumes_bronze'."));
+  assert.equal((await api.call('GET', `/volumes/${id}`)).body.volume.volume_type, 'silver');
+  await api.call('DELETE', `/os-quota-sets/${P}`);
+  assert.equal((await api.action(id, 'os-retype', { new_type: 'bronze' })).status, 202);
+  const u = await usage();
+  assert.equal(u.volumes_silver.in_use, 0);
+  assert.equal(u.gigabytes_silver.in_use, 0);
+  assert.equal(u.volumes_bronze.in_use, 1);
+  assert.equal(u.gigabytes_bronze.in_use, 2);
+  assert.equal(u.volumes.in_use, 1, 'the totals do not change');
+  await assertNoDrift();
+  await api.call('DELETE', `/volumes/${id}`);
+  await api.env.workflow.drain();
+  await assertNoDrift();
+});
