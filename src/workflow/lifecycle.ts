@@ -18,6 +18,7 @@ import { actorOf, tracked } from './events.js';
 import { encryptionKeyFor } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
+import { chargeNewVolume, withVolumeCharge } from './quotas.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 const SORT_KEYS: Record<string, volumes.SortKey> = {
@@ -91,6 +92,8 @@ export function lifecycle(deps: Deps) {
         deleted: dbBool(false),
       });
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
+      // The row and its quota charge commit together; an over-quota create leaves neither (413).
+      await chargeNewVolume(trx, id);
     }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
     const info = await loadInfo(db, ctx, id);
     if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
@@ -185,8 +188,10 @@ export function lifecycle(deps: Deps) {
     if (row.volume_type_id) provisionFilterOnSize(await resolveType(db, row.volume_type_id, null), newSize);
     const from = attached ? 'in-use' : 'available';
     const actor = actorOf(ctx);
+    // The new size is charged when the extend is accepted (an over-quota extend leaves the status as it was);
+    // finishExtend gives back the difference if the host fails.
     const claimed = await tracked(deps, actor, 'extend', id, (trx) =>
-      volumes.casVolume(trx, id, { status: 'extending', pending_size: newSize }, { status: [from] }),
+      withVolumeCharge(trx, id, () => volumes.casVolume(trx, id, { status: 'extending', pending_size: newSize }, { status: [from] })),
     );
     if (!claimed) {
       const now = await volumes.findVolume(db, id);

@@ -1,5 +1,7 @@
 // What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
 // A leaf: it imports nothing else of the workflow but the request context, so every workflow module may use it.
+import type { QuotasWorkflow } from './quotas-model.js';
+import type { TransfersWorkflow } from './transfers-model.js';
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
@@ -225,7 +227,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
+export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, QuotasWorkflow, TransfersWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
@@ -270,3 +272,6 @@ export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, Encry
   /** Resolves when every background task (create, delete, extend) started so far has finished. */
   drain(): Promise<void>;
 }
+
+export type * from './quotas-model.js';
+export type * from './transfers-model.js';

@@ -17,6 +17,7 @@ import { requireMember } from './policy.js';
 import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { actorOf, tracked } from './events.js';
 import { servicesActions } from './services.js';
+import { withVolumeCharge } from './quotas.js';
 
 const RETYPE_REFUSED =
   'Retype needs volume to be in available or in-use state, not be part of an active migration or a consistency group, ' +
@@ -63,11 +64,15 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       await tracked(deps, actor, 'retype', row.id, async (trx) => {
         const values = failure ? {} : { volume_type_id: target.id, multiattach: dbBool(tgtMulti) };
         // The conditional update Cinder makes to claim the volume, with the type change folded in.
-        const ok = await volumes.casVolume(
-          trx,
-          row.id,
-          { ...values },
-          { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti },
+        // The quota charge moves from the old type's counters to the new type's in the same transaction (413 when
+        // the new type's per-type limits are full).
+        const ok = await withVolumeCharge(trx, row.id, () =>
+          volumes.casVolume(
+            trx,
+            row.id,
+            { ...values },
+            { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti },
+          ),
         );
         if (!ok) throw new CinderFault(400, `Invalid volume: ${RETYPE_REFUSED}`);
         const current = await volumes.findVolume(trx, row.id);
