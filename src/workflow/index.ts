@@ -17,6 +17,8 @@ import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
+import { quotaActions } from './quotas.js';
+import { transferActions } from './transfers.js';
 import { volumeListing } from './volume-list.js';
 import { volumeMetadata } from './volume-metadata.js';
 import { messageActions } from './messages.js';
@@ -64,6 +66,8 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...servicesActions(shared),
     ...retypeActions(shared),
     ...eventActions(shared),
+    ...quotaActions(shared),
+    ...transferActions(shared),
     ...volumeListing(shared),
     ...volumeMetadata(shared),
     ...messageActions(shared),
