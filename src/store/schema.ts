@@ -155,6 +155,44 @@ export interface ServicesTable {
   modified_at: string | null;
 }
 
+/**
+ * A quota limit set by an admin (migration 40): for a project (kind 'project', owner = project id) or for a
+ * quota class (kind 'class', owner = class name; only 'default' is used). Per-type limits name the type by
+ * id in volume_type_id ('' for the totals), so renaming a type keeps its limits.
+ */
+export interface QuotaLimitsTable {
+  kind: 'project' | 'class';
+  owner: string;
+  resource: string;
+  volume_type_id: string;
+  hard_limit: number;
+}
+
+/** What a project consumes now, per resource (and per type; '' for the totals); migration 40. */
+export interface QuotaUsagesTable {
+  project_id: string;
+  resource: string;
+  volume_type_id: string;
+  in_use: number;
+}
+
+/** An offer to give a volume to another project (migration 41). The auth key is kept only as a salted scrypt hash. */
+export interface TransfersTable {
+  id: string;
+  volume_id: string;
+  display_name: string | null;
+  salt: string;
+  crypt_hash: string;
+  source_project_id: string;
+  destination_project_id: string | null;
+  accepted: DbBool;
+  no_snapshots: DbBool;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -174,6 +212,9 @@ export interface Database {
   volume_type_projects: VolumeTypeProjectsTable;
   encryption: EncryptionTable;
   services: ServicesTable;
+  quota_limits: QuotaLimitsTable;
+  quota_usages: QuotaUsagesTable;
+  transfers: TransfersTable;
 }
 
 /** What a repository function runs on: the database, or the transaction it is part of. */

@@ -5,6 +5,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import type { Deps } from './deps.js';
 import { tracked, type Actor } from './events.js';
+import { withVolumeCharge } from './quotas.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -46,7 +47,8 @@ export function hostTasks(deps: Deps) {
           if (now?.status !== 'deleting') return;
           for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
           await connections.dropPending(trx, id);
-          await volumes.softDeleteVolume(trx, id);
+          // The quota goes back with the row, in its transaction.
+          await withVolumeCharge(trx, id, () => volumes.softDeleteVolume(trx, id));
         },
         { reason },
       );
@@ -67,12 +69,19 @@ export function hostTasks(deps: Deps) {
         actor,
         'extend',
         id,
-        async (trx) => {
-          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
-          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
-          await attachments.recomputeVolumeStatus(trx, id);
-          return true;
-        },
+        (trx) =>
+          // Already charged when the extend was accepted; check: false because finishing must not be refused.
+          withVolumeCharge(
+            trx,
+            id,
+            async () => {
+              if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
+              if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
+              await attachments.recomputeVolumeStatus(trx, id);
+              return true;
+            },
+            { check: false },
+          ),
         { reason },
       );
     } catch (err) {
@@ -82,7 +91,8 @@ export function hostTasks(deps: Deps) {
         actor,
         'extend',
         id,
-        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
+        // The size the extend was charged for is given back with the status change.
+        (trx) => withVolumeCharge(trx, id, () => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] })),
         { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
       );
     }

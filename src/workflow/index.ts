@@ -17,6 +17,8 @@ import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
+import { quotaActions } from './quotas.js';
+import { transferActions } from './transfers.js';
 
 export type * from './model.js';
 
@@ -60,6 +62,8 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...servicesActions(shared),
     ...retypeActions(shared),
     ...eventActions(shared),
+    ...quotaActions(shared),
+    ...transferActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },
