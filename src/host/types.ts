@@ -107,7 +107,25 @@ export interface VolumeHost {
   listExports(): Promise<string[]>;
   /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
   listBackingVolumes(): Promise<string[]>;
+  /**
+   * A point-in-time copy of the volume as snapshot `snapshotId`, consistent while attached: the target holds
+   * new writes and finishes in-flight ones around the copy. Idempotent; a failed call leaves no snapshot file.
+   */
+  createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Removes the snapshot's storage; never touches the volume's. Deleting what is gone is not an error. */
+  deleteSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** A new volume with the content of a snapshot or another volume, at sizeGiB (>= the source). Idempotent. */
+  createVolumeFrom(volumeId: string, source: CopySource, sizeGiB: number): Promise<void>;
+  /** Puts the snapshot's content back into the volume (same size). Running it again after an interruption finishes it. */
+  revertToSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Snapshot ids that have storage on this host (reconciliation: files without a row). */
+  listBackingSnapshots(): Promise<string[]>;
+  /** How this host copies snapshots and clones: 'reflink' (copy-on-write) or 'sparse-copy'. */
+  copyMethod(): Promise<string>;
 }
+
+/** What a new volume is copied from. */
+export type CopySource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
 
 /** Running a host in this process: what the service starts, stops and measures; the workflow never sees it. */
 export interface HostLifecycle {
@@ -137,6 +155,14 @@ export interface Backend {
   exists(volumeId: string): Promise<boolean>;
   /** Volume ids that have backing storage, for reconciliation. */
   list(): Promise<string[]>;
+  /** Before first use: removes half-made copies and detects the copy method, which it returns. */
+  prepare(): Promise<string>;
+  copyMethod(): Promise<string>;
+  createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void>;
+  revert(volumeId: string, snapshotId: string): Promise<void>;
+  listSnapshots(): Promise<string[]>;
 }
 
 /** What a target driver made for one volume. */
@@ -164,6 +190,11 @@ export interface TargetDriver {
   listExports(): Promise<string[]>;
   /** Called when the backing file grew so the target reports the new capacity. */
   resized?(volumeId: string): Promise<void>;
+  /**
+   * Runs `fn` while the volume's logical unit is quiet: writes in flight finished and flushed, new ones held
+   * until fn returns. A target without it gives crash consistency only (the copy sees what reached the file).
+   */
+  quiesced?<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T>;
   /** Busy-poll statistics of the transport, for a target that has a busy-poll window. */
   busyPollStats?(): PollStats;
 }

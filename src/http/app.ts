@@ -17,6 +17,7 @@ import { registerAttachmentRoutes } from './routes/attachments.js';
 import { requestOrigin } from './routes/listing.js';
 import { registerTypeRoutes } from './routes/types.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
 
@@ -134,6 +135,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerTypeRoutes(scope, deps.workflow);
     registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
+    registerSnapshotRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

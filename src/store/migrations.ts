@@ -171,6 +171,44 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('volume_attachment_lease').on('volume_attachment').column('lease_expires_at').execute();
     },
   },
+  {
+    version: 30,
+    name: 'snapshots, and the source a volume was copied from',
+    async up(db) {
+      await db.schema
+        .createTable('snapshots')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)')
+        .addColumn('description', 'varchar(255)')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('progress', 'varchar(255)', (c) => c.notNull())
+        .addColumn('volume_size', 'integer', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)')
+        .addColumn('group_snapshot_id', 'varchar(36)')
+        // The deadline of creating / deleting / restoring, as for volumes (workflow/leases.ts).
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('snapshots_volume_deleted').on('snapshots').columns(['volume_id', 'deleted']).execute();
+      await db.schema.createIndex('snapshots_project_deleted').on('snapshots').columns(['project_id', 'deleted']).execute();
+      await db.schema
+        .createTable('snapshot_metadata')
+        .addColumn('snapshot_id', 'varchar(36)', (c) => c.notNull().references('snapshots.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('snapshot_metadata_pk', ['snapshot_id', 'key'])
+        .execute();
+      // What a volume was copied from; a restart finishes its create from the same source.
+      await db.schema.alterTable('volumes').addColumn('snapshot_id', 'varchar(36)').execute();
+      await db.schema.alterTable('volumes').addColumn('source_volid', 'varchar(36)').execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

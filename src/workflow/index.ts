@@ -13,8 +13,10 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { snapshotActions } from './snapshots.js';
 
 export type * from './model.js';
+export type * from './snapshot-model.js';
 
 export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
@@ -52,6 +54,7 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
     ...eventActions(shared),
+    ...snapshotActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

@@ -2,6 +2,7 @@
 // A leaf: it imports nothing else of the workflow but the request context, so every workflow module may use it.
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
+import type { SnapshotsWorkflow } from './snapshot-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -32,6 +33,9 @@ export interface VolumeInfo {
   host: string | null;
   migrationStatus: string | null;
   encryptionKeyId: string | null;
+  /** What the volume was copied from (snapshot_id / source_volid in the views). */
+  snapshotId: string | null;
+  sourceVolid: string | null;
   createdAt: string;
   updatedAt: string | null;
   metadata: Record<string, string>;
@@ -207,12 +211,12 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow {
+export interface Workflow extends AttachmentsWorkflow, SnapshotsWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
   updateVolume(ctx: Ctx, id: string, req: UpdateVolumeRequest): Promise<VolumeInfo>;
-  deleteVolume(ctx: Ctx, id: string, opts?: { force?: boolean }): Promise<void>;
+  deleteVolume(ctx: Ctx, id: string, opts?: { force?: boolean; cascade?: boolean }): Promise<void>;
   forceDeleteVolume(ctx: Ctx, id: string): Promise<void>;
 
   reserve(ctx: Ctx, id: string): Promise<void>;
