@@ -3,9 +3,9 @@
 // (cow.ts): each is a file of its own, so deleting a volume never touches its snapshots' blocks and the
 // other way round. A copy is made under a temporary name and renamed into place once complete, so a
 // volume or snapshot file that exists under its final name is always whole.
-import { open, readdir, rename, stat, unlink, mkdir, truncate } from 'node:fs/promises';
+import { open, readdir, rename, stat, statfs, unlink, mkdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Backend, CopySource } from '../host/types.js';
+import type { Backend, CopySource, HostCapacity } from '../host/types.js';
 import { copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
 
 const FILE_PREFIX = 'volume-';
@@ -49,6 +49,12 @@ export class FileBackend implements Backend {
       this.method = await detectCopyMethod(this.directory);
     }
     return this.method;
+  }
+
+  /** The filesystem holding the volume files: what the pools API reports as total and free capacity. */
+  async capacity(): Promise<HostCapacity> {
+    const s = await statfs(this.directory);
+    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
   }
 
   devicePath(volumeId: string): string {

@@ -122,6 +122,8 @@ export interface VolumeHost {
   listBackingSnapshots(): Promise<string[]>;
   /** How this host copies snapshots and clones: 'reflink' (copy-on-write) or 'sparse-copy'. */
   copyMethod(): Promise<string>;
+  /** The backend's name (volume_backend_name) and its storage's size and free space, for the services table. */
+  capacity?(): Promise<HostCapacity & { backendName: string }>;
 }
 
 /** What a new volume is copied from. */
@@ -163,6 +165,13 @@ export interface Backend {
   createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void>;
   revert(volumeId: string, snapshotId: string): Promise<void>;
   listSnapshots(): Promise<string[]>;
+  /** Size and free space of the storage volumes are made on (the pools API reports them). */
+  capacity?(): Promise<HostCapacity>;
+}
+
+export interface HostCapacity {
+  totalBytes: number;
+  freeBytes: number;
 }
 
 /** What a target driver made for one volume. */

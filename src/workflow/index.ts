@@ -14,6 +14,10 @@ import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
 import { snapshotActions } from './snapshots.js';
+import { typeAccessActions } from './type-access.js';
+import { encryptionTypeActions } from './encryption-types.js';
+import { servicesActions } from './services.js';
+import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 export type * from './snapshot-model.js';
@@ -53,6 +57,10 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     restoreExports: () => restoreExports(shared),
     reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
+    ...typeAccessActions(shared),
+    ...encryptionTypeActions(shared),
+    ...servicesActions(shared),
+    ...retypeActions(shared),
     ...eventActions(shared),
     ...snapshotActions(shared),
     async drain() {

@@ -17,6 +17,8 @@ import { hostTasks } from './host-tasks.js';
 import * as snapshots from '../store/snapshots.js';
 import { resolveCopySource } from './snapshots.js';
 import { actorOf, tracked } from './events.js';
+import { encryptionKeyFor } from './encryption-types.js';
+import { servicesActions } from './services.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
@@ -52,12 +54,18 @@ export function lifecycle(deps: Deps) {
       throw new CinderFault(400, `Availability zone '${req.availabilityZone}' is invalid.`);
     }
     // A copy keeps its source's type unless the request names one (flows/api/create_volume.py _extract_volume_type).
-    const type = await resolveType(db, req.volumeType ?? (source?.volumeTypeId ? source.volumeTypeId : DEFAULT_TYPE_NAME));
-    // A copy is made where its source's bytes are.
+    // A private type outside the caller's projects is "not found", as in Cinder's type query.
+    const type = await resolveType(db, req.volumeType ?? (source?.volumeTypeId ? source.volumeTypeId : DEFAULT_TYPE_NAME), ctx);
     const host = source?.host ?? hosts.local.hostName;
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
+    // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
+    // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
+    const noBackend = await servicesActions(deps).placementProblem({ backendName: type.extraSpecs.volume_backend_name, zone: deps.availabilityZone });
+    const encryptionKeyId = await encryptionKeyFor(db, type.id);
+    // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
+    if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
     await tracked(deps, actor, 'create', id, async (trx) => {
       await volumes.insertVolume(trx, {
         id,
@@ -66,31 +74,34 @@ export function lifecycle(deps: Deps) {
         name: req.name ?? null,
         description: req.description ?? null,
         size: req.size,
-        status: 'creating',
+        status: noBackend ? 'error' : 'creating',
         attach_status: 'detached',
         multiattach: dbBool(isMultiattachType(type.extraSpecs)),
         bootable: dbBool(false),
         volume_type_id: type.id,
         availability_zone: deps.availabilityZone,
-        host,
+        // A copy is made where its source's bytes are.
+        host: noBackend ? null : host,
         snapshot_id: source?.snapshotId ?? null,
         source_volid: source?.sourceVolid ?? null,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
-        encryption_key_id: null,
+        encryption_key_id: encryptionKeyId,
         created_at: now,
         updated_at: null,
         deleted_at: null,
         deleted: dbBool(false),
       });
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
-    });
+    }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
     const info = await loadInfo(db, ctx, id);
     const size = req.size;
-    deps.background('create', id, () =>
-      tasks.finishCreate(actor, { id, host, snapshot_id: source?.snapshotId ?? null, source_volid: source?.sourceVolid ?? null }, size),
-    );
+    if (!noBackend) {
+      deps.background('create', id, () =>
+        tasks.finishCreate(actor, { id, host, snapshot_id: source?.snapshotId ?? null, source_volid: source?.sourceVolid ?? null }, size),
+      );
+    }
     return info;
   }
 

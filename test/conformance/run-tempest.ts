@@ -8,6 +8,7 @@
 //   --concurrency N  tempest workers (default 2)
 //   --out DIR        where the results go (default: a new /tmp/embervol-tempest-out-* dir, printed at the end)
 //   --quiet          do not echo tempest's per-test lines
+//   --keystone-single-threaded   Keystone serves one request at a time (for comparison; default: threaded)
 //
 // It starts Keystone and embervol on free loopback ports (temp dirs), writes tempest.conf into a temp tempest
 // workspace, runs `tempest run`, parses the subunit stream into passed/failed/skipped id lists, prints a summary
@@ -21,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { CINDER21_PASSED, FULL_REGEX, moduleTable, readIdList, runTempest, summaryLine } from './tempest.js';
 
 function usage(msg: string): never {
-  process.stderr.write(`${msg}\nusage: node --import tsx test/conformance/run-tempest.ts [--regex R] [--concurrency N] [--out DIR] [--quiet]\n`);
+  process.stderr.write(`${msg}\nusage: node --import tsx test/conformance/run-tempest.ts [--regex R] [--concurrency N] [--out DIR] [--quiet] [--keystone-single-threaded]\n`);
   process.exit(2);
 }
 
@@ -33,6 +34,7 @@ try {
       concurrency: { type: 'string', default: '2' },
       out: { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      'keystone-single-threaded': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -60,6 +62,7 @@ try {
     concurrency,
     outDir: args.out,
     signal: ac.signal,
+    keystoneThreaded: !args['keystone-single-threaded'],
     onPhase: (what) => process.stderr.write(`${stamp()} ${what}\n`),
     onLine: args.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
   });

@@ -4,9 +4,10 @@
 //   const r = await runTempest({ regex, concurrency: 2, outDir });
 //   r.passed / r.failed / r.skipped   sorted test ids, `[...]` attributes stripped
 //   r.serverErrors                    every request embervol answered with a 5xx during the run
+//   failureReason(o), failedCall(tb)  why a test failed (kind + cause) and which tempest client call failed
 //
 // What a run does:
-//   1. starts Keystone (test/support/keystone.ts, threaded, bcrypt rounds 4) and `embervol serve --auth keystone`
+//   1. starts Keystone (test/support/keystone.ts: threaded, writes one at a time, bcrypt rounds 4) and `embervol serve --auth keystone`
 //      (builtin target, temp data dir, free ports), and registers embervol in the catalog as `volumev3` and
 //      `block-storage` at http://127.0.0.1:PORT/v3/%(project_id)s, region RegionOne;
 //   2. `tempest init` in a temp workspace (its workspace registry too, so ~/.tempest is not touched) and writes
@@ -14,16 +15,19 @@
 //      extend_attached off; api_extensions = all; microversions 3.0 to 3.70; dynamic credentials made by
 //      Keystone's admin (the settings of /work/shared/cinder-reference/run_tempest.sh, under which real
 //      Cinder 21 passes the 192 ids of test/conformance/cinder21-passed.txt);
-//   3. `tempest run --regex R --concurrency N` in its own process group (killed as a group on abort), then
+//   3. `tempest run --regex R --concurrency N` in its own process group (killed as a group on abort, or with
+//      embervol on SIGTERM/SIGINT/SIGHUP when the caller passed no AbortSignal), then
 //      `stestr last --subunit`, parsed by subunit_summary.py with Debian's /usr/bin/python3 (python3-subunit);
 //   4. stops embervol and Keystone and removes their temp dirs and the workspace (TEMPEST_KEEP_WORKSPACE=1 keeps
 //      the workspace), and writes to outDir:
 //        passed.txt failed.txt skipped.txt   sorted ids (failed/skipped ones also in results.jsonl with reasons)
-//        results.jsonl                        one {id, rawId, status, reason, traceback} per test
+//        results.jsonl                        one {id, rawId, status, reason, traceback, requests} per test
 //        summary.txt                          the summary line and per-module counts; run.json the run's facts
 //        tempest-run.log tempest.log tempest.conf last.subunit
 //        embervol.log                         embervol's JSON log; http-5xx.txt its 5xx answers (method, url, status)
 //        keystone.log                         Keystone's log and access log
+//   A run's time is mostly tempest's: per test class it creates a project and users in Keystone (dynamic
+//   credentials) and waits for volumes and snapshots to reach their states (build_interval 1 s).
 //
 // Needs: tempest, cinder-tempest-plugin, keystone, python3-subunit (scripts/install-peers.sh).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -98,6 +102,8 @@ export interface TempestOptions {
   /** Called with each phase of the run (starting Keystone, ...). */
   onPhase?: (what: string) => void;
   signal?: AbortSignal;
+  /** Keystone serves requests on threads (default; writes still one at a time) or strictly one at a time. */
+  keystoneThreaded?: boolean;
 }
 
 /** null when tempest can run here; otherwise what is missing. */
@@ -491,7 +497,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   children.add(abandonRun);
   try {
     phase('starting Keystone');
-    ks = await startKeystone({ threaded: true });
+    ks = await startKeystone({ threaded: opts.keystoneThreaded ?? true });
     const sc = ks.serviceCredentials();
     phase('starting embervol serve --auth keystone');
     svc = await startServiceProcess({

@@ -17,6 +17,7 @@ import {
   RevertBody,
   TerminateConnectionBody,
 } from '../schemas.js';
+import { RetypeBody } from '../types-schemas.js';
 import { pyRepr, toBoolean, validate } from '../validation.js';
 
 type Reply = { status: number; body?: unknown };
@@ -84,6 +85,7 @@ function actionTable(workflow: Workflow): Record<string, [TSchema | null, Handle
         return ACCEPTED;
       },
     ],
+    'os-retype': [RetypeBody, async (ctx, id, v) => (await workflow.retype(ctx, id, v.new_type, v.migration_policy ?? null), ACCEPTED)],
     'os-extend': [ExtendBody, async (ctx, id, v) => (await workflow.extend(ctx, id, Number(v.new_size)), ACCEPTED)],
   };
 }
