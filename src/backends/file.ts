@@ -89,7 +89,8 @@ export class FileBackend implements Backend {
       await syncPath(this.directory);
     } catch (err) {
       await unlessMissing(unlink(tmp), undefined);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await unlessMissing(stat(src), null))) {
+      // Either copier (copyFile's ENOENT, cp's exit status) may report a missing source; say which file it was.
+      if (!(await unlessMissing(stat(src), null))) {
         throw new BackendError(`the source of ${name} has no backing file`, true);
       }
       throw err;
