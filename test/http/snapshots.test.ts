@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { installCopyMethodMetric } from '../../src/http/metrics.js';
 import { makeApi, fault, type Api } from './client.js';
 
 let api: Api;
@@ -263,4 +265,18 @@ test('admin actions: os-reset_status, os-force_delete from any status, os-update
   assert.equal((await api.call('GET', `/snapshots/${id}`)).status, 404);
   assert.ok(!(await exists(snapshotFile(id))));
   assert.ok(await readFile(volumeFile(vol)).then(() => true));
+});
+
+test('the copy method detected at start is in the pool capabilities and matches what the backend uses', async () => {
+  const pool = (await api.call('GET', '/scheduler-stats/get_pools?detail=true')).body.pools[0];
+  const method = await api.env.host.copyMethod();
+  assert.ok(method === 'reflink' || method === 'sparse-copy');
+  assert.equal(pool.capabilities.copy_method, method);
+});
+
+test('/metrics reports the copy method as embervol_copy_method{method} 1', async () => {
+  const registry = new Registry();
+  installCopyMethodMetric(registry, () => api.env.host.copyMethod());
+  const text = await registry.metrics();
+  assert.match(text, new RegExp(`embervol_copy_method\\{method="${await api.env.host.copyMethod()}"\\} 1`));
 });
