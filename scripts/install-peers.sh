@@ -9,6 +9,7 @@ packages=(
   tempest cinder-tempest-plugin python3-subunit
   postgresql
   xfsprogs
+  qemu-system-x86 debootstrap cpio e2fsprogs
 )
 missing=()
 for p in "${packages[@]}"; do

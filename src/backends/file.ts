@@ -4,7 +4,7 @@
 // other way round. A copy is made under a temporary name and renamed into place once complete, so a
 // volume or snapshot file that exists under its final name is always whole.
 import { open, readdir, rename, stat, statfs, unlink, mkdir, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Backend, CopySource, HostCapacity } from '../host/types.js';
 import { copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
 
@@ -53,8 +53,15 @@ export class FileBackend implements Backend {
 
   /** The filesystem holding the volume files: what the pools API reports as total and free capacity. */
   async capacity(): Promise<HostCapacity> {
-    const s = await statfs(this.directory);
-    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+    // The directory is made by the first create; before that its nearest existing parent is the same filesystem.
+    for (let dir = this.directory; ; dir = dirname(dir)) {
+      try {
+        const s = await statfs(dir);
+        return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      }
+    }
   }
 
   devicePath(volumeId: string): string {

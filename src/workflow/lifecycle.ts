@@ -152,6 +152,10 @@ export function lifecycle(deps: Deps) {
 
   async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean, cascade = false): Promise<void> {
     const id = row.id;
+    // volume/api.py delete: volume.assert_not_frozen() (a frozen backend takes no modifications).
+    if (await servicesActions(deps).backendFrozen(row.host)) {
+      throw invalidInput('Modification operations are not allowed on frozen storage backends.');
+    }
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
     // volume/api.py delete: without cascade no snapshot may exist; with it (not forced) every one must be deletable.

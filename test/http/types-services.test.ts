@@ -296,6 +296,7 @@ test('services: the volume host and scheduler are registered and up; filters; en
   const enabled = await api.call('PUT', '/os-services/enable', { host: vol.host, binary: 'cinder-volume' });
   assert.deepEqual(enabled.body, { disabled: false, status: 'enabled', host: vol.host, service: '', binary: 'cinder-volume' });
 
+  const keep = await api.create();
   assert.equal((await api.call('PUT', '/os-services/freeze', { host })).status, 200);
   const frozen = (await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0];
   assert.equal(frozen.frozen, true);
@@ -305,7 +306,16 @@ test('services: the volume host and scheduler are registered and up; filters; en
     (await api.call('PUT', '/os-services/freeze', { host })).body,
     fault(400, 'badRequest', `Invalid input received: No service could be changed: frozen in ['${vol.host}'] must be False to failover.`),
   );
+  assert.deepEqual(
+    (await api.call('DELETE', `/volumes/${keep}`)).body,
+    fault(400, 'badRequest', 'Invalid input received: Modification operations are not allowed on frozen storage backends.'),
+  );
   assert.equal((await api.call('PUT', '/os-services/thaw', { host })).status, 200);
+  assert.equal((await api.call('DELETE', `/volumes/${keep}`)).status, 202, 'thawed: deletable again');
+  // The volume that found no backend has no host, and deletes like any error volume.
+  assert.equal((await api.call('DELETE', `/volumes/${r.body.volume.id}`)).status, 202);
+  await api.env.workflow.drain();
+  assert.equal((await api.call('GET', `/volumes/${r.body.volume.id}`)).status, 404);
   const thawed = (await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0];
   assert.deepEqual([thawed.frozen, thawed.status], [false, 'enabled']);
 });
