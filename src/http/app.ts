@@ -21,6 +21,7 @@ import { registerEncryptionTypeRoutes } from './routes/encryption-types.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { registerGroupTypeRoutes } from './routes/group-types.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
 
@@ -142,6 +143,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
     registerSnapshotRoutes(scope, deps.workflow);
+    registerGroupTypeRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

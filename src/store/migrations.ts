@@ -252,6 +252,38 @@ export const migrations: Migration[] = [
       await db.schema.alterTable('volumes').addColumn('source_volid', 'varchar(36)').execute();
     },
   },
+  {
+    version: 31,
+    name: 'group types and group specs',
+    async up(db) {
+      await db.schema
+        .createTable('group_types')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('description', 'varchar(255)')
+        .addColumn('is_public', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      // As for volume types: names are unique among live group types only.
+      await db.schema
+        .createIndex('group_types_live_name')
+        .on('group_types')
+        .column('name')
+        .unique()
+        .where(sql.ref('deleted'), '=', sql.lit(false))
+        .execute();
+      await db.schema
+        .createTable('group_type_specs')
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull().references('group_types.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_type_specs_pk', ['group_type_id', 'key'])
+        .execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

@@ -60,6 +60,24 @@ export interface SnapshotsTable {
   deleted: DbBool;
 }
 
+/** Group types (Cinder's group_types); migration 31. */
+export interface GroupTypesTable {
+  id: string;
+  name: string;
+  description: string | null;
+  is_public: DbBool;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+export interface GroupTypeSpecsTable {
+  group_type_id: string;
+  key: string;
+  value: string;
+}
+
 export interface SnapshotMetadataTable {
   snapshot_id: string;
   key: string;
@@ -203,6 +221,8 @@ export interface Database {
   volume_events: VolumeEventsTable;
   snapshots: SnapshotsTable;
   snapshot_metadata: SnapshotMetadataTable;
+  group_types: GroupTypesTable;
+  group_type_specs: GroupTypeSpecsTable;
   volume_type_projects: VolumeTypeProjectsTable;
   encryption: EncryptionTable;
   services: ServicesTable;

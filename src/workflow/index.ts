@@ -14,6 +14,7 @@ import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
 import { snapshotActions } from './snapshots.js';
+import { groupTypeActions } from './group-types.js';
 import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
@@ -21,6 +22,7 @@ import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 export type * from './snapshot-model.js';
+export type * from './group-model.js';
 
 export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
@@ -63,6 +65,7 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...retypeActions(shared),
     ...eventActions(shared),
     ...snapshotActions(shared),
+    ...groupTypeActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

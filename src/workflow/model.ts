@@ -3,6 +3,7 @@
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { SnapshotsWorkflow } from './snapshot-model.js';
+import type { GroupTypesWorkflow } from './group-model.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
 
 export type * from './types-services-model.js';
@@ -214,7 +215,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, SnapshotsWorkflow {
+export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, SnapshotsWorkflow, GroupTypesWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
