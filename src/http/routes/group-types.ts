@@ -53,7 +53,7 @@ function requireVersion(request: FastifyRequest): void {
 }
 
 export function registerGroupTypeRoutes(app: FastifyInstance, workflow: Workflow): void {
-  app.post('/group_types', async (request) => {
+  app.post('/group_types', async (request, reply) => {
     requireVersion(request);
     const t = validate(GroupTypeCreateBody, request.body).group_type;
     const info = await workflow.createGroupType(request.ctx, {
@@ -62,7 +62,7 @@ export function registerGroupTypeRoutes(app: FastifyInstance, workflow: Workflow
       isPublic: t.is_public === undefined ? true : toBoolean(t.is_public),
       groupSpecs: t.group_specs ?? null,
     });
-    return { group_type: view(request.ctx, info) };
+    return reply.code(202).send({ group_type: view(request.ctx, info) });
   });
 
   app.get('/group_types', async (request) => {
