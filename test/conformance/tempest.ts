@@ -409,7 +409,7 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   // The last exception line: "pkg.mod.SomeError: message" at column 0 (traceback frames are indented).
   let i = -1;
   for (let k = lines.length - 1; k >= 0; k--) {
-    if (/^[A-Za-z_][\w.]*(Error|Exception|Failure|Mismatch|NotFound|BadRequest|Forbidden|Conflict|Unauthorized|Fault|Timeout|OverLimit|NotImplemented|Code|Body|Entity|Type)\b.*:/.test(lines[k]!) || /^[A-Za-z_][\w.]*(Error|Exception)$/.test(lines[k]!)) {
+    if (/^[A-Za-z_][\w.]*(Error|Exceptions?|Failure|Mismatch|NotFound|BadRequest|Forbidden|Conflict|Unauthorized|Fault|Timeout|OverLimit|NotImplemented|Code|Body|Entity|Type)\b.*:/.test(lines[k]!) || /^[A-Za-z_][\w.]*(Error|Exception)$/.test(lines[k]!)) {
       i = k;
       break;
     }
@@ -424,6 +424,16 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   const short = exc.split('.').pop()!;
   const message = head.slice(exc.length + 1).trim();
   const details = rest.find((l) => l.startsWith('Details:'))?.slice('Details:'.length).trim() ?? '';
+  if (short === 'MultipleExceptions') {
+    // testtools.MultipleExceptions: ((<class 'tempest.lib.exceptions.BadRequest'>, Bad request\nDetails: {...}, <traceback ...>), ...)
+    // (a class's resource_cleanup collects its errors): classify the first one.
+    const inner = /<class '([\w.]+)'>, ([^\n]*)(?:\n(Details: [^\n]*))?/.exec(lines.slice(i).join('\n'));
+    if (inner) {
+      const details = (inner[3] ?? '').replace(/, <traceback object at 0x[0-9a-f]+>\).*$/, '');
+      const r = failureReason({ status: 'failed', reason: '', traceback: `${inner[1]}: ${inner[2]}\n${details}` });
+      return r;
+    }
+  }
   const faultMessage = /'message': '((?:[^'\\]|\\.)*)'/.exec(details)?.[1] ?? /"message": "((?:[^"\\]|\\.)*)"/.exec(details)?.[1];
   if (short === 'ValidationError' || short === 'InvalidHTTPResponseBody') {
     const where = rest.find((l) => l.startsWith('Failed validating'))?.replace(/^Failed validating /, '').replace(/:$/, '') ?? '';
