@@ -41,32 +41,25 @@ export function snapshotTasks(deps: Deps) {
 
   /** Volume reverting + snapshot restoring -> both available; on failure the volume is error (Cinder's manager). */
   async function finishRevert(actor: Actor, volume: TaskVolume, snapshotId: string, reason?: string): Promise<void> {
+    /** The snapshot back to available and the volume from reverting to `status`, as one tracked transition. */
+    const settle = (status: 'available' | 'error', why: string | undefined) =>
+      tracked(
+        deps,
+        actor,
+        'revert',
+        volume.id,
+        async (trx) => {
+          await snapshots.casSnapshot(trx, snapshotId, { status: 'available', lease_expires_at: null }, { status: ['restoring'] });
+          return volumes.casVolume(trx, volume.id, { status }, { status: ['reverting'] });
+        },
+        { reason: why },
+      );
     try {
       await deps.hosts.byName(volume.host).revertToSnapshot(volume.id, snapshotId);
-      await tracked(
-        deps,
-        actor,
-        'revert',
-        volume.id,
-        async (trx) => {
-          await snapshots.casSnapshot(trx, snapshotId, { status: 'available', lease_expires_at: null }, { status: ['restoring'] });
-          return volumes.casVolume(trx, volume.id, { status: 'available' }, { status: ['reverting'] });
-        },
-        { reason },
-      );
+      await settle('available', reason);
     } catch (err) {
       logger.error({ err, volumeId: volume.id, snapshotId }, 'revert failed');
-      await tracked(
-        deps,
-        actor,
-        'revert',
-        volume.id,
-        async (trx) => {
-          await snapshots.casSnapshot(trx, snapshotId, { status: 'available', lease_expires_at: null }, { status: ['restoring'] });
-          return volumes.casVolume(trx, volume.id, { status: 'error' }, { status: ['reverting'] });
-        },
-        { reason: `revert to snapshot ${snapshotId} failed: ${reasonOf(err)}` },
-      );
+      await settle('error', `revert to snapshot ${snapshotId} failed: ${reasonOf(err)}`);
     }
   }
 
