@@ -6,18 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { CinderApi } from './api-client.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { field } from './cinder-cli.js';
 import { iscsiInq, iscsiUrl, splitPortal } from '../support/libiscsi.js';
 
 const project = '5e6f7a8b9c0d';
-
-/** `cinder show`-style tables: the first "| key | value |" row named `name` (later tables hold connection_info). */
-function field(table: string, name: string): string | undefined {
-  for (const line of table.split('\n')) {
-    const cells = line.split('|').map((c) => c.trim());
-    if (cells[1] === name) return cells[2];
-  }
-  return undefined;
-}
 
 // Each cinder process takes seconds to start, so the cases run side by side (they share no volume).
 describe('python3-cinderclient attachment commands against embervol', { concurrency: true }, () => {

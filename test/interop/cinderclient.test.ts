@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { field } from './cinder-cli.js';
 
 const project = '9f8e7d6c5b4a';
 
@@ -19,15 +20,6 @@ describe('python3-cinderclient against embervol (noauth)', () => {
   after(async () => {
     await svc?.stop();
   });
-
-  /** `cinder show`-style tables are "| Property | Value |" rows. */
-  function field(table: string, name: string): string | undefined {
-    for (const line of table.split('\n')) {
-      const cells = line.split('|').map((c) => c.trim());
-      if (cells[1] === name) return cells[2];
-    }
-    return undefined;
-  }
 
   it('creates, lists, shows and deletes volumes', async () => {
     const created = await cinder('create', '--name', 'from-cinderclient', '1');

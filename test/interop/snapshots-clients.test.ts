@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { field } from './cinder-cli.js';
 import { CinderApi } from './api-client.js';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -43,15 +44,6 @@ describe('snapshots through cinderclient, the openstack CLI and openstacksdk (no
   after(async () => {
     await svc?.stop();
   });
-
-  /** `cinder show`-style tables are "| Property | Value |" rows. */
-  function field(table: string, name: string): string | undefined {
-    for (const line of table.split('\n')) {
-      const cells = line.split('|').map((c) => c.trim());
-      if (cells[1] === name) return cells[2];
-    }
-    return undefined;
-  }
 
   async function waitSnapshot(id: string, status: string): Promise<void> {
     for (let i = 0; i < 200; i++) {

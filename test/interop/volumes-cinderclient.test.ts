@@ -5,17 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { field } from './cinder-cli.js';
 
 const project = '7e6d5c4b3a29';
-
-/** `cinder show`-style tables are "| Property | Value |" rows. */
-function field(table: string, name: string): string | undefined {
-  for (const line of table.split('\n')) {
-    const cells = line.split('|').map((c) => c.trim());
-    if (cells[1] === name) return cells[2];
-  }
-  return undefined;
-}
 
 describe('python3-cinderclient on volume metadata, summary, messages, zones (noauth)', () => {
   let svc: ServiceProcess;
