@@ -2,7 +2,7 @@
 // update and delete. Create and update answer with the request body, as Cinder does (create adds the ids).
 import type { FastifyInstance } from 'fastify';
 import { CinderFault } from '../../errors.js';
-import type { EncryptionSpecInfo, Workflow } from '../../workflow/model.js';
+import type { EncryptionSpecInfo, EncryptionSpecInput, Workflow } from '../../workflow/model.js';
 import { EncryptionCreateBody, EncryptionUpdateBody } from '../types-schemas.js';
 import { validate } from '../validation.js';
 
@@ -29,6 +29,23 @@ function keySize(v: unknown): number | null | undefined {
   return n;
 }
 
+/** A create or update body's encryption object: what the route echoes back (key_size as a number) and what
+ *  it asks the workflow for. */
+function specRequest(encryption: {
+  provider?: string;
+  cipher?: string | null;
+  key_size?: unknown;
+  control_location?: 'front-end' | 'back-end';
+}): { echo: Record<string, unknown>; spec: EncryptionSpecInput } {
+  const echo = { ...encryption } as Record<string, unknown>;
+  const size = keySize(echo.key_size);
+  if (size !== undefined) echo.key_size = size;
+  return {
+    echo,
+    spec: { provider: encryption.provider, cipher: encryption.cipher, keySize: size, controlLocation: encryption.control_location },
+  };
+}
+
 export function registerEncryptionTypeRoutes(app: FastifyInstance, workflow: Workflow): void {
   app.get('/types/:typeId/encryption', async (request) => {
     const { typeId } = request.params as { typeId: string };
@@ -46,32 +63,16 @@ export function registerEncryptionTypeRoutes(app: FastifyInstance, workflow: Wor
 
   app.post('/types/:typeId/encryption', { schema: { body: EncryptionCreateBody } }, async (request) => {
     const { typeId } = request.params as { typeId: string };
-    const body = validate(EncryptionCreateBody, request.body);
-    const e = { ...body.encryption } as Record<string, unknown>;
-    const size = keySize(e.key_size);
-    if (size !== undefined) e.key_size = size;
-    const created = await workflow.createEncryptionType(request.ctx, typeId, {
-      provider: body.encryption.provider,
-      cipher: body.encryption.cipher,
-      keySize: size,
-      controlLocation: body.encryption.control_location,
-    });
-    return { encryption: { ...e, volume_type_id: created.volumeTypeId, encryption_id: created.encryptionId } };
+    const { echo, spec } = specRequest(validate(EncryptionCreateBody, request.body).encryption);
+    const created = await workflow.createEncryptionType(request.ctx, typeId, spec);
+    return { encryption: { ...echo, volume_type_id: created.volumeTypeId, encryption_id: created.encryptionId } };
   });
 
   app.put('/types/:typeId/encryption/:id', { schema: { body: EncryptionUpdateBody } }, async (request) => {
     const { typeId } = request.params as { typeId: string };
-    const body = validate(EncryptionUpdateBody, request.body);
-    const e = { ...body.encryption } as Record<string, unknown>;
-    const size = keySize(e.key_size);
-    if (size !== undefined) e.key_size = size;
-    await workflow.updateEncryptionType(request.ctx, typeId, {
-      provider: body.encryption.provider,
-      cipher: body.encryption.cipher,
-      keySize: size,
-      controlLocation: body.encryption.control_location,
-    });
-    return { encryption: e };
+    const { echo, spec } = specRequest(validate(EncryptionUpdateBody, request.body).encryption);
+    await workflow.updateEncryptionType(request.ctx, typeId, spec);
+    return { encryption: echo };
   });
 
   app.delete('/types/:typeId/encryption/:id', async (request, reply) => {
