@@ -3,10 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { runProcess, type RunResult } from '../../src/util/exec.js';
+import type { RunResult } from '../../src/util/exec.js';
 import { CinderApi } from './api-client.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { field } from './cinder-cli.js';
+import { field, noauthCinder } from './cinder-cli.js';
 import { iscsiInq, iscsiUrl, splitPortal } from '../support/libiscsi.js';
 
 const project = '5e6f7a8b9c0d';
@@ -20,9 +20,7 @@ describe('python3-cinderclient attachment commands against embervol', { concurre
   before(async () => {
     svc = await startServiceProcess({ target: 'builtin' });
     api = new CinderApi(svc.url, project, 'alice', '3.44');
-    const endpoint = `${svc.url}/v3/${project}`;
-    cinder = (...args: string[]) =>
-      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', endpoint, ...args], { timeoutMs: 60_000 });
+    cinder = noauthCinder(svc.url, project);
   });
   after(async () => {
     await svc?.stop();

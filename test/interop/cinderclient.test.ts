@@ -1,9 +1,9 @@
 // python3-cinderclient, unmodified, drives embervol in noauth mode: volumes and types end to end.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProcess, type RunResult } from '../../src/util/exec.js';
+import type { RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { field } from './cinder-cli.js';
+import { field, noauthCinder } from './cinder-cli.js';
 
 const project = '9f8e7d6c5b4a';
 
@@ -13,9 +13,7 @@ describe('python3-cinderclient against embervol (noauth)', () => {
 
   before(async () => {
     svc = await startServiceProcess({ target: (process.env.EMBERVOL_TEST_TARGETS ?? 'builtin,tgt').split(',')[0] as 'tgt' | 'builtin' });
-    const endpoint = `${svc.url}/v3/${project}`;
-    cinder = (...args: string[]) =>
-      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', endpoint, ...args]);
+    cinder = noauthCinder(svc.url, project);
   });
   after(async () => {
     await svc?.stop();

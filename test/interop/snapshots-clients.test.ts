@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { field } from './cinder-cli.js';
+import { field, noauthCinder } from './cinder-cli.js';
 import { CinderApi } from './api-client.js';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -55,8 +55,7 @@ describe('snapshots through cinderclient, the openstack CLI and openstacksdk (no
   }
 
   it('cinderclient: snapshot-create, snapshot-list, snapshot-show, create --snapshot-id, snapshot-delete', async () => {
-    const cinder = (...args: string[]) =>
-      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', `${svc.url}/v3/${project}`, ...args], { timeoutMs: 60_000 });
+    const cinder = noauthCinder(svc.url, project);
     const vol = await api.createVolume(1);
     const created = await cinder('snapshot-create', '--name', 'cc-snap', vol);
     assert.equal(created.code, 0, created.stderr);

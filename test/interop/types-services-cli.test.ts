@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { noauthCinder } from './cinder-cli.js';
 import { CinderApi } from './api-client.js';
 
 describe('openstack CLI and cinderclient: type update, access and encryption; volume service list; backend pools', () => {
@@ -19,10 +20,7 @@ describe('openstack CLI and cinderclient: type update, access and encryption; vo
     osc = (...args: string[]) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3`, ...args], { timeoutMs: 60_000 });
     // cinderclient for what this OSC cannot do without Keystone (--project looks the project up in Identity)
     // or does not have (backend pool list).
-    cinder = (...args: string[]) =>
-      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'admin', '--os-project-id', 'admin', '--os-endpoint', `${svc.url}/v3/admin`, ...args], {
-        timeoutMs: 60_000,
-      });
+    cinder = noauthCinder(svc.url, 'admin', 'admin');
   });
   after(async () => {
     await svc?.stop();

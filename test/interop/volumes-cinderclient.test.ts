@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { field } from './cinder-cli.js';
+import { field, noauthCinder } from './cinder-cli.js';
 
 const project = '7e6d5c4b3a29';
 
@@ -17,8 +17,7 @@ describe('python3-cinderclient on volume metadata, summary, messages, zones (noa
   before(async () => {
     svc = await startServiceProcess({ target: 'builtin' });
     endpoint = `${svc.url}/v3/${project}`;
-    cinder = (...args: string[]) =>
-      runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', 'alice', '--os-project-id', project, '--os-endpoint', endpoint, ...args]);
+    cinder = noauthCinder(svc.url, project);
   });
   after(async () => {
     await svc?.stop();
