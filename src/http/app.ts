@@ -20,6 +20,7 @@ import { registerTypeAccessRoutes } from './routes/type-access.js';
 import { registerEncryptionTypeRoutes } from './routes/encryption-types.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
+import { registerQosSpecsRoutes } from './routes/qos-specs.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
 
@@ -140,6 +141,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerServiceRoutes(scope, deps.workflow);
     registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
+    registerQosSpecsRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

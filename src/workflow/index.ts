@@ -17,6 +17,7 @@ import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
+import { qosSpecsActions } from './qos-specs.js';
 
 export type * from './model.js';
 
@@ -59,6 +60,7 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...encryptionTypeActions(shared),
     ...servicesActions(shared),
     ...retypeActions(shared),
+    ...qosSpecsActions(shared),
     ...eventActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);

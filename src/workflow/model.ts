@@ -49,6 +49,37 @@ export interface VolumeTypeInfo {
   description: string | null;
   isPublic: boolean;
   extraSpecs: Record<string, string>;
+  /** The associated QoS spec (admins see it in show and list). */
+  qosSpecsId?: string | null;
+}
+
+export type QosConsumer = 'front-end' | 'back-end' | 'both';
+
+export interface QosSpecsInfo {
+  id: string;
+  name: string;
+  consumer: QosConsumer;
+  specs: Record<string, string>;
+}
+
+export interface QosAssociation {
+  association_type: 'volume_type';
+  id: string;
+  name: string;
+}
+
+export interface QosSpecsWorkflow {
+  listQosSpecs(ctx: Ctx, filters?: { id?: string; name?: string; consumer?: string }): Promise<QosSpecsInfo[]>;
+  getQosSpecs(ctx: Ctx, id: string): Promise<QosSpecsInfo>;
+  /** `specs` may carry `consumer`; the rest are the spec's keys. */
+  createQosSpecs(ctx: Ctx, name: string, specs: Record<string, string>): Promise<QosSpecsInfo>;
+  setQosKeys(ctx: Ctx, id: string, specs: Record<string, string>): Promise<Record<string, string>>;
+  unsetQosKeys(ctx: Ctx, id: string, keys: string[]): Promise<void>;
+  deleteQosSpecs(ctx: Ctx, id: string, opts: { force: boolean }): Promise<void>;
+  qosAssociations(ctx: Ctx, id: string): Promise<QosAssociation[]>;
+  associateQos(ctx: Ctx, id: string, typeId: string): Promise<void>;
+  disassociateQos(ctx: Ctx, id: string, typeId: string): Promise<void>;
+  disassociateAllQos(ctx: Ctx, id: string): Promise<void>;
 }
 
 export interface CreateVolumeRequest {
@@ -210,7 +241,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
+export interface Workflow extends QosSpecsWorkflow, AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
