@@ -5,6 +5,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import type { Deps } from './deps.js';
 import { tracked, type Actor } from './events.js';
+import { pushQosToVolume } from './qos-specs.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -75,6 +76,8 @@ export function hostTasks(deps: Deps) {
         },
         { reason },
       );
+      // Per-GB limits follow the new size.
+      await pushQosToVolume(deps, id);
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume extend failed');
       await tracked(

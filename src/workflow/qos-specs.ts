@@ -9,6 +9,7 @@ import type { Db } from '../store/schema.js';
 import * as qos from '../store/qos-specs.js';
 import * as types from '../store/volume-types.js';
 import type * as volumes from '../store/volumes.js';
+import * as volumesStore from '../store/volumes.js';
 import type { QosLimits, VolumeRef } from '../host/types.js';
 import type { Deps } from './deps.js';
 import { requireAdmin } from './policy.js';
@@ -117,6 +118,22 @@ export async function pushQos(deps: Deps, typeIds: string[]): Promise<void> {
       }
     }),
   );
+}
+
+/** Pushes the back-end limits to one volume's export (its size or type changed); failures are logged. */
+export async function pushQosToVolume(deps: Deps, volumeId: string): Promise<void> {
+  const row = await volumesStore.findVolume(deps.store.db, volumeId);
+  if (!row || row.provider_location === null) return;
+  try {
+    await deps.hosts.byName(row.host).setQos(await refWithQos(deps.store.db, row));
+  } catch (err) {
+    deps.logger.error({ err, volumeId }, 'could not apply QoS limits to the export');
+  }
+}
+
+/** The front-end spec a volume of the type would hand Nova (retype of an in-use volume must keep it). */
+export async function frontEndSpecsOfType(db: Db, typeId: string | null, sizeGiB: number): Promise<string> {
+  return JSON.stringify(frontEndSpecs(await qos.qosSpecsOfType(db, typeId), sizeGiB));
 }
 
 export function qosSpecsActions(deps: Deps): QosSpecsWorkflow {

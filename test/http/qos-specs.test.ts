@@ -134,3 +134,16 @@ test('connection_info.qos_specs carries front-end and both specs (per-GB scaled)
   await api.call('GET', `/qos-specs/${q.id}/disassociate?vol_type_id=${type.id}`);
   assert.equal(host.qos.get(vol), null, 'disassociating lifts the limits');
 });
+
+test('per-GB back-end limits follow an extend of an exported volume', async () => {
+  const host = api.env.host as unknown as RecordingHost;
+  const type = (await api.call('POST', '/types', { volume_type: { name: 'qos-pergb' } })).body.volume_type;
+  const q = (await api.call('POST', '/qos-specs', { qos_specs: { name: 'pergb', total_iops_sec_per_gb: '10' } })).body.qos_specs;
+  await api.call('GET', `/qos-specs/${q.id}/associate?vol_type_id=${type.id}`);
+  const vol = await api.create({ size: 2, volume_type: type.id });
+  await api.action(vol, 'os-initialize_connection', { connector: { initiator: 'iqn.1994-05.com.redhat:pergb', host: 'c2' } });
+  assert.deepEqual(host.qos.get(vol), { total_iops_sec: 20 });
+  assert.equal((await api.action(vol, 'os-extend', { new_size: 5 })).status, 202);
+  await api.env.workflow.drain();
+  assert.deepEqual(host.qos.get(vol), { total_iops_sec: 50 });
+});

@@ -74,6 +74,7 @@ export class RecordingHost implements VolumeHost, HostLifecycle {
       throw err;
     }
     this.allow(volume.id, connector.initiator);
+    if (volume.qos !== undefined) this.qos.set(volume.id, volume.qos);
     const [user, pass] = providerAuth.split(' ').slice(1);
     return {
       providerLocation,
