@@ -21,6 +21,11 @@ import { registerEncryptionTypeRoutes } from './routes/encryption-types.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerQosSpecsRoutes } from './routes/qos-specs.js';
+import { registerQuotaRoutes } from './routes/quotas.js';
+import { registerTransferRoutes } from './routes/transfers.js';
+import { registerVolumeMetadataRoutes } from './routes/volume-metadata.js';
+import { registerMessageRoutes } from './routes/messages.js';
+import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
 
@@ -142,6 +147,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
     registerQosSpecsRoutes(scope, deps.workflow);
+    registerQuotaRoutes(scope, deps.workflow);
+    registerTransferRoutes(scope, deps.workflow);
+    registerVolumeMetadataRoutes(scope, deps.workflow);
+    registerMessageRoutes(scope, deps.workflow);
+    registerDiscoveryRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

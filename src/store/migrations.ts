@@ -2,7 +2,7 @@
 // embervol_migrations. Only the kysely schema builder and portable column types are used, so the
 // same list runs unchanged on PostgreSQL. Never edit a migration that has shipped: append a new one.
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { nowTimestamp } from './schema.js';
+import { dbBool, nowTimestamp } from './schema.js';
 
 export interface Migration {
   version: number;
@@ -172,6 +172,32 @@ export const migrations: Migration[] = [
     },
   },
   {
+    version: 10,
+    name: 'user messages',
+    async up(db) {
+      // Cinder's messages table (cinder/db/sqlalchemy/models.py Message): what went wrong with an asynchronous
+      // request, in predefined words (cinder/message/message_field.py), kept until expires_at.
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('request_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource_type', 'varchar(36)')
+        .addColumn('resource_uuid', 'varchar(255)')
+        .addColumn('event_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('action_id', 'varchar(10)')
+        .addColumn('detail_id', 'varchar(10)')
+        .addColumn('message_level', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('expires_at', ts, (c) => c.notNull())
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('messages_project').on('messages').columns(['project_id', 'created_at']).execute();
+      await db.schema.createIndex('messages_expires').on('messages').column('expires_at').execute();
+    },
+  },
+  {
     version: 20,
     name: 'private type access, encryption types, services',
     async up(db) {
@@ -212,6 +238,75 @@ export const migrations: Migration[] = [
         .execute();
       // One row per (host, binary): a restarted host heartbeats its old row, and hosts registering together cannot double it.
       await db.schema.createIndex('services_host_binary').on('services').columns(['host', 'binary']).unique().execute();
+      },
+    },
+  {
+    version: 40,
+    name: 'quota limits and usages',
+    async up(db) {
+      await db.schema
+        .createTable('quota_limits')
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('owner', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('hard_limit', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quota_limits_pk', ['kind', 'owner', 'resource', 'volume_type_id'])
+        .execute();
+      await db.schema
+        .createTable('quota_usages')
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('in_use', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quota_usages_pk', ['project_id', 'resource', 'volume_type_id'])
+        .execute();
+      // Volumes created before quotas existed are charged now, so stored usage equals a recount from day one.
+      const rows = await db
+        .selectFrom('volumes')
+        .select(['project_id', 'volume_type_id', 'size', 'pending_size'])
+        .where('deleted', '=', dbBool(false))
+        .execute();
+      const usage = new Map<string, number>();
+      const add = (project: string, resource: string, typeId: string, n: number) => {
+        const k = JSON.stringify([project, resource, typeId]);
+        usage.set(k, (usage.get(k) ?? 0) + n);
+      };
+      for (const r of rows as { project_id: string; volume_type_id: string | null; size: number; pending_size: number | null }[]) {
+        const gb = Math.max(r.size, r.pending_size ?? 0);
+        for (const t of r.volume_type_id ? ['', r.volume_type_id] : ['']) {
+          add(r.project_id, 'volumes', t, 1);
+          add(r.project_id, 'gigabytes', t, gb);
+        }
+      }
+      for (const [k, n] of usage) {
+        const [project_id, resource, volume_type_id] = JSON.parse(k) as string[];
+        await db.insertInto('quota_usages').values({ project_id, resource, volume_type_id, in_use: n }).execute();
+      }
+    },
+  },
+  {
+    version: 41,
+    name: 'volume transfers',
+    async up(db) {
+      await db.schema
+        .createTable('transfers')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('display_name', 'varchar(255)')
+        .addColumn('salt', 'varchar(255)', (c) => c.notNull())
+        .addColumn('crypt_hash', 'varchar(255)', (c) => c.notNull())
+        .addColumn('source_project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('destination_project_id', 'varchar(255)')
+        .addColumn('accepted', 'boolean', (c) => c.notNull())
+        .addColumn('no_snapshots', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('transfers_volume_deleted').on('transfers').columns(['volume_id', 'deleted']).execute();
+      await db.schema.createIndex('transfers_project_deleted').on('transfers').columns(['source_project_id', 'deleted']).execute();
     },
   },
   {

@@ -130,6 +130,23 @@ export interface VolumeEventsTable {
   created_at: string;
 }
 
+/** A user message (migration 10): what went wrong with an asynchronous request, in Cinder's predefined words. */
+export interface MessagesTable {
+  id: string;
+  project_id: string;
+  request_id: string;
+  resource_type: string | null;
+  resource_uuid: string | null;
+  event_id: string;
+  action_id: string | null;
+  detail_id: string | null;
+  message_level: string;
+  created_at: string;
+  expires_at: string;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
 /** Projects that may see and use a private volume type (Cinder's volume_type_projects); migration 20. */
 export interface VolumeTypeProjectsTable {
   volume_type_id: string;
@@ -174,6 +191,44 @@ export interface ServicesTable {
   modified_at: string | null;
 }
 
+/**
+ * A quota limit set by an admin (migration 40): for a project (kind 'project', owner = project id) or for a
+ * quota class (kind 'class', owner = class name; only 'default' is used). Per-type limits name the type by
+ * id in volume_type_id ('' for the totals), so renaming a type keeps its limits.
+ */
+export interface QuotaLimitsTable {
+  kind: 'project' | 'class';
+  owner: string;
+  resource: string;
+  volume_type_id: string;
+  hard_limit: number;
+}
+
+/** What a project consumes now, per resource (and per type; '' for the totals); migration 40. */
+export interface QuotaUsagesTable {
+  project_id: string;
+  resource: string;
+  volume_type_id: string;
+  in_use: number;
+}
+
+/** An offer to give a volume to another project (migration 41). The auth key is kept only as a salted scrypt hash. */
+export interface TransfersTable {
+  id: string;
+  volume_id: string;
+  display_name: string | null;
+  salt: string;
+  crypt_hash: string;
+  source_project_id: string;
+  destination_project_id: string | null;
+  accepted: DbBool;
+  no_snapshots: DbBool;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -195,6 +250,10 @@ export interface Database {
   services: ServicesTable;
   qos_specs: QosSpecsTable;
   qos_specs_keys: QosSpecsKeysTable;
+  quota_limits: QuotaLimitsTable;
+  quota_usages: QuotaUsagesTable;
+  transfers: TransfersTable;
+  messages: MessagesTable;
 }
 
 /** What a repository function runs on: the database, or the transaction it is part of. */

@@ -4,8 +4,11 @@ import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import type { Deps } from './deps.js';
-import { tracked, type Actor } from './events.js';
 import { pushQosToVolume } from './qos-specs.js';
+import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
+import { recordMessage, type MessageOrigin } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
+import { withVolumeCharge } from './quotas.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -21,6 +24,13 @@ export interface TaskVolume {
 
 export function hostTasks(deps: Deps) {
   const { logger } = deps;
+  const db = deps.store.db;
+
+  /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
+  async function originOf(actor: Actor, id: string): Promise<MessageOrigin> {
+    const projectId = actor.projectId ?? (await volumes.findVolume(db, id))?.project_id ?? '';
+    return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
+  }
 
   async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
     try {
@@ -28,6 +38,7 @@ export function hostTasks(deps: Deps) {
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
         reason: `create failed: ${reasonOf(err)}`,
       });
@@ -47,7 +58,8 @@ export function hostTasks(deps: Deps) {
           if (now?.status !== 'deleting') return;
           for (const a of await attachments.liveAttachments(trx, [id])) await attachments.softDeleteAttachment(trx, a.id);
           await connections.dropPending(trx, id);
-          await volumes.softDeleteVolume(trx, id);
+          // The quota goes back with the row, in its transaction.
+          await withVolumeCharge(trx, id, () => volumes.softDeleteVolume(trx, id));
         },
         { reason },
       );
@@ -68,24 +80,33 @@ export function hostTasks(deps: Deps) {
         actor,
         'extend',
         id,
-        async (trx) => {
-          if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
-          if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
-          await attachments.recomputeVolumeStatus(trx, id);
-          return true;
-        },
+        (trx) =>
+          // Already charged when the extend was accepted; check: false because finishing must not be refused.
+          withVolumeCharge(
+            trx,
+            id,
+            async () => {
+              if (from !== null) return volumes.casVolume(trx, id, { status: from, size: newSize, pending_size: null }, { status: ['extending'] });
+              if (!(await volumes.casVolume(trx, id, { size: newSize, pending_size: null }, { status: ['extending'] }))) return false;
+              await attachments.recomputeVolumeStatus(trx, id);
+              return true;
+            },
+            { check: false },
+          ),
         { reason },
       );
       // Per-GB limits follow the new size.
       await pushQosToVolume(deps, id);
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume extend failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
       await tracked(
         deps,
         actor,
         'extend',
         id,
-        (trx) => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] }),
+        // The size the extend was charged for is given back with the status change.
+        (trx) => withVolumeCharge(trx, id, () => volumes.casVolume(trx, id, { status: 'error_extending', pending_size: null }, { status: ['extending'] })),
         { reason: `extend to ${newSize} GiB failed: ${reasonOf(err)}` },
       );
     }

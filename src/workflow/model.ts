@@ -1,10 +1,14 @@
 // What the workflow hands back to its callers (the HTTP layer, the CLI). Plain data: no rows, no fastify.
 // A leaf: it imports nothing else of the workflow but the request context, so every workflow module may use it.
+import type { QuotasWorkflow } from './quotas-model.js';
+import type { TransfersWorkflow } from './transfers-model.js';
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
+import type { VolumeExtrasWorkflow } from './volume-extras-model.js';
 
 export type * from './types-services-model.js';
+export type * from './volume-extras-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -104,12 +108,11 @@ export interface UpdateVolumeRequest {
 export type SortDir = 'asc' | 'desc';
 
 export interface ListVolumesRequest {
-  allTenants?: boolean;
-  name?: string;
-  status?: string;
-  bootable?: boolean;
-  availabilityZone?: string;
-  metadata?: Record<string, string>;
+  /**
+   * Every query parameter but paging, sorting and with_count, as given: the workflow applies Cinder's filter
+   * rules to them (volume-list.ts).
+   */
+  filters?: Record<string, string>;
   sort?: { key: string; dir: SortDir }[];
   limit?: number;
   marker?: string;
@@ -147,6 +150,21 @@ export interface CreateTypeRequest {
   description?: string | null;
   isPublic?: boolean;
   extraSpecs?: Record<string, string> | null;
+}
+
+export interface ListTypesRequest {
+  /** Admins only: true (the default) public and granted types, false private only, null all. */
+  isPublic?: boolean | null;
+  sort?: { key: string; dir: SortDir }[];
+  limit?: number;
+  marker?: string;
+  offset?: number;
+}
+
+export interface ListTypesResult {
+  types: VolumeTypeInfo[];
+  /** Set when `limit` cut the list: the id to pass as the next marker. */
+  nextMarker?: string;
 }
 
 export interface UpdateTypeRequest {
@@ -241,7 +259,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends QosSpecsWorkflow, AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
+export interface Workflow extends QosSpecsWorkflow, AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, QuotasWorkflow, TransfersWorkflow, VolumeExtrasWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
@@ -263,8 +281,7 @@ export interface Workflow extends QosSpecsWorkflow, AttachmentsWorkflow, TypeAcc
   setBootable(ctx: Ctx, id: string, bootable: boolean): Promise<void>;
   extend(ctx: Ctx, id: string, newSize: number): Promise<void>;
 
-  /** isPublic: admins only; true (the default) public and granted types, false private only, null all. */
-  listTypes(ctx: Ctx, opts?: { isPublic?: boolean | null }): Promise<VolumeTypeInfo[]>;
+  listTypes(ctx: Ctx, opts?: ListTypesRequest): Promise<ListTypesResult>;
   getType(ctx: Ctx, idOrDefault: string): Promise<VolumeTypeInfo>;
   createType(ctx: Ctx, req: CreateTypeRequest): Promise<VolumeTypeInfo>;
   updateType(ctx: Ctx, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo>;
@@ -287,3 +304,6 @@ export interface Workflow extends QosSpecsWorkflow, AttachmentsWorkflow, TypeAcc
   /** Resolves when every background task (create, delete, extend) started so far has finished. */
   drain(): Promise<void>;
 }
+
+export type * from './quotas-model.js';
+export type * from './transfers-model.js';

@@ -14,10 +14,11 @@ import { MIGRATION_AT_REST } from './states.js';
 import type { RetypeWorkflow } from './types-services-model.js';
 import { loadRow } from './loader.js';
 import { requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './volume-types.js';
+import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { actorOf, tracked } from './events.js';
 import { servicesActions } from './services.js';
 import { frontEndSpecsOfType, pushQosToVolume } from './qos-specs.js';
+import { withVolumeCharge } from './quotas.js';
 
 const RETYPE_REFUSED =
   'Retype needs volume to be in available or in-use state, not be part of an active migration or a consistency group, ' +
@@ -36,6 +37,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       const row = await loadRow(db, ctx, volumeId);
       // The API looks the type up elevated: any type, private or not, by id or name.
       const target = await resolveType(db, newType, null);
+      provisionFilterOnSize(target, row.size);
       const srcMulti = toBool(row.multiattach);
       const tgtMulti = isMultiattachType(target.extraSpecs);
       if (srcMulti !== tgtMulti && row.status !== 'available') {
@@ -56,7 +58,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       const actor = actorOf(ctx);
 
       // What Cinder's scheduler and manager decide after the API accepted the request.
-      let failure = await servicesActions(deps).placementProblem({ backendName: target.extraSpecs.volume_backend_name, zone: row.availability_zone });
+      let failure = await servicesActions(deps).placementProblem({ extraSpecs: target.extraSpecs, zone: row.availability_zone });
       if (failure) failure = `No valid backend was found. ${failure}`;
       else if (encryptionKey(oldEnc) !== encryptionKey(newEnc)) {
         // A changed encryption means rewriting the data (manager.py never calls driver.retype for it); embervol
@@ -67,11 +69,15 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       await tracked(deps, actor, 'retype', row.id, async (trx) => {
         const values = failure ? {} : { volume_type_id: target.id, multiattach: dbBool(tgtMulti) };
         // The conditional update Cinder makes to claim the volume, with the type change folded in.
-        const ok = await volumes.casVolume(
-          trx,
-          row.id,
-          { ...values },
-          { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti },
+        // The quota charge moves from the old type's counters to the new type's in the same transaction (413 when
+        // the new type's per-type limits are full).
+        const ok = await withVolumeCharge(trx, row.id, () =>
+          volumes.casVolume(
+            trx,
+            row.id,
+            { ...values },
+            { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti },
+          ),
         );
         if (!ok) throw new CinderFault(400, `Invalid volume: ${RETYPE_REFUSED}`);
         const current = await volumes.findVolume(trx, row.id);

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app.js';
 import { makeEnv, type Env } from '../workflow/fixture.js';
+import type { Logger } from '../../src/log.js';
 
 export interface Res {
   status: number;
@@ -20,8 +21,8 @@ export interface Api {
   close(): Promise<void>;
 }
 
-export async function makeApi(opts: { real?: boolean; project?: string } = {}): Promise<Api> {
-  const env = await makeEnv({ real: opts.real });
+export async function makeApi(opts: { real?: boolean; project?: string; cinderQuotas?: boolean; logger?: Logger } = {}): Promise<Api> {
+  const env = await makeEnv({ real: opts.real, cinderQuotas: opts.cinderQuotas, logger: opts.logger });
   const app = buildApp({ workflow: env.workflow, logger: env.logger, auth: 'noauth' });
   await app.ready();
   const project = opts.project ?? '0a1b2c3d4e5f';

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/index.js';
+import { setLimit, TOTAL } from '../../src/store/quotas.js';
 import { createWorkflow } from '../../src/workflow/index.js';
 import type { Workflow } from '../../src/workflow/model.js';
 import type { AccessMode, AclEntry, Connector, HostConnection, HostLifecycle, QosLimits, VolumeHost, VolumeRef } from '../../src/host/types.js';
@@ -152,10 +153,18 @@ export interface Env {
   close(): Promise<void>;
 }
 
-export async function makeEnv(opts: { real?: boolean; logger?: Logger } = {}): Promise<Env> {
+export async function makeEnv(opts: { real?: boolean; logger?: Logger; cinderQuotas?: boolean } = {}): Promise<Env> {
   const dir = await makeTempDir();
   const logger = opts.logger ?? silentLogger();
   const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  if (!opts.cinderQuotas) {
+    // Tests of other features create far more than Cinder's default 10 volumes in one project; they run with
+    // the default quota class lifted (as `cinder quota-class-update default` would). Quota tests ask for
+    // Cinder's defaults with cinderQuotas: true.
+    for (const resource of ['volumes', 'gigabytes', 'snapshots']) {
+      await setLimit(store.db, 'class', 'default', { resource, typeId: TOTAL }, -1);
+    }
+  }
   let host: VolumeHost & HostLifecycle;
   let tgt: PrivateTgt | undefined;
   if (opts.real) {

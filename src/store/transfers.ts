@@ -1,0 +1,53 @@
+// Volume transfer offers. A row is soft-deleted when the offer is withdrawn or accepted (accepted = 1 then).
+import type { Insertable, Selectable } from 'kysely';
+import { dbBool, nowTimestamp, type Db, type TransfersTable } from './schema.js';
+
+export type TransferRow = Selectable<TransfersTable>;
+
+export async function insertTransfer(db: Db, row: Insertable<TransfersTable>): Promise<void> {
+  await db.insertInto('transfers').values(row).execute();
+}
+
+/** A live (neither withdrawn nor accepted) transfer. */
+export async function findTransfer(db: Db, id: string): Promise<TransferRow | undefined> {
+  return db.selectFrom('transfers').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
+}
+
+export interface ListTransfersQuery {
+  /** null: every project (admin all_tenants). */
+  projectId: string | null;
+  name?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export async function listTransfers(db: Db, q: ListTransfersQuery): Promise<TransferRow[]> {
+  let s = db.selectFrom('transfers').selectAll().where('deleted', '=', dbBool(false));
+  if (q.projectId !== null) s = s.where('source_project_id', '=', q.projectId);
+  if (q.name !== undefined) s = s.where('display_name', '=', q.name);
+  s = s.orderBy('created_at').orderBy('id');
+  if (q.limit !== undefined) s = s.limit(q.limit);
+  if (q.offset !== undefined) s = s.offset(q.offset).$if(q.limit === undefined, (x) => x.limit(-1));
+  return s.execute();
+}
+
+/** Ends a live transfer (withdrawn, or accepted into `destination`); false when it was already gone. */
+export async function closeTransfer(db: Db, id: string, accepted: { destinationProjectId: string } | null): Promise<boolean> {
+  const now = nowTimestamp();
+  const r = await db
+    .updateTable('transfers')
+    .set({
+      deleted: dbBool(true),
+      deleted_at: now,
+      ...(accepted ? { accepted: dbBool(true), destination_project_id: accepted.destinationProjectId } : {}),
+    })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** Live transfers of one volume (at most one while it is awaiting-transfer). */
+export async function transfersOfVolume(db: Db, volumeId: string): Promise<TransferRow[]> {
+  return db.selectFrom('transfers').selectAll().where('volume_id', '=', volumeId).where('deleted', '=', dbBool(false)).execute();
+}

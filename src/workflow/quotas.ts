@@ -1,0 +1,322 @@
+// Quotas: limits (project, default class, built-in defaults) and the accounting every resource-creating
+// step calls inside its own transaction. There are no reservations: usage is charged in the transaction that
+// writes the row it counts and released in the one that removes it, so nothing can leak when a request or the
+// process dies half-way (Cinder's reserve/commit/rollback and its expiring reservations are not needed).
+import type { Transaction } from 'kysely';
+import { CinderFault, forbidden, invalidInput } from '../errors.js';
+import type { Database, Db } from '../store/schema.js';
+import * as quotas from '../store/quotas.js';
+import * as types from '../store/volume-types.js';
+import type { RequestContext } from './context.js';
+import type { Deps } from './deps.js';
+import type { QuotasWorkflow, QuotaUsageInfo } from './quotas-model.js';
+import { canSeeProject, requireAdmin } from './policy.js';
+import * as volumes from '../store/volumes.js';
+
+/** Cinder's built-in defaults (cinder/quota.py quota_opts; per_volume_size_limit -1). */
+export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
+  volumes: 10,
+  snapshots: 10,
+  gigabytes: 1000,
+  backups: 10,
+  backup_gigabytes: 1000,
+  groups: 10,
+  per_volume_gigabytes: -1,
+};
+
+/** Resources that also exist per volume type, as `<resource>_<type name>` (cinder/quota.py VolumeTypeResource). */
+export const PER_TYPE_RESOURCES = ['volumes', 'gigabytes', 'snapshots'] as const;
+
+/** Keys a quota-set body may carry that are not resources (cinder/quota.py NON_QUOTA_KEYS). */
+const NON_QUOTA_KEYS = new Set(['tenant_id', 'id']);
+/** db.MAX_INT in Cinder. */
+const MAX_INT = 0x7fffffff;
+
+/** What one step consumes (positive) or gives back (negative), in the order Cinder reports the first excess. */
+export interface QuotaDelta {
+  volumes?: number;
+  gigabytes?: number;
+  snapshots?: number;
+}
+
+/** Limit lookup for one project: its own limit, else the default class's, else the built-in default. */
+export type LimitOf = (resource: string, typeId: string) => number;
+
+export async function limitsFor(db: Db, projectId: string): Promise<LimitOf> {
+  const own = await quotas.getLimits(db, 'project', projectId);
+  const cls = await quotas.getLimits(db, 'class', 'default');
+  const key = (r: string, t: string) => `${r}\u0000${t}`;
+  const ownMap = new Map(own.map((l) => [key(l.resource, l.typeId), l.limit]));
+  const clsMap = new Map(cls.map((l) => [key(l.resource, l.typeId), l.limit]));
+  return (resource, typeId) =>
+    ownMap.get(key(resource, typeId)) ?? clsMap.get(key(resource, typeId)) ?? (typeId === quotas.TOTAL ? (DEFAULT_LIMITS[resource] ?? -1) : -1);
+}
+
+async function typeName(db: Db, typeId: string): Promise<string> {
+  return (await types.findType(db, typeId, { includeDeleted: true }))?.name ?? typeId;
+}
+
+function overQuota(resource: string, name: string, requested: number, limit: number, consumed: number): CinderFault {
+  // The three messages of cinder/quota_utils.py process_reserve_over_quota (exception.py QuotaError subclasses).
+  if (resource === 'gigabytes') {
+    return new CinderFault(
+      413,
+      `Requested volume or snapshot exceeds allowed ${name} quota. Requested ${requested}G, quota is ${limit}G and ${consumed}G has been consumed.`,
+    );
+  }
+  if (resource === 'snapshots') return new CinderFault(413, `Maximum number of snapshots allowed (${limit}) exceeded`);
+  return new CinderFault(413, `Maximum number of volumes allowed (${limit}) exceeded for quota '${name}'.`);
+}
+
+/** per_volume_gigabytes: a volume (created, extended or accepted) may not be larger than this (VolumeSizeExceedsLimit). */
+export async function checkPerVolumeSize(db: Db, projectId: string, size: number, opts: { check?: boolean } = {}): Promise<void> {
+  if (opts.check === false) return;
+  const limit = (await limitsFor(db, projectId))('per_volume_gigabytes', quotas.TOTAL);
+  if (limit >= 0 && size > limit) throw new CinderFault(413, `Requested volume size ${size}G is larger than maximum allowed limit ${limit}G.`);
+}
+
+/**
+ * Charges `delta` to `projectId` (totals and, with a type, the per-type counters) inside `trx`, the
+ * transaction that writes the row being counted. Every positive change is one conditional UPDATE against the
+ * limit; the first one refused throws Cinder's 413 and, since the caller's transaction then rolls back, nothing
+ * was charged. Snapshots call this with { snapshots: 1, gigabytes: size }.
+ */
+export async function consumeQuota(
+  trx: Transaction<Database>,
+  projectId: string,
+  typeId: string | null,
+  delta: QuotaDelta,
+  opts: { check?: boolean } = {},
+): Promise<void> {
+  const limitOf = opts.check === false ? () => -1 : await limitsFor(trx, projectId);
+  const scopes = typeId ? [quotas.TOTAL, typeId] : [quotas.TOTAL];
+  for (const scope of scopes) {
+    for (const [resource, n] of Object.entries(delta) as [string, number | undefined][]) {
+      if (!n) continue;
+      const limit = limitOf(resource, scope);
+      if (await quotas.addUsage(trx, projectId, { resource, typeId: scope }, n, limit)) continue;
+      const consumed = await quotas.usageOf(trx, projectId, { resource, typeId: scope });
+      const name = scope === quotas.TOTAL ? resource : `${resource}_${await typeName(trx, scope)}`;
+      throw overQuota(resource, name, n, limit, consumed);
+    }
+  }
+}
+
+/** Gives `delta` back (the row it counted left the project); never refused. */
+export async function releaseQuota(trx: Transaction<Database>, projectId: string, typeId: string | null, delta: QuotaDelta): Promise<void> {
+  const scopes = typeId ? [quotas.TOTAL, typeId] : [quotas.TOTAL];
+  for (const scope of scopes) {
+    for (const [resource, n] of Object.entries(delta) as [string, number | undefined][]) {
+      if (n) await quotas.addUsage(trx, projectId, { resource, typeId: scope }, -n);
+    }
+  }
+}
+
+interface VolumeCharge {
+  projectId: string;
+  typeId: string | null;
+  gigabytes: number;
+}
+
+function chargeOf(row: volumes.VolumeRow | undefined): VolumeCharge | null {
+  return row ? { projectId: row.project_id, typeId: row.volume_type_id, gigabytes: quotas.chargedSize(row) } : null;
+}
+
+/**
+ * Runs `fn` (a write to one volume row, inside `trx`) and moves the volume's quota charge along with it: a new
+ * row is charged, a deleted one released, a grown or shrunk one (size, pending extend) re-charged, one that
+ * changed project (transfer) or type (retype) released from the old owner and charged to the new. Growth is
+ * checked against the limits unless `check` is false (a task finishing what was already charged).
+ * Whatever `fn` does to the row, stored usage keeps equal to recountUsage().
+ */
+export async function withVolumeCharge<T>(
+  trx: Transaction<Database>,
+  volumeId: string,
+  fn: () => Promise<T>,
+  opts: { check?: boolean } = {},
+): Promise<T> {
+  const before = chargeOf(await volumes.findVolume(trx, volumeId));
+  const result = await fn();
+  const after = chargeOf(await volumes.findVolume(trx, volumeId));
+  if (before && after && before.projectId === after.projectId && before.typeId === after.typeId) {
+    const d = after.gigabytes - before.gigabytes;
+    if (d > 0) {
+      const row = await volumes.findVolume(trx, volumeId);
+      await checkPerVolumeSize(trx, after.projectId, quotas.chargedSize(row!), opts);
+      await consumeQuota(trx, after.projectId, after.typeId, { gigabytes: d }, opts);
+    } else if (d < 0) await releaseQuota(trx, after.projectId, after.typeId, { gigabytes: -d });
+    return result;
+  }
+  if (before) await releaseQuota(trx, before.projectId, before.typeId, { volumes: 1, gigabytes: before.gigabytes });
+  if (after) {
+    await checkPerVolumeSize(trx, after.projectId, after.gigabytes, opts);
+    await consumeQuota(trx, after.projectId, after.typeId, { volumes: 1, gigabytes: after.gigabytes }, opts);
+  }
+  return result;
+}
+
+/** Charges a volume row just inserted in `trx` to its project (checked: 413 when over a limit). */
+export async function chargeNewVolume(trx: Transaction<Database>, volumeId: string): Promise<void> {
+  const row = await volumes.findVolume(trx, volumeId);
+  if (!row) return;
+  await checkPerVolumeSize(trx, row.project_id, quotas.chargedSize(row));
+  await consumeQuota(trx, row.project_id, row.volume_type_id, { volumes: 1, gigabytes: quotas.chargedSize(row) });
+}
+
+/** A live volume type as the quota API names it. */
+interface TypeRef {
+  id: string;
+  name: string;
+}
+
+async function allTypes(db: Db): Promise<TypeRef[]> {
+  return (await types.listTypes(db, { publicOnly: false })).map((t) => ({ id: t.id, name: t.name }));
+}
+
+/** Every resource key of a quota set (fixed ones, then per type), with the usage key it maps to. */
+function resourceKeys(typeList: TypeRef[]): { name: string; resource: string; typeId: string }[] {
+  const out = Object.keys(DEFAULT_LIMITS).map((r) => ({ name: r, resource: r, typeId: quotas.TOTAL }));
+  for (const t of typeList) for (const r of PER_TYPE_RESOURCES) out.push({ name: `${r}_${t.name}`, resource: r, typeId: t.id });
+  return out;
+}
+
+/** oslo's validate_integer as Cinder's quota-set format checker applies it (cinder/api/validation/validators.py). */
+function quotaValue(key: string, v: unknown): number {
+  let n: number;
+  if (typeof v === 'number' && Number.isInteger(v)) n = v;
+  else if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) n = Number(v.trim());
+  else throw new CinderFault(400, `${key} must be an integer.`);
+  if (n < -1) throw new CinderFault(400, `${key} must be >= -1`);
+  if (n > MAX_INT) throw new CinderFault(400, `${key} must be <= ${MAX_INT}`);
+  return n;
+}
+
+export function quotaActions(deps: Deps): QuotasWorkflow {
+  const { store } = deps;
+  const db = store.db;
+
+  function requireOwnerOrAdmin(ctx: RequestContext, projectId: string, rule: string): void {
+    if (!canSeeProject(ctx, projectId)) throw forbidden(rule);
+  }
+
+  async function limitsView(projectId: string): Promise<Record<string, number>> {
+    const limitOf = await limitsFor(db, projectId);
+    const out: Record<string, number> = {};
+    for (const k of resourceKeys(await allTypes(db))) out[k.name] = limitOf(k.resource, k.typeId);
+    return out;
+  }
+
+  /** The project's own limits play no part: the defaults are the default class's, else the built-in ones. */
+  const defaultsView = () => classView('default');
+
+  async function usageView(projectId: string): Promise<Record<string, QuotaUsageInfo>> {
+    const limitOf = await limitsFor(db, projectId);
+    const stored = (await quotas.storedUsage(db, projectId)).get(projectId) ?? [];
+    const out: Record<string, QuotaUsageInfo> = {};
+    for (const k of resourceKeys(await allTypes(db))) {
+      const inUse = stored.find((u) => u.resource === k.resource && u.typeId === k.typeId)?.inUse ?? 0;
+      // No reservations exist (usage is charged with the row), so reserved is always 0.
+      out[k.name] = { limit: limitOf(k.resource, k.typeId), in_use: inUse, reserved: 0 };
+    }
+    return out;
+  }
+
+  /** Maps body keys to usage keys; unknown keys are Cinder's "Bad key(s)" 400. */
+  async function parseBody(body: Record<string, unknown>, what: 'quota set' | 'quota class set'): Promise<{ name: string; resource: string; typeId: string; value: number }[]> {
+    const keys = new Map(resourceKeys(await allTypes(db)).map((k) => [k.name, k]));
+    const bad = Object.keys(body).filter((k) => !keys.has(k) && !(what === 'quota set' && NON_QUOTA_KEYS.has(k)));
+    if (bad.length > 0) throw invalidInput(`Bad key(s) in ${what}: ${bad.join(', ')}`);
+    const out = [];
+    for (const [name, v] of Object.entries(body)) {
+      const k = keys.get(name);
+      if (!k) continue;
+      out.push({ ...k, value: quotaValue(name, v) });
+    }
+    return out;
+  }
+
+  return {
+    async showQuotaSet(ctx: RequestContext, projectId: string, opts: { usage?: boolean } = {}): Promise<Record<string, number> | Record<string, QuotaUsageInfo>> {
+      requireOwnerOrAdmin(ctx, projectId, 'volume_extension:quotas:show');
+      return opts.usage ? usageView(projectId) : limitsView(projectId);
+    },
+
+    async defaultQuotaSet(ctx: RequestContext, projectId: string) {
+      requireOwnerOrAdmin(ctx, projectId, 'volume_extension:quotas:show');
+      return defaultsView();
+    },
+
+    async updateQuotaSet(ctx: RequestContext, projectId: string, body: Record<string, unknown>) {
+      requireAdmin(ctx, 'volume_extension:quotas:update');
+      if (projectId.length < 1 || projectId.length > 255) throw invalidInput('quota_set_name has a length outside 1 to 255.');
+      const changes = await parseBody(body, 'quota set');
+      await store.transaction(async (trx) => {
+        for (const c of changes) {
+          // Better than Cinder (which compares only against limits the project already had): a limit below
+          // what the project uses now is refused whatever was set before.
+          if (c.name !== 'per_volume_gigabytes' && c.value !== -1) {
+            const used = await quotas.usageOf(trx, projectId, c);
+            if (c.value < used) {
+              throw new CinderFault(
+                400,
+                `Quota ${c.name} limit must be equal or greater than existing resources. Current usage is ${used} and the requested limit is ${c.value}.`,
+              );
+            }
+          }
+          await quotas.setLimit(trx, 'project', projectId, c, c.value);
+        }
+      });
+      return limitsView(projectId);
+    },
+
+    async deleteQuotaSet(ctx: RequestContext, projectId: string): Promise<void> {
+      requireAdmin(ctx, 'volume_extension:quotas:delete');
+      await quotas.deleteProjectLimits(db, projectId);
+    },
+
+    async showQuotaClassSet(ctx: RequestContext, className: string) {
+      requireAdmin(ctx, 'volume_extension:quota_classes');
+      return classView(className);
+    },
+
+    async updateQuotaClassSet(ctx: RequestContext, className: string, body: Record<string, unknown>) {
+      requireAdmin(ctx, 'volume_extension:quota_classes');
+      if (className.length < 1 || className.length > 255) throw invalidInput('quota_class_name has a length outside 1 to 255.');
+      const changes = await parseBody(body, 'quota class set');
+      await store.transaction(async (trx) => {
+        for (const c of changes) await quotas.setLimit(trx, 'class', className, c, c.value);
+      });
+      return classView(className);
+    },
+
+    /** The absolute limits of GET /limits (cinder/api/views/limits.py) with the project's usage. */
+    async absoluteLimits(ctx: RequestContext, projectId?: string): Promise<Record<string, number>> {
+      const target = projectId && ctx.isAdmin ? projectId : ctx.projectId;
+      const limitOf = await limitsFor(db, target);
+      const stored = (await quotas.storedUsage(db, target)).get(target) ?? [];
+      const used = (r: string) => stored.find((u) => u.resource === r && u.typeId === quotas.TOTAL)?.inUse ?? 0;
+      return {
+        maxTotalVolumes: limitOf('volumes', quotas.TOTAL),
+        maxTotalSnapshots: limitOf('snapshots', quotas.TOTAL),
+        maxTotalVolumeGigabytes: limitOf('gigabytes', quotas.TOTAL),
+        maxTotalBackups: limitOf('backups', quotas.TOTAL),
+        maxTotalBackupGigabytes: limitOf('backup_gigabytes', quotas.TOTAL),
+        totalVolumesUsed: used('volumes'),
+        totalGigabytesUsed: used('gigabytes'),
+        totalSnapshotsUsed: used('snapshots'),
+        totalBackupsUsed: used('backups'),
+        totalBackupGigabytesUsed: used('backup_gigabytes'),
+      };
+    },
+  };
+
+  /** A class's own limits over the built-in defaults (Cinder's get_class_quotas). */
+  async function classView(className: string): Promise<Record<string, number>> {
+    const cls = await quotas.getLimits(db, 'class', className);
+    const out: Record<string, number> = {};
+    for (const k of resourceKeys(await allTypes(db))) {
+      out[k.name] = cls.find((l) => l.resource === k.resource && l.typeId === k.typeId)?.limit ?? (k.typeId === quotas.TOTAL ? DEFAULT_LIMITS[k.resource] : -1);
+    }
+    return out;
+  }
+}
