@@ -147,7 +147,7 @@ export interface Env {
 export async function makeEnv(opts: { real?: boolean; logger?: Logger } = {}): Promise<Env> {
   const dir = await makeTempDir();
   const logger = opts.logger ?? silentLogger();
-  const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'embervol.sqlite') });
   let host: VolumeHost & HostLifecycle;
   let tgt: PrivateTgt | undefined;
   if (opts.real) {
