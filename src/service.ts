@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { formatHostPort } from './util/ports.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
+import { REPORT_INTERVAL_SECONDS } from './workflow/services.js';
 import { buildApp } from './http/app.js';
 import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
 import { createKeystoneValidator } from './auth/keystone.js';
@@ -66,6 +67,18 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     stopped.push(async () => {
       clearInterval(reconcileTimer);
       await pass;
+    });
+    // This process is a volume host and a scheduler: it registers both in the services table and heartbeats
+    // them (Cinder's report_interval), so os-services shows them up until the process stops.
+    await workflow.heartbeat();
+    let beat: Promise<unknown> = Promise.resolve();
+    const heartbeatTimer = setInterval(() => {
+      beat = workflow.heartbeat().catch((err) => logger.error({ err }, 'service heartbeat failed'));
+    }, REPORT_INTERVAL_SECONDS * 1000);
+    heartbeatTimer.unref();
+    stopped.push(async () => {
+      clearInterval(heartbeatTimer);
+      await beat;
     });
     const auth = config.keystone ? { keystone: createKeystoneValidator({ ...config.keystone, logger }) } : ('noauth' as const);
     if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());

@@ -1,8 +1,8 @@
 // Volumes as sparse raw files: creating or growing a volume only sets the file length, so a new
 // 100 GiB volume costs no disk space until it is written.
-import { open, readdir, stat, unlink, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Backend } from '../host/types.js';
+import { open, readdir, stat, statfs, unlink, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Backend, HostCapacity } from '../host/types.js';
 
 const FILE_PREFIX = 'volume-';
 // Volume ids become file names; refuse anything that could escape the directory.
@@ -19,6 +19,19 @@ export class FileBackend implements Backend {
   readonly name = 'file';
 
   constructor(readonly directory: string) {}
+
+  /** The filesystem holding the volume files: what the pools API reports as total and free capacity. */
+  async capacity(): Promise<HostCapacity> {
+    // The directory is made by the first create; before that its nearest existing parent is the same filesystem.
+    for (let dir = this.directory; ; dir = dirname(dir)) {
+      try {
+        const s = await statfs(dir);
+        return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      }
+    }
+  }
 
   devicePath(volumeId: string): string {
     if (!SAFE_ID.test(volumeId)) throw new BackendError(`invalid volume id "${volumeId}"`);

@@ -6,6 +6,7 @@ import type {
   AclEntry,
   Backend,
   Connector,
+  HostCapacity,
   HostConnection,
   HostLifecycle,
   TargetDriver,
@@ -55,6 +56,11 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
     this.portals = opts.portals.map(normalizePortal);
     const target = opts.target;
     if (target.busyPollStats) this.busyPollStats = () => target.busyPollStats!();
+  }
+
+  async capacity(): Promise<HostCapacity & { backendName: string }> {
+    const c = this.backend.capacity ? await this.backend.capacity() : { totalBytes: 0, freeBytes: 0 };
+    return { ...c, backendName: this.backend.name };
   }
 
   async start(): Promise<void> {

@@ -107,6 +107,8 @@ export interface VolumeHost {
   listExports(): Promise<string[]>;
   /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
   listBackingVolumes(): Promise<string[]>;
+  /** The backend's name (volume_backend_name) and its storage's size and free space, for the services table. */
+  capacity?(): Promise<HostCapacity & { backendName: string }>;
 }
 
 /** Running a host in this process: what the service starts, stops and measures; the workflow never sees it. */
@@ -137,6 +139,13 @@ export interface Backend {
   exists(volumeId: string): Promise<boolean>;
   /** Volume ids that have backing storage, for reconciliation. */
   list(): Promise<string[]>;
+  /** Size and free space of the storage volumes are made on (the pools API reports them). */
+  capacity?(): Promise<HostCapacity>;
+}
+
+export interface HostCapacity {
+  totalBytes: number;
+  freeBytes: number;
 }
 
 /** What a target driver made for one volume. */

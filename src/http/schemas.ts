@@ -108,35 +108,3 @@ export const ResetStatusBody = action(
     { additionalProperties: false, minProperties: 1 },
   ),
 );
-
-export const TypeCreateBody = Type.Object(
-  {
-    volume_type: Type.Object(
-      {
-        name: Type.String({ minLength: 1, maxLength: 255 }),
-        description: Type.Optional(NullableName),
-        extra_specs: Type.Optional(Type.Union([Metadata, Type.Null()])),
-        'os-volume-type-access:is_public': Type.Optional(Bool),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
-);
-
-export const TypeUpdateBody = Type.Object(
-  {
-    volume_type: Type.Object(
-      {
-        name: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
-        description: Type.Optional(NullableName),
-        is_public: Type.Optional(Bool),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
-);
-
-export const ExtraSpecsBody = Type.Object({ extra_specs: Metadata }, { additionalProperties: false });
-export const ExtraSpecItemBody = Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.String({ maxLength: 255 }));

@@ -55,8 +55,13 @@ function describe(err: ValueError): { at: string[]; message: string } {
   switch (err.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return { at: parts.slice(0, -1), message: `${pyRepr(parts[parts.length - 1])} is a required property` };
-    case ValueErrorType.ObjectAdditionalProperties:
-      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${pyRepr(parts[parts.length - 1])} was unexpected)` };
+    case ValueErrorType.ObjectAdditionalProperties: {
+      const key = parts[parts.length - 1];
+      // With patternProperties, jsonschema names the patterns the key failed instead (extra specs, metadata keys).
+      const patterns = s.patternProperties ? Object.keys(s.patternProperties as object) : [];
+      if (patterns.length) return { at: parts.slice(0, -1), message: `${pyRepr(key)} does not match any of the regexes: ${patterns.map((p) => pyRepr(p)).join(', ')}` };
+      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${pyRepr(key)} was unexpected)` };
+    }
     case ValueErrorType.StringMinLength:
       return { at: parts, message: `${pyRepr(v)} is too short` };
     case ValueErrorType.StringMaxLength:
@@ -73,6 +78,8 @@ function describe(err: ValueError): { at: string[]; message: string } {
       return { at: parts, message: `${pyRepr(v)} is greater than the maximum of ${s.maximum}` };
     case ValueErrorType.ObjectMinProperties:
       return { at: parts, message: `${pyRepr(v)} does not have enough properties` };
+    case ValueErrorType.ObjectMaxProperties:
+      return { at: parts, message: `${pyRepr(v)} has too many properties` };
     case ValueErrorType.Union: {
       const values = enumValues(s);
       if (values) return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };

@@ -171,6 +171,49 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('volume_attachment_lease').on('volume_attachment').column('lease_expires_at').execute();
     },
   },
+  {
+    version: 20,
+    name: 'private type access, encryption types, services',
+    async up(db) {
+      await db.schema
+        .createTable('volume_type_projects')
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull().references('volume_types.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addPrimaryKeyConstraint('volume_type_projects_pk', ['volume_type_id', 'project_id'])
+        .execute();
+      await db.schema
+        .createTable('encryption')
+        .addColumn('encryption_id', 'varchar(36)', (c) => c.primaryKey())
+        // One spec per type: the unique key is what makes a concurrent second create fail instead of doubling.
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull().unique().references('volume_types.id'))
+        .addColumn('provider', 'varchar(255)')
+        .addColumn('cipher', 'varchar(255)')
+        .addColumn('key_size', 'integer')
+        .addColumn('control_location', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .execute();
+      await db.schema
+        .createTable('services')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('host', 'varchar(255)', (c) => c.notNull())
+        .addColumn('binary', 'varchar(255)', (c) => c.notNull())
+        .addColumn('topic', 'varchar(255)', (c) => c.notNull())
+        .addColumn('availability_zone', 'varchar(255)', (c) => c.notNull())
+        .addColumn('disabled', 'boolean', (c) => c.notNull())
+        .addColumn('disabled_reason', 'varchar(255)')
+        .addColumn('frozen', 'boolean', (c) => c.notNull())
+        .addColumn('rpc_address', 'varchar(255)')
+        .addColumn('capabilities', 'text')
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('modified_at', ts)
+        .execute();
+      // One row per (host, binary): a restarted host heartbeats its old row, and hosts registering together cannot double it.
+      await db.schema.createIndex('services_host_binary').on('services').columns(['host', 'binary']).unique().execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

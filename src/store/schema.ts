@@ -111,6 +111,50 @@ export interface VolumeEventsTable {
   created_at: string;
 }
 
+/** Projects that may see and use a private volume type (Cinder's volume_type_projects); migration 20. */
+export interface VolumeTypeProjectsTable {
+  volume_type_id: string;
+  project_id: string;
+  created_at: string;
+}
+
+/** A volume type's encryption spec (Cinder's encryption table), at most one live row per type; migration 20. */
+export interface EncryptionTable {
+  encryption_id: string;
+  volume_type_id: string;
+  provider: string | null;
+  cipher: string | null;
+  key_size: number | null;
+  control_location: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+/**
+ * A running service (Cinder's services table): every volume host and every scheduler registers one row and
+ * heartbeats in updated_at; os-services, os-hosts, the pools API and placement read it. Migration 20.
+ */
+export interface ServicesTable {
+  id: string;
+  /** `<host-name>@<backend>` for cinder-volume, `<host-name>` for cinder-scheduler. */
+  host: string;
+  binary: string;
+  topic: string;
+  availability_zone: string;
+  disabled: DbBool;
+  disabled_reason: string | null;
+  frozen: DbBool;
+  /** Where the API reaches this host's internal RPC; NULL while the host runs in the API's process. */
+  rpc_address: string | null;
+  /** JSON: the backend's stats and capabilities as of the last heartbeat (cinder-volume only). */
+  capabilities: string | null;
+  created_at: string;
+  /** Last heartbeat. */
+  updated_at: string | null;
+  /** Last change by an operator (enable, disable, freeze, thaw). */
+  modified_at: string | null;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -127,6 +171,9 @@ export interface Database {
   volume_admin_metadata: KeyValueTable;
   embervol_migrations: MigrationsTable;
   volume_events: VolumeEventsTable;
+  volume_type_projects: VolumeTypeProjectsTable;
+  encryption: EncryptionTable;
+  services: ServicesTable;
 }
 
 /** What a repository function runs on: the database, or the transaction it is part of. */

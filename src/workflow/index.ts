@@ -13,6 +13,10 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { typeAccessActions } from './type-access.js';
+import { encryptionTypeActions } from './encryption-types.js';
+import { servicesActions } from './services.js';
+import { retypeActions } from './retype.js';
 
 export type * from './model.js';
 
@@ -51,6 +55,10 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     restoreExports: () => restoreExports(shared),
     reconcile: reconciler(shared).reconcile,
     ...volumeTypes(shared),
+    ...typeAccessActions(shared),
+    ...encryptionTypeActions(shared),
+    ...servicesActions(shared),
+    ...retypeActions(shared),
     ...eventActions(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);

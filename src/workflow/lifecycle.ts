@@ -15,6 +15,8 @@ import { resolveType, isMultiattachType } from './volume-types.js';
 import { cleanupAfterDetach } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { actorOf, tracked } from './events.js';
+import { encryptionKeyFor } from './encryption-types.js';
+import { servicesActions } from './services.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
@@ -52,10 +54,17 @@ export function lifecycle(deps: Deps) {
     if (req.availabilityZone && req.availabilityZone !== deps.availabilityZone) {
       throw new CinderFault(400, `Availability zone '${req.availabilityZone}' is invalid.`);
     }
-    const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME);
+    // A private type outside the caller's projects is "not found", as in Cinder's type query.
+    const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME, ctx);
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
+    // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
+    // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
+    const noBackend = await servicesActions(deps).placementProblem({ backendName: type.extraSpecs.volume_backend_name, zone: deps.availabilityZone });
+    const encryptionKeyId = await encryptionKeyFor(db, type.id);
+    // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
+    if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
     await tracked(deps, actor, 'create', id, async (trx) => {
       await volumes.insertVolume(trx, {
         id,
@@ -64,26 +73,26 @@ export function lifecycle(deps: Deps) {
         name: req.name ?? null,
         description: req.description ?? null,
         size: req.size,
-        status: 'creating',
+        status: noBackend ? 'error' : 'creating',
         attach_status: 'detached',
         multiattach: dbBool(isMultiattachType(type.extraSpecs)),
         bootable: dbBool(false),
         volume_type_id: type.id,
         availability_zone: deps.availabilityZone,
-        host: hosts.local.hostName,
+        host: noBackend ? null : hosts.local.hostName,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
-        encryption_key_id: null,
+        encryption_key_id: encryptionKeyId,
         created_at: now,
         updated_at: null,
         deleted_at: null,
         deleted: dbBool(false),
       });
       if (req.metadata) await volumes.setMetadataItems(trx, 'volume_metadata', id, req.metadata);
-    });
+    }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
     const info = await loadInfo(db, ctx, id);
-    deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
+    if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
     return info;
   }
 
@@ -134,6 +143,10 @@ export function lifecycle(deps: Deps) {
 
   async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean): Promise<void> {
     const id = row.id;
+    // volume/api.py delete: volume.assert_not_frozen() (a frozen backend takes no modifications).
+    if (await servicesActions(deps).backendFrozen(row.host)) {
+      throw invalidInput('Modification operations are not allowed on frozen storage backends.');
+    }
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
     const actor = actorOf(ctx);

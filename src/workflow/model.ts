@@ -2,6 +2,9 @@
 // A leaf: it imports nothing else of the workflow but the request context, so every workflow module may use it.
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
+import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
+
+export type * from './types-services-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -207,7 +210,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow {
+export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
@@ -229,13 +232,15 @@ export interface Workflow extends AttachmentsWorkflow {
   setBootable(ctx: Ctx, id: string, bootable: boolean): Promise<void>;
   extend(ctx: Ctx, id: string, newSize: number): Promise<void>;
 
-  listTypes(ctx: Ctx): Promise<VolumeTypeInfo[]>;
+  /** isPublic: admins only; true (the default) public and granted types, false private only, null all. */
+  listTypes(ctx: Ctx, opts?: { isPublic?: boolean | null }): Promise<VolumeTypeInfo[]>;
   getType(ctx: Ctx, idOrDefault: string): Promise<VolumeTypeInfo>;
   createType(ctx: Ctx, req: CreateTypeRequest): Promise<VolumeTypeInfo>;
   updateType(ctx: Ctx, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo>;
   deleteType(ctx: Ctx, id: string): Promise<void>;
   getExtraSpecs(ctx: Ctx, typeId: string): Promise<Record<string, string>>;
-  setExtraSpecs(ctx: Ctx, typeId: string, specs: Record<string, string>): Promise<Record<string, string>>;
+  /** uriKey: PUT /types/{id}/extra_specs/{key}, whose body must hold that key. */
+  setExtraSpecs(ctx: Ctx, typeId: string, specs: Record<string, string>, opts?: { uriKey?: string }): Promise<Record<string, string>>;
   getExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<Record<string, string>>;
   deleteExtraSpec(ctx: Ctx, typeId: string, key: string): Promise<void>;
 

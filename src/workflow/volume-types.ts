@@ -5,6 +5,8 @@ import type { RequestContext } from './context.js';
 import type { Db } from '../store/schema.js';
 import * as types from '../store/volume-types.js';
 import * as volumes from '../store/volumes.js';
+import * as typeAccess from '../store/type-access.js';
+import * as encryption from '../store/encryption.js';
 import { toBool } from '../store/schema.js';
 import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import type { Deps } from './deps.js';
@@ -27,16 +29,28 @@ async function info(db: Db, row: types.TypeRow): Promise<VolumeTypeInfo> {
   return { id: row.id, name: row.name, description: row.description, isPublic: toBool(row.is_public), extraSpecs: specs };
 }
 
-/** Cinder's get_by_name_or_id: a UUID-looking value is an id, anything else a name. */
-export async function resolveType(db: Db, nameOrId: string): Promise<VolumeTypeInfo> {
+/**
+ * Whether the caller may see and use the type: admins every type, others the public ones and the private ones
+ * their project was given (cinder/db/sqlalchemy/api.py _volume_type_get_query).
+ */
+export async function typeVisible(db: Db, ctx: RequestContext | null, row: types.TypeRow): Promise<boolean> {
+  if (ctx === null || ctx.isAdmin || toBool(row.is_public)) return true;
+  return typeAccess.hasAccess(db, row.id, ctx.projectId);
+}
+
+/**
+ * Cinder's get_by_name_or_id: a UUID-looking value is an id, anything else a name. With a caller, a private type
+ * outside the caller's projects is reported missing, as Cinder's query does; without one (an elevated context) any.
+ */
+export async function resolveType(db: Db, nameOrId: string, ctx: RequestContext | null = null): Promise<VolumeTypeInfo> {
   const key = nameOrId.trim();
   if (UUID_RE.test(key)) {
     const row = await types.findType(db, key);
-    if (!row) throw typeNotFound(key);
+    if (!row || !(await typeVisible(db, ctx, row))) throw typeNotFound(key);
     return info(db, row);
   }
   const row = await types.findTypeByName(db, key);
-  if (!row) throw new CinderFault(404, `Volume type with name ${key} could not be found.`);
+  if (!row || !(await typeVisible(db, ctx, row))) throw new CinderFault(404, `Volume type with name ${key} could not be found.`);
   return info(db, row);
 }
 
@@ -51,7 +65,7 @@ export function volumeTypes(deps: Deps) {
 
   async function loadType(ctx: RequestContext, id: string): Promise<types.TypeRow> {
     const row = id === 'default' ? await types.findTypeByName(db, DEFAULT_TYPE_NAME) : await types.findType(db, id);
-    if (!row || (!ctx.isAdmin && !toBool(row.is_public))) throw typeNotFound(id);
+    if (!row || !(await typeVisible(db, ctx, row))) throw typeNotFound(id);
     return row;
   }
 
@@ -63,9 +77,20 @@ export function volumeTypes(deps: Deps) {
   return {
     getExtraSpecs,
 
-    async listTypes(ctx: RequestContext): Promise<VolumeTypeInfo[]> {
-      const rows = await types.listTypes(db, { publicOnly: !ctx.isAdmin });
-      return Promise.all(rows.map(async (r) => forCaller(ctx, await info(db, r))));
+    /**
+     * Cinder's type list: public types plus the private ones the caller's project was given; an admin may ask for
+     * private only (isPublic false) or all (null). Non-admins always get the public view (v3/types.py).
+     */
+    async listTypes(ctx: RequestContext, opts: { isPublic?: boolean | null } = {}): Promise<VolumeTypeInfo[]> {
+      const isPublic = ctx.isAdmin ? (opts.isPublic === undefined ? true : opts.isPublic) : true;
+      const rows = await types.listTypes(db, { publicOnly: false });
+      const granted = new Set(await typeAccess.typesOfProject(db, ctx.projectId));
+      const chosen = rows.filter((r) => {
+        if (isPublic === null) return true;
+        if (isPublic === false) return !toBool(r.is_public);
+        return toBool(r.is_public) || granted.has(r.id);
+      });
+      return Promise.all(chosen.map(async (r) => forCaller(ctx, await info(db, r))));
     },
 
     async getType(ctx: RequestContext, id: string): Promise<VolumeTypeInfo> {
@@ -89,9 +114,11 @@ export function volumeTypes(deps: Deps) {
     async updateType(ctx: RequestContext, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo> {
       requireAdmin(ctx, 'volume_extension:types_manage');
       const row = await loadType(ctx, id);
-      const name = req.name?.trim();
+      const name = req.name?.trim() ?? undefined;
       if (req.name !== undefined && req.name !== null && name!.length === 0) throw new CinderFault(400, 'Volume type name can not be empty.');
-      if (name === undefined && req.description === undefined && req.isPublic === undefined) {
+      // A null description, like a null name, means "not given" (types_manage.py passes None on, and None changes nothing).
+      const description = req.description ?? undefined;
+      if (name === undefined && description === undefined && req.isPublic === undefined) {
         throw new CinderFault(400, 'Specify volume type name, description, is_public or a combination thereof.');
       }
       if (row.name === DEFAULT_TYPE_NAME && name !== undefined && name !== row.name) {
@@ -101,7 +128,7 @@ export function volumeTypes(deps: Deps) {
         if (name !== undefined && name !== row.name && (await types.findTypeByName(trx, name))) {
           throw new CinderFault(409, `Volume Type ${name} already exists.`);
         }
-        await types.updateType(trx, row.id, { name, description: req.description, isPublic: req.isPublic });
+        await types.updateType(trx, row.id, { name, description, isPublic: req.isPublic });
       });
       return info(db, (await types.findType(db, row.id))!);
     },
@@ -112,19 +139,32 @@ export function volumeTypes(deps: Deps) {
       if (row.name === DEFAULT_TYPE_NAME) throw new CinderFault(400, 'Default volume type can not be deleted.');
       await deps.store.transaction(async (trx) => {
         if ((await volumes.volumesUsingType(trx, row.id)) > 0) throw new CinderFault(400, 'Target volume type is still in use.');
+        await typeAccess.removeAllAccess(trx, row.id);
+        await encryption.deleteEncryption(trx, row.id);
         await types.softDeleteType(trx, row.id);
       });
     },
 
-    async setExtraSpecs(ctx: RequestContext, typeId: string, specs: Record<string, string>): Promise<Record<string, string>> {
-      requireAdmin(ctx, 'volume_extension:types_extra_specs:create');
+    async setExtraSpecs(
+      ctx: RequestContext,
+      typeId: string,
+      specs: Record<string, string>,
+      opts: { uriKey?: string } = {},
+    ): Promise<Record<string, string>> {
+      requireAdmin(ctx, opts.uriKey === undefined ? 'volume_extension:types_extra_specs:create' : 'volume_extension:types_extra_specs:update');
       const row = await loadType(ctx, typeId);
-      const merged = { ...(await info(db, row)).extraSpecs, ...specs };
-      if (isMultiattachType(merged) && merged.cacheable === '<is> True') {
-        throw new CinderFault(400, 'Invalid input received: cacheable cannot be set with multiattach.');
-      }
-      await types.setExtraSpecs(db, row.id, specs);
-      return specs;
+      return deps.store.transaction(async (trx) => {
+        // types_extra_specs.py _allow_update: a type that volumes use keeps its specs (they decided where the volumes went).
+        if ((await volumes.volumesUsingType(trx, row.id)) > 0) throw new CinderFault(400, 'Volume Type is currently in use.');
+        if (opts.uriKey !== undefined && !(opts.uriKey in specs)) throw new CinderFault(400, 'Request body and URI mismatch');
+        const current = (await info(trx, row)).extraSpecs;
+        const on = (k: string) => specs[k] === '<is> True' || (!(k in specs) && current[k] === '<is> True');
+        if (on('multiattach') && on('cacheable') && ('multiattach' in specs || 'cacheable' in specs)) {
+          throw new CinderFault(400, 'cacheable cannot be set with multiattach.');
+        }
+        await types.setExtraSpecs(trx, row.id, specs);
+        return specs;
+      });
     },
 
     async getExtraSpec(ctx: RequestContext, typeId: string, key: string): Promise<Record<string, string>> {
@@ -134,11 +174,14 @@ export function volumeTypes(deps: Deps) {
     },
 
     async deleteExtraSpec(ctx: RequestContext, typeId: string, key: string): Promise<void> {
-      requireAdmin(ctx, 'volume_extension:types_extra_specs:delete');
       const row = await loadType(ctx, typeId);
-      if (!(await types.deleteExtraSpec(db, row.id, key))) {
-        throw new CinderFault(404, `Volume Type ${typeId} has no extra specs with key ${key}.`);
-      }
+      requireAdmin(ctx, 'volume_extension:types_extra_specs:delete');
+      await deps.store.transaction(async (trx) => {
+        if ((await volumes.volumesUsingType(trx, row.id)) > 0) throw new CinderFault(400, 'Volume Type is currently in use.');
+        if (!(await types.deleteExtraSpec(trx, row.id, key))) {
+          throw new CinderFault(404, `Volume Type ${typeId} has no extra specs with key ${key}.`);
+        }
+      });
     },
   };
 }

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CINDER21_PASSED, classOf, failureReason, genericText, moduleOf, readIdList, type TestOutcome } from './tempest.js';
+import { CINDER21_PASSED, byCodeUnits, classOf, failedCall, failureReason, genericText, moduleOf, readIdList, type TestOutcome } from './tempest.js';
 
 const { values, positionals } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
 const dir = positionals[0];
@@ -64,9 +64,13 @@ const route = (r: Req) =>
 
 /** The first request of the test that answered `status` (the one that made it fail, for HTTP errors). */
 function failingRequest(o: TestOutcome, status: (s: number) => boolean): string | undefined {
+  const own = (o.requests ?? [])
+    .map((line) => line.split(' '))
+    .map(([s, method, url]) => ({ status: Number(s), method: method!, url: url! }))
+    .filter((x) => !identityHost || !x.url.startsWith(identityHost));
   const cls = shortClass(classOf(o.id));
   const test = isClassLevel(o.id) ? phaseOf(o.id) : o.id.split('.').pop()!;
-  const r = requests.get(`${cls}:${test}`)?.find((x) => status(x.status));
+  const r = own.find((x) => status(x.status)) ?? requests.get(`${cls}:${test}`)?.find((x) => status(x.status));
   return r ? route(r) : undefined;
 }
 
@@ -79,19 +83,22 @@ interface Failure {
   detail: string;
   /** Test ids the failure stands for: itself, or for a setUpClass failure every test of the class Cinder 21 passes. */
   affects: string[];
+  /** The failing request ("GET /v3/{project}/os-hosts"), when tempest.log recorded it. */
+  request?: string;
 }
 
 const failures: Failure[] = [];
 for (const o of outcomes.filter((x) => x.status === 'failed')) {
   const reason = failureReason(o);
   let { kind, detail } = reason;
-  if (kind === 'endpoint missing (404)' || kind === 'not found (404)') {
-    const req = failingRequest(o, (s) => s === 404);
-    if (req) detail = kind === 'endpoint missing (404)' ? req : `${req}: ${detail}`;
-  } else if (kind === 'refused (4xx)' || kind === 'server error (5xx)') {
-    const code = Number(/^\d{3}/.exec(detail)?.[0] ?? 0);
-    const req = failingRequest(o, (s) => (code ? s === code : s >= 500));
-    if (req) detail = `${req}: ${detail}`;
+  let request: string | undefined;
+  if (kind === 'endpoint missing (404)' || kind === 'not found (404)' || kind === 'refused (4xx)' || kind === 'server error (5xx)') {
+    // The call that failed, from the traceback (always there), and the request itself when tempest.log has it.
+    const code = kind.includes('404') ? 404 : Number(/^\d{3}/.exec(detail)?.[0] ?? 0);
+    request = failingRequest(o, (s) => (code ? s === code : s >= 500));
+    const call = failedCall(o.traceback);
+    if (kind === 'endpoint missing (404)') detail = call ?? request ?? detail;
+    else if (call) detail = `${call}: ${detail}`;
   } else if (kind === 'other' && /has no attribute 'images_client'/.test(detail)) {
     kind = 'tempest bug (fails on real Cinder 21 too)';
     detail = `${detail} (the test creates a volume from an image without checking that glance is available)`;
@@ -99,7 +106,7 @@ for (const o of outcomes.filter((x) => x.status === 'failed')) {
   const cls = classOf(o.id);
   const affects =
     phaseOf(o.id) === 'setUpClass' ? cinder.filter((id) => classOf(id) === cls && !passed.has(id)) : phaseOf(o.id) === 'test' ? [o.id] : [];
-  failures.push({ outcome: o, kind, detail, affects });
+  failures.push({ outcome: o, kind, detail, affects, request });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ for (const o of outcomes.filter((x) => x.status === 'skipped' && !isClassLevel(x
 }
 
 const byModule = new Map<string, ClassRow[]>();
-for (const r of [...classes.values()].sort((a, b) => a.cls.localeCompare(b.cls))) {
+for (const r of [...classes.values()].sort((a, b) => byCodeUnits(a.cls, b.cls))) {
   const m = moduleOf(`${r.cls}.x`);
   if (!byModule.has(m)) byModule.set(m, []);
   byModule.get(m)!.push(r);
@@ -236,11 +243,13 @@ md.push('');
 for (const [kind, details] of sortedKinds) {
   const all = [...details.values()].flat();
   md.push(`### ${kind}: ${all.length} results, ${tests(all)} tests`, '');
-  md.push('| cause | results | tests | where |', '|---|---:|---:|---|');
+  const withRequests = all.some((f) => f.request);
+  md.push(`| cause | results | tests | where |${withRequests ? ' request |' : ''}`, `|---|---:|---:|---|${withRequests ? '---|' : ''}`);
   for (const [detail, fs] of [...details].sort((a, b) => tests(b[1]) - tests(a[1]) || b[1].length - a[1].length)) {
     const where = [...new Set(fs.map((f) => (phaseOf(f.outcome.id) === 'test' ? shortClass(classOf(f.outcome.id)) + '.' + f.outcome.id.split('.').pop() : `${shortClass(classOf(f.outcome.id))} (${phaseOf(f.outcome.id)})`)))];
     const shown = where.length > 8 ? `${where.slice(0, 8).join(', ')}, and ${where.length - 8} more` : where.join(', ');
-    md.push(`| ${esc(detail)} | ${fs.length} | ${tests(fs)} | ${esc(shown)} |`);
+    const reqs = [...new Set(fs.map((f) => f.request).filter(Boolean))].join(', ');
+    md.push(`| ${esc(detail)} | ${fs.length} | ${tests(fs)} | ${esc(shown)} |${withRequests ? ` ${esc(reqs)} |` : ''}`);
   }
   md.push('');
 }

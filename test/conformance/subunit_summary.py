@@ -1,19 +1,25 @@
 #!/usr/bin/python3
 """Reads a subunit v2 stream (`stestr last --subunit`) and prints one JSON object per test id on stdout:
 
-    {"id": "...", "status": "success|fail|skip|xfail|uxsuccess|unknown", "reason": "...", "traceback": "..."}
+    {"id": "...", "status": "success|fail|skip|xfail|uxsuccess|unknown", "reason": "...", "traceback": "...",
+     "requests": ["404 GET http://...", ...]}
+
+`requests` are the "Request (Class:test): STATUS METHOD URL" lines of the test's captured log (tempest's rest_client
+logs one per API call), where subunit carries that log (tests, not setUpClass).
 
 Run with Debian's /usr/bin/python3 (python3-subunit, python3-testtools). Ids are printed as tempest reports them
 (with their [attribute] suffix); the caller strips them. Class-level results appear as "setUpClass (module.Class)".
 """
 import collections
 import json
+import re
 import sys
 
 import subunit
 import testtools
 
 MAX_TEXT = 16000
+REQUEST = re.compile(r'Request \(\w+:\w+\): (\d{3} \w+ \S+)')
 
 tests = collections.OrderedDict()
 
@@ -22,13 +28,15 @@ class Collect(testtools.StreamResult):
     def status(self, test_id=None, test_status=None, file_name=None, file_bytes=None, **kw):
         if not test_id:
             return
-        t = tests.setdefault(test_id, {'status': None, 'reason': b'', 'traceback': b''})
+        t = tests.setdefault(test_id, {'status': None, 'reason': b'', 'traceback': b'', 'log': b''})
         if test_status in ('success', 'fail', 'skip', 'xfail', 'uxsuccess'):
             t['status'] = test_status
         if file_bytes and file_name == 'reason':
             t['reason'] += bytes(file_bytes)
         elif file_bytes and file_name == 'traceback':
             t['traceback'] += bytes(file_bytes)
+        elif file_bytes and file_name.startswith('pythonlogging'):
+            t['log'] += bytes(file_bytes)
 
 
 def main():
@@ -48,6 +56,7 @@ def main():
             'status': t['status'] or 'unknown',
             'reason': t['reason'].decode('utf-8', 'replace')[:MAX_TEXT],
             'traceback': tb,
+            'requests': REQUEST.findall(t['log'].decode('utf-8', 'replace')),
         }) + '\n')
 
 

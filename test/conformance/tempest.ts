@@ -4,9 +4,10 @@
 //   const r = await runTempest({ regex, concurrency: 2, outDir });
 //   r.passed / r.failed / r.skipped   sorted test ids, `[...]` attributes stripped
 //   r.serverErrors                    every request embervol answered with a 5xx during the run
+//   failureReason(o), failedCall(tb)  why a test failed (kind + cause) and which tempest client call failed
 //
 // What a run does:
-//   1. starts Keystone (test/support/keystone.ts, threaded, bcrypt rounds 4) and `embervol serve --auth keystone`
+//   1. starts Keystone (test/support/keystone.ts: threaded, writes one at a time, bcrypt rounds 4) and `embervol serve --auth keystone`
 //      (builtin target, temp data dir, free ports), and registers embervol in the catalog as `volumev3` and
 //      `block-storage` at http://127.0.0.1:PORT/v3/%(project_id)s, region RegionOne;
 //   2. `tempest init` in a temp workspace (its workspace registry too, so ~/.tempest is not touched) and writes
@@ -14,21 +15,24 @@
 //      extend_attached off; api_extensions = all; microversions 3.0 to 3.70; dynamic credentials made by
 //      Keystone's admin (the settings of /work/shared/cinder-reference/run_tempest.sh, under which real
 //      Cinder 21 passes the 192 ids of test/conformance/cinder21-passed.txt);
-//   3. `tempest run --regex R --concurrency N` in its own process group (killed as a group on abort), then
+//   3. `tempest run --regex R --concurrency N` in its own process group (killed as a group on abort, or with
+//      embervol on SIGTERM/SIGINT/SIGHUP when the caller passed no AbortSignal), then
 //      `stestr last --subunit`, parsed by subunit_summary.py with Debian's /usr/bin/python3 (python3-subunit);
 //   4. stops embervol and Keystone and removes their temp dirs and the workspace (TEMPEST_KEEP_WORKSPACE=1 keeps
 //      the workspace), and writes to outDir:
 //        passed.txt failed.txt skipped.txt   sorted ids (failed/skipped ones also in results.jsonl with reasons)
-//        results.jsonl                        one {id, rawId, status, reason, traceback} per test
+//        results.jsonl                        one {id, rawId, status, reason, traceback, requests} per test
 //        summary.txt                          the summary line and per-module counts; run.json the run's facts
 //        tempest-run.log tempest.log tempest.conf last.subunit
 //        embervol.log                         embervol's JSON log; http-5xx.txt its 5xx answers (method, url, status)
 //        keystone.log                         Keystone's log and access log
+//   A run's time is mostly tempest's: per test class it creates a project and users in Keystone (dynamic
+//   credentials) and waits for volumes and snapshots to reach their states (build_interval 1 s).
 //
 // Needs: tempest, cinder-tempest-plugin, keystone, python3-subunit (scripts/install-peers.sh).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKeystone, type KeystoneFixture } from '../support/keystone.js';
@@ -51,6 +55,8 @@ export interface TestOutcome {
   reason: string;
   /** Failure traceback (tempest puts the HTTP response body in it). */
   traceback: string;
+  /** "STATUS METHOD URL" of each API call the test made, from its captured log (failed tests; not setUpClass). */
+  requests: string[];
 }
 
 export interface ModuleCount {
@@ -96,6 +102,8 @@ export interface TempestOptions {
   /** Called with each phase of the run (starting Keystone, ...). */
   onPhase?: (what: string) => void;
   signal?: AbortSignal;
+  /** Keystone serves requests on threads (default; writes still one at a time) or strictly one at a time. */
+  keystoneThreaded?: boolean;
 }
 
 /** null when tempest can run here; otherwise what is missing. */
@@ -104,6 +112,11 @@ export function tempestSkipReason(): string | null {
   const probe = spawnSync(PYTHON, ['-c', 'import subunit, testtools, cinder_tempest_plugin'], { encoding: 'utf8' });
   if (probe.status !== 0) return `python3-subunit or cinder-tempest-plugin is missing: ${probe.stderr.trim().split('\n').pop()}`;
   return null;
+}
+
+/** Plain code-unit order, as `LC_ALL=C sort` (id lists are compared and diffed as sorted files). */
+export function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Strips tempest's `[id-...,smoke]` attribute suffix. */
@@ -131,7 +144,7 @@ export function countByModule(outcomes: readonly TestOutcome[]): ModuleCount[] {
     if (!c) by.set(module, (c = { module, passed: 0, failed: 0, skipped: 0 }));
     c[o.status]++;
   }
-  return [...by.values()].sort((a, b) => a.module.localeCompare(b.module));
+  return [...by.values()].sort((a, b) => byCodeUnits(a.module, b.module));
 }
 
 /** Reads a list of ids (one per line; blank lines and `#` comments ignored). */
@@ -149,6 +162,13 @@ export const CINDER21_PASSED = join(HERE, 'cinder21-passed.txt');
 
 export function summaryLine(r: Pick<TempestResult, 'passed' | 'failed' | 'skipped'>, cinderPassed: number): string {
   return `tempest: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped (real Cinder 21: ${cinderPassed} passed)`;
+}
+
+/** "of the 192 ids real Cinder 21 passes, N pass here (M failed or did not run)"; failed counts class-level results once. */
+export function cinderOverlap(r: Pick<TempestResult, 'passed'>, cinder: readonly string[]): string {
+  const passed = new Set(r.passed);
+  const n = cinder.filter((id) => passed.has(id)).length;
+  return `of the ${cinder.length} ids real Cinder 21 passes, ${n} pass here (${cinder.length - n} failed, or did not run because their class's setUpClass failed)`;
 }
 
 export function moduleTable(modules: readonly ModuleCount[]): string {
@@ -261,6 +281,27 @@ function killGroup(p: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Synchronous killers of what a run started (tempest's process group, embervol), for a fatal signal. */
+const children = new Set<() => void>();
+
+/**
+ * Without an AbortSignal from the caller (the ratchet test), a SIGTERM/SIGINT/SIGHUP (the test runner giving up, Ctrl-C)
+ * kills tempest's process group and embervol at once and then lets the signal end the process as it would have.
+ * Keystone exits by itself when its stdin (a pipe from this process) closes.
+ */
+function killChildrenOnSignal(): () => void {
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  const handler = (sig: NodeJS.Signals) => {
+    for (const kill of children) kill();
+    for (const s of signals) process.removeListener(s, handler);
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.removeListener(s, handler);
+  };
+}
+
 /** `tempest run` in its own process group; resolves with its exit code once the group is gone. */
 async function tempestRun(ws: string, regex: string, concurrency: number, logPath: string, opts: TempestOptions): Promise<number | null> {
   const log = await import('node:fs').then((fs) => fs.createWriteStream(logPath));
@@ -272,6 +313,7 @@ async function tempestRun(ws: string, regex: string, concurrency: number, logPat
   });
   const onExit = () => killGroup(p, 'SIGKILL');
   process.once('exit', onExit);
+  children.add(onExit);
   const onAbort = () => {
     killGroup(p, 'SIGTERM');
     setTimeout(() => killGroup(p, 'SIGKILL'), 5000).unref();
@@ -296,6 +338,7 @@ async function tempestRun(ws: string, regex: string, concurrency: number, logPat
   } finally {
     killGroup(p, 'SIGKILL'); // stray workers, if any
     process.removeListener('exit', onExit);
+    children.delete(onExit);
     opts.signal?.removeEventListener('abort', onAbort);
     await new Promise<void>((resolve) => log.end(() => resolve()));
   }
@@ -312,13 +355,20 @@ async function parseSubunit(subunitPath: string, cwd: string): Promise<TestOutco
   const byId = new Map<string, TestOutcome>();
   for (const line of out.split('\n')) {
     if (!line.trim()) continue;
-    const r = JSON.parse(line) as { id: string; status: string; reason: string; traceback: string };
-    const o: TestOutcome = { id: stripAttributes(r.id), rawId: r.id, status: toStatus(r.status), reason: r.reason, traceback: r.traceback };
+    const r = JSON.parse(line) as { id: string; status: string; reason: string; traceback: string; requests?: string[] };
+    const o: TestOutcome = {
+      id: stripAttributes(r.id),
+      rawId: r.id,
+      status: toStatus(r.status),
+      reason: r.reason,
+      traceback: r.traceback,
+      requests: r.requests ?? [],
+    };
     // A class-level id can repeat (setUpClass and tearDownClass both report); a failure wins over a pass.
     const prev = byId.get(o.id);
     if (!prev || (prev.status !== 'failed' && o.status === 'failed')) byId.set(o.id, o);
   }
-  return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  return [...byId.values()].sort((a, b) => byCodeUnits(a.id, b.id));
 }
 
 export interface FailureReason {
@@ -398,6 +448,23 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   return { kind: 'other', detail: genericText(`${short}: ${message}`.slice(0, 300)) };
 }
 
+/**
+ * The API call a failure came from, from its traceback: the deepest frame in one of tempest's service clients and
+ * the HTTP method of rest_client's frame, e.g. "GET scheduler_stats_client.list_pools". undefined when none.
+ */
+export function failedCall(traceback: string): string | undefined {
+  let client: string | undefined;
+  let method: string | undefined;
+  for (const m of traceback.matchAll(/File "[^"]*\/(?:tempest\/lib\/services|cinder_tempest_plugin\/services)\/(?:[\w/]*\/)?(\w+)\.py", line \d+, in (\w+)/g)) {
+    if (m[1] !== 'base_client') client = `${m[1]}.${m[2]}`; // base_client.request wraps every volume call
+  }
+  for (const m of traceback.matchAll(/File "[^"]*\/tempest\/lib\/common\/rest_client\.py", line \d+, in (get|post|put|delete|patch|head)\b/g)) {
+    method = m[1]!.toUpperCase();
+  }
+  if (!client) return undefined;
+  return method ? `${method} ${client}` : client;
+}
+
 /** The 5xx answers in embervol's JSON log ({msg: 'request', method, url, status}). */
 export function serverErrorsIn(logLines: readonly string[]): ServerError[] {
   const errors: ServerError[] = [];
@@ -420,6 +487,7 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   if (skip) throw new Error(skip);
   const regex = opts.regex ?? FULL_REGEX;
   const concurrency = opts.concurrency ?? 2;
+  const ownOutDir = opts.outDir === undefined;
   const outDir = opts.outDir ?? (await mkdtemp(join(tmpdir(), 'embervol-tempest-out-')));
   await mkdir(outDir, { recursive: true });
   const phase = opts.onPhase ?? (() => {});
@@ -427,9 +495,21 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
   const root = await mkdtemp(join(tmpdir(), 'embervol-tempest-'));
   let ks: KeystoneFixture | undefined;
   let svc: ServiceProcess | undefined;
+  const unhook = opts.signal ? () => {} : killChildrenOnSignal();
+  // On a fatal signal: kill embervol, remove the temp dirs (Keystone's dir is removed once its process has gone).
+  const abandonRun = () => {
+    svc?.child.kill('SIGKILL');
+    for (const d of [root, svc?.dataDir, ownOutDir ? outDir : undefined]) if (d) rmSync(d, { recursive: true, force: true });
+    if (ks) {
+      const dir = ks.dir;
+      // Keystone exits when its stdin closes, i.e. as this process dies; its dir goes with a detached helper.
+      spawn('/bin/sh', ['-c', `sleep 2; rm -rf '${dir}'`], { detached: true, stdio: 'ignore' }).unref();
+    }
+  };
+  children.add(abandonRun);
   try {
     phase('starting Keystone');
-    ks = await startKeystone({ threaded: true });
+    ks = await startKeystone({ threaded: opts.keystoneThreaded ?? true });
     const sc = ks.serviceCredentials();
     phase('starting embervol serve --auth keystone');
     svc = await startServiceProcess({
@@ -528,6 +608,8 @@ export async function runTempest(opts: TempestOptions = {}): Promise<TempestResu
     phase('stopping embervol and Keystone');
     if (ks) await writeFile(join(outDir, 'keystone.log'), ks.logs()).catch(() => {});
     await svc?.stop().catch(() => {});
+    children.delete(abandonRun);
+    unhook();
     await ks?.stop().catch(() => {});
     if (process.env.TEMPEST_KEEP_WORKSPACE === '1') phase(`workspace kept in ${root}`);
     else await rm(root, { recursive: true, force: true });

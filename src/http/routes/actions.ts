@@ -16,6 +16,7 @@ import {
   ResetStatusBody,
   TerminateConnectionBody,
 } from '../schemas.js';
+import { RetypeBody } from '../types-schemas.js';
 import { pyRepr, toBoolean, validate } from '../validation.js';
 
 type Reply = { status: number; body?: unknown };
@@ -74,6 +75,7 @@ function actionTable(workflow: Workflow): Record<string, [TSchema | null, Handle
     ],
     'os-update_readonly_flag': [ReadonlyBody, async (ctx, id, v) => (await workflow.updateReadonlyFlag(ctx, id, toBoolean(v.readonly)), ACCEPTED)],
     'os-set_bootable': [BootableBody, async (ctx, id, v) => (await workflow.setBootable(ctx, id, toBoolean(v.bootable)), { status: 200 })],
+    'os-retype': [RetypeBody, async (ctx, id, v) => (await workflow.retype(ctx, id, v.new_type, v.migration_policy ?? null), ACCEPTED)],
     'os-extend': [ExtendBody, async (ctx, id, v) => (await workflow.extend(ctx, id, Number(v.new_size)), ACCEPTED)],
   };
 }

@@ -1,14 +1,33 @@
-// /types and /types/{id}/extra_specs (reference 7.5).
+// /types and /types/{id}/extra_specs (cinder/api/v3/types.py, contrib/types_manage.py, contrib/types_extra_specs.py).
 import type { FastifyInstance } from 'fastify';
 import { CinderFault } from '../../errors.js';
 import type { Workflow } from '../../workflow/model.js';
-import { ExtraSpecItemBody, ExtraSpecsBody, TypeCreateBody, TypeUpdateBody } from '../schemas.js';
+import { ExtraSpecItemBody, ExtraSpecsBody, TypeCreateBody, TypeUpdateBody } from '../types-schemas.js';
 import { toBoolean, validate } from '../validation.js';
-import { typeView } from '../views/types.js';
+import { typeCreateView, typeUpdateView, typeView } from '../views/types.js';
+
+const BOOL_TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
+const BOOL_FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
+
+/** api_utils._parse_is_public: absent = public only, "none" = all, else a strict boolean. */
+function parseIsPublic(v: unknown): boolean | null {
+  if (v === undefined) return true;
+  const s = String(Array.isArray(v) ? v[v.length - 1] : v).trim().toLowerCase();
+  if (s === 'none') return null;
+  if (BOOL_TRUE.includes(s)) return true;
+  if (BOOL_FALSE.includes(s)) return false;
+  throw new CinderFault(400, `Invalid is_public filter [${String(v)}]`);
+}
+
+/** Extra spec values may be null in Cinder's schemas; the store keeps strings, so null is kept as "". */
+function specStrings(specs: Record<string, string | null>): Record<string, string> {
+  return Object.fromEntries(Object.entries(specs).map(([k, v]) => [k, v ?? '']));
+}
 
 export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): void {
   app.get('/types', async (request) => {
-    const types = await workflow.listTypes(request.ctx);
+    const q = request.query as Record<string, unknown>;
+    const types = await workflow.listTypes(request.ctx, { isPublic: request.ctx.isAdmin ? parseIsPublic(q.is_public) : true });
     return { volume_types: types.map((t) => typeView(request.ctx, t)) };
   });
 
@@ -19,14 +38,16 @@ export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): vo
 
   app.post('/types', { schema: { body: TypeCreateBody } }, async (request) => {
     const t = validate(TypeCreateBody, request.body).volume_type;
+    // The 'name' format check (cinder/api/validation/validators.py _validate_name).
+    if (t.name.trim().length === 0) throw new CinderFault(400, "An invalid 'name' value was provided. The 'name' can not be empty.");
     const isPublic = t['os-volume-type-access:is_public'];
     const created = await workflow.createType(request.ctx, {
       name: t.name,
       description: t.description ?? null,
       isPublic: isPublic === undefined ? true : toBoolean(isPublic),
-      extraSpecs: t.extra_specs ?? null,
+      extraSpecs: t.extra_specs ? specStrings(t.extra_specs) : null,
     });
-    return { volume_type: typeView(request.ctx, created) };
+    return { volume_type: typeCreateView(created) };
   });
 
   app.put('/types/:id', { schema: { body: TypeUpdateBody } }, async (request) => {
@@ -37,7 +58,7 @@ export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): vo
       description: t.description,
       isPublic: t.is_public === undefined ? undefined : toBoolean(t.is_public),
     });
-    return { volume_type: typeView(request.ctx, updated) };
+    return { volume_type: typeUpdateView(updated) };
   });
 
   app.delete('/types/:id', async (request, reply) => {
@@ -53,7 +74,7 @@ export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): vo
 
   app.post('/types/:id/extra_specs', { schema: { body: ExtraSpecsBody } }, async (request) => {
     const { id } = request.params as { id: string };
-    const specs = validate(ExtraSpecsBody, request.body).extra_specs;
+    const specs = specStrings(validate(ExtraSpecsBody, request.body).extra_specs);
     return { extra_specs: await workflow.setExtraSpecs(request.ctx, id, specs) };
   });
 
@@ -64,11 +85,8 @@ export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): vo
 
   app.put('/types/:id/extra_specs/:key', { schema: { body: ExtraSpecItemBody } }, async (request) => {
     const { id, key } = request.params as { id: string; key: string };
-    const body = validate(ExtraSpecItemBody, request.body);
-    const keys = Object.keys(body);
-    if (keys.length > 1) throw new CinderFault(400, 'Request body contains too many items.');
-    if (keys[0] !== key) throw new CinderFault(400, 'Request body and URI mismatch');
-    return workflow.setExtraSpecs(request.ctx, id, body);
+    const body = specStrings(validate(ExtraSpecItemBody, request.body));
+    return workflow.setExtraSpecs(request.ctx, id, body, { uriKey: key });
   });
 
   app.delete('/types/:id/extra_specs/:key', async (request, reply) => {
