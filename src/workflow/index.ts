@@ -18,7 +18,6 @@ import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
 
-export type * from './model.js';
 
 export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
