@@ -241,6 +241,76 @@ export const migrations: Migration[] = [
       },
     },
   {
+    version: 30,
+    name: 'snapshots, and the source a volume was copied from',
+    async up(db) {
+      await db.schema
+        .createTable('snapshots')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)')
+        .addColumn('description', 'varchar(255)')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('progress', 'varchar(255)', (c) => c.notNull())
+        .addColumn('volume_size', 'integer', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)')
+        .addColumn('group_snapshot_id', 'varchar(36)')
+        // The deadline of creating / deleting / restoring, as for volumes (workflow/leases.ts).
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('snapshots_volume_deleted').on('snapshots').columns(['volume_id', 'deleted']).execute();
+      await db.schema.createIndex('snapshots_project_deleted').on('snapshots').columns(['project_id', 'deleted']).execute();
+      await db.schema
+        .createTable('snapshot_metadata')
+        .addColumn('snapshot_id', 'varchar(36)', (c) => c.notNull().references('snapshots.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('snapshot_metadata_pk', ['snapshot_id', 'key'])
+        .execute();
+      // What a volume was copied from; a restart finishes its create from the same source.
+      await db.schema.alterTable('volumes').addColumn('snapshot_id', 'varchar(36)').execute();
+      await db.schema.alterTable('volumes').addColumn('source_volid', 'varchar(36)').execute();
+    },
+  },
+  {
+    version: 31,
+    name: 'group types and group specs',
+    async up(db) {
+      await db.schema
+        .createTable('group_types')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('description', 'varchar(255)')
+        .addColumn('is_public', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      // As for volume types: names are unique among live group types only.
+      await db.schema
+        .createIndex('group_types_live_name')
+        .on('group_types')
+        .column('name')
+        .unique()
+        .where(sql.ref('deleted'), '=', sql.lit(false))
+        .execute();
+      await db.schema
+        .createTable('group_type_specs')
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull().references('group_types.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_type_specs_pk', ['group_type_id', 'key'])
+        .execute();
+    },
+  },
+  {
     version: 40,
     name: 'quota limits and usages',
     async up(db) {
@@ -310,73 +380,28 @@ export const migrations: Migration[] = [
     },
   },
   {
-    version: 30,
-    name: 'snapshots, and the source a volume was copied from',
+    version: 50,
+    name: 'quality of service specs',
     async up(db) {
       await db.schema
-        .createTable('snapshots')
-        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
-        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('name', 'varchar(255)')
-        .addColumn('description', 'varchar(255)')
-        .addColumn('status', 'varchar(255)', (c) => c.notNull())
-        .addColumn('progress', 'varchar(255)', (c) => c.notNull())
-        .addColumn('volume_size', 'integer', (c) => c.notNull())
-        .addColumn('volume_type_id', 'varchar(36)')
-        .addColumn('group_snapshot_id', 'varchar(36)')
-        // The deadline of creating / deleting / restoring, as for volumes (workflow/leases.ts).
-        .addColumn('lease_expires_at', ts)
-        .addColumn('created_at', ts, (c) => c.notNull())
-        .addColumn('updated_at', ts)
-        .addColumn('deleted_at', ts)
-        .addColumn('deleted', 'boolean', (c) => c.notNull())
-        .execute();
-      await db.schema.createIndex('snapshots_volume_deleted').on('snapshots').columns(['volume_id', 'deleted']).execute();
-      await db.schema.createIndex('snapshots_project_deleted').on('snapshots').columns(['project_id', 'deleted']).execute();
-      await db.schema
-        .createTable('snapshot_metadata')
-        .addColumn('snapshot_id', 'varchar(36)', (c) => c.notNull().references('snapshots.id'))
-        .addColumn('key', 'varchar(255)', (c) => c.notNull())
-        .addColumn('value', 'varchar(255)', (c) => c.notNull())
-        .addPrimaryKeyConstraint('snapshot_metadata_pk', ['snapshot_id', 'key'])
-        .execute();
-      // What a volume was copied from; a restart finishes its create from the same source.
-      await db.schema.alterTable('volumes').addColumn('snapshot_id', 'varchar(36)').execute();
-      await db.schema.alterTable('volumes').addColumn('source_volid', 'varchar(36)').execute();
-    },
-  },
-  {
-    version: 31,
-    name: 'group types and group specs',
-    async up(db) {
-      await db.schema
-        .createTable('group_types')
+        .createTable('qos_specs')
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('name', 'varchar(255)', (c) => c.notNull())
-        .addColumn('description', 'varchar(255)')
-        .addColumn('is_public', 'boolean', (c) => c.notNull())
+        .addColumn('consumer', 'varchar(255)', (c) => c.notNull())
         .addColumn('created_at', ts, (c) => c.notNull())
         .addColumn('updated_at', ts)
-        .addColumn('deleted_at', ts)
-        .addColumn('deleted', 'boolean', (c) => c.notNull())
         .execute();
-      // As for volume types: names are unique among live group types only.
+      // Names are unique: a second create with the same name is a 409, also when two race.
+      await db.schema.createIndex('qos_specs_name').on('qos_specs').column('name').unique().execute();
       await db.schema
-        .createIndex('group_types_live_name')
-        .on('group_types')
-        .column('name')
-        .unique()
-        .where(sql.ref('deleted'), '=', sql.lit(false))
-        .execute();
-      await db.schema
-        .createTable('group_type_specs')
-        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull().references('group_types.id'))
+        .createTable('qos_specs_keys')
+        .addColumn('qos_specs_id', 'varchar(36)', (c) => c.notNull().references('qos_specs.id'))
         .addColumn('key', 'varchar(255)', (c) => c.notNull())
         .addColumn('value', 'varchar(255)', (c) => c.notNull())
-        .addPrimaryKeyConstraint('group_type_specs_pk', ['group_type_id', 'key'])
+        .addPrimaryKeyConstraint('qos_specs_keys_pk', ['qos_specs_id', 'key'])
         .execute();
+      // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
+      await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
     },
   },
 ];
