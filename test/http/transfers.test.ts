@@ -154,6 +154,14 @@ test('accepting over the destination quota is 413 and moves nothing', async () =
   await api.call('DELETE', `/os-quota-sets/${DST}`);
 });
 
+test('the logger censors auth keys wherever they sit in a logged object', async () => {
+  const cap = capturingLogger('debug');
+  cap.logger.info({ auth_key: 'SECRETKEY0000001', transfer: { auth_key: 'SECRETKEY0000002', authKey: 'SECRETKEY0000003' }, accept: { auth_key: 'SECRETKEY0000004' } }, 'x');
+  const text = cap.text();
+  assert.ok(text.includes('"msg":"x"'));
+  assert.ok(!/SECRETKEY/.test(text), text);
+});
+
 test('no auth key ever reaches the log', async () => {
   const text = logText();
   assert.ok(text.includes('"url"'), 'the capture saw the requests');
