@@ -1,7 +1,7 @@
 // Volumes as sparse raw files: creating or growing a volume only sets the file length, so a new
 // 100 GiB volume costs no disk space until it is written.
 import { open, readdir, stat, statfs, unlink, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Backend, HostCapacity } from '../host/types.js';
 
 const FILE_PREFIX = 'volume-';
@@ -22,8 +22,15 @@ export class FileBackend implements Backend {
 
   /** The filesystem holding the volume files: what the pools API reports as total and free capacity. */
   async capacity(): Promise<HostCapacity> {
-    const s = await statfs(this.directory);
-    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+    // The directory is made by the first create; before that its nearest existing parent is the same filesystem.
+    for (let dir = this.directory; ; dir = dirname(dir)) {
+      try {
+        const s = await statfs(dir);
+        return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err;
+      }
+    }
   }
 
   devicePath(volumeId: string): string {

@@ -115,7 +115,9 @@ export class LoginNegotiator {
       const securityDone = req.csg !== Stage.SECURITY || this.authenticated;
       if (securityDone) {
         transit = true;
-        if (nsg === Stage.OPERATIONAL || nsg === Stage.FULL_FEATURE) this.ensureDeclarations(answers, nsg);
+        // Our declarations are operational keys: never in a security-stage answer (open-iscsi ends the login
+        // on one); they go with the operational stage's transit to full feature.
+        if (req.csg === Stage.OPERATIONAL) this.ensureDeclarations(answers, nsg);
       } else nsg = req.csg;
     }
     if (transit) this.stage = nsg;

@@ -120,6 +120,21 @@ export interface CreateTypeRequest {
   extraSpecs?: Record<string, string> | null;
 }
 
+export interface ListTypesRequest {
+  /** Admins only: true (the default) public and granted types, false private only, null all. */
+  isPublic?: boolean | null;
+  sort?: { key: string; dir: SortDir }[];
+  limit?: number;
+  marker?: string;
+  offset?: number;
+}
+
+export interface ListTypesResult {
+  types: VolumeTypeInfo[];
+  /** Set when `limit` cut the list: the id to pass as the next marker. */
+  nextMarker?: string;
+}
+
 export interface UpdateTypeRequest {
   name?: string | null;
   description?: string | null;
@@ -234,8 +249,7 @@ export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, Encry
   setBootable(ctx: Ctx, id: string, bootable: boolean): Promise<void>;
   extend(ctx: Ctx, id: string, newSize: number): Promise<void>;
 
-  /** isPublic: admins only; true (the default) public and granted types, false private only, null all. */
-  listTypes(ctx: Ctx, opts?: { isPublic?: boolean | null }): Promise<VolumeTypeInfo[]>;
+  listTypes(ctx: Ctx, opts?: ListTypesRequest): Promise<ListTypesResult>;
   getType(ctx: Ctx, idOrDefault: string): Promise<VolumeTypeInfo>;
   createType(ctx: Ctx, req: CreateTypeRequest): Promise<VolumeTypeInfo>;
   updateType(ctx: Ctx, id: string, req: UpdateTypeRequest): Promise<VolumeTypeInfo>;

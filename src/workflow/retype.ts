@@ -14,7 +14,7 @@ import { MIGRATION_AT_REST } from './states.js';
 import type { RetypeWorkflow } from './types-services-model.js';
 import { loadRow } from './loader.js';
 import { requireMember } from './policy.js';
-import { resolveType, isMultiattachType } from './volume-types.js';
+import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { actorOf, tracked } from './events.js';
 import { servicesActions } from './services.js';
 import { withVolumeCharge } from './quotas.js';
@@ -36,6 +36,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       const row = await loadRow(db, ctx, volumeId);
       // The API looks the type up elevated: any type, private or not, by id or name.
       const target = await resolveType(db, newType, null);
+      provisionFilterOnSize(target, row.size);
       const srcMulti = toBool(row.multiattach);
       const tgtMulti = isMultiattachType(target.extraSpecs);
       if (srcMulti !== tgtMulti && row.status !== 'available') {

@@ -82,6 +82,8 @@ export interface Scheduler {
    * Cinder's (scheduler/filter_scheduler.py raises NoValidBackend with it).
    */
   placementProblem(req: { backendName?: string; zone: string }): Promise<string | null>;
+  /** Whether the volume service of a volume row's host is frozen (db.is_backend_frozen). */
+  backendFrozen(volumeHost: string | null): Promise<boolean>;
 }
 
 const instances = new WeakMap<Deps, ServicesWorkflow & Scheduler>();
@@ -105,7 +107,11 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
   let beating: Promise<void> | null = null;
 
   async function beat(): Promise<void> {
-    const cap = deps.hosts.local.capacity ? await deps.hosts.local.capacity() : { totalBytes: 0, freeBytes: 0, backendName };
+    // A host that cannot measure its storage still registers (capacity 0, as Cinder reports an unknown one).
+    const cap = await (deps.hosts.local.capacity?.() ?? Promise.resolve({ totalBytes: 0, freeBytes: 0, backendName })).catch((err) => {
+      deps.logger.warn({ err }, 'volume host capacity unavailable');
+      return { totalBytes: 0, freeBytes: 0, backendName };
+    });
     backendName = cap.backendName;
     const now = nowTimestamp();
     const stats = {
@@ -181,6 +187,13 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
 
   return {
     heartbeat,
+
+    async backendFrozen(volumeHost) {
+      if (volumeHost === null) return false;
+      const backend = backendOfVolumeHost(volumeHost, backendName);
+      const rows = await services.listServices(db, { binary: VOLUME_BINARY });
+      return rows.some((r) => r.host === backend && toBool(r.frozen));
+    },
 
     async placementProblem(req) {
       await fresh();

@@ -1,6 +1,6 @@
 // Volume types and extra specs (reference 7.5). multiattach="<is> True" on a type is the only source of volume multiattach.
 import { randomUUID } from 'node:crypto';
-import { CinderFault } from '../errors.js';
+import { CinderFault, invalidInput } from '../errors.js';
 import type { RequestContext } from './context.js';
 import type { Db } from '../store/schema.js';
 import * as types from '../store/volume-types.js';
@@ -11,7 +11,8 @@ import { toBool } from '../store/schema.js';
 import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import type { Deps } from './deps.js';
 import { requireAdmin } from './policy.js';
-import type { CreateTypeRequest, UpdateTypeRequest, VolumeTypeInfo } from './model.js';
+import type { CreateTypeRequest, ListTypesRequest, ListTypesResult, UpdateTypeRequest, VolumeTypeInfo } from './model.js';
+import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -21,6 +22,32 @@ export function isMultiattachType(specs: Record<string, string>): boolean {
 
 /** Extra specs a non-admin may see (Cinder's types view). */
 const USER_VISIBLE_SPECS = ['RESKEY:availability_zones', 'multiattach', 'replication_enabled'];
+
+/**
+ * volume_types.provision_filter_on_size: a type may bound the size of its volumes (create, extend, retype).
+ * A bound that is not an integer bounds nothing (Cinder would fail with a 500 on it).
+ */
+export function provisionFilterOnSize(type: VolumeTypeInfo, size: number): void {
+  const bound = (key: string) => (/^\s*\d+\s*$/.test(type.extraSpecs[key] ?? '') ? Number(type.extraSpecs[key]) : null);
+  const min = bound('provisioning:min_vol_size');
+  if (min !== null && size < min) {
+    throw invalidInput(`Specified volume size of '${size}' is less than the minimum required size of '${type.extraSpecs['provisioning:min_vol_size']}' for volume type '${type.name}'.`);
+  }
+  const max = bound('provisioning:max_vol_size');
+  if (max !== null && size > max) {
+    throw invalidInput(`Specified volume size of '${size}' is greater than the maximum allowable size of '${type.extraSpecs['provisioning:max_vol_size']}' for volume type '${type.name}'.`);
+  }
+}
+
+/** Sort keys of the type list (the volume_types columns Cinder sorts by). */
+const TYPE_SORT_KEYS = {
+  id: 'id',
+  name: 'name',
+  description: 'description',
+  is_public: 'is_public',
+  created_at: 'created_at',
+  updated_at: 'updated_at',
+} as const satisfies Record<string, keyof types.TypeRow>;
 
 export const typeNotFound = (id: string) => new CinderFault(404, `Volume type ${id} could not be found.`);
 
@@ -81,8 +108,9 @@ export function volumeTypes(deps: Deps) {
      * Cinder's type list: public types plus the private ones the caller's project was given; an admin may ask for
      * private only (isPublic false) or all (null). Non-admins always get the public view (v3/types.py).
      */
-    async listTypes(ctx: RequestContext, opts: { isPublic?: boolean | null } = {}): Promise<VolumeTypeInfo[]> {
+    async listTypes(ctx: RequestContext, opts: ListTypesRequest = {}): Promise<ListTypesResult> {
       const isPublic = ctx.isAdmin ? (opts.isPublic === undefined ? true : opts.isPublic) : true;
+      const sort = resolveSort(opts.sort, TYPE_SORT_KEYS);
       const rows = await types.listTypes(db, { publicOnly: false });
       const granted = new Set(await typeAccess.typesOfProject(db, ctx.projectId));
       const chosen = rows.filter((r) => {
@@ -90,7 +118,28 @@ export function volumeTypes(deps: Deps) {
         if (isPublic === false) return !toBool(r.is_public);
         return toBool(r.is_public) || granted.has(r.id);
       });
-      return Promise.all(chosen.map(async (r) => forCaller(ctx, await info(db, r))));
+      // Types are few: sorted and paged here, with the id as the last key as Cinder's paginate_query adds it.
+      const keys = [...sort, { key: 'id' as const, dir: sort[sort.length - 1].dir }];
+      chosen.sort((a, b) => {
+        for (const k of keys) {
+          const x = String(a[k.key] ?? '');
+          const y = String(b[k.key] ?? '');
+          if (x !== y) return (x < y ? -1 : 1) * (k.dir === 'asc' ? 1 : -1);
+        }
+        return 0;
+      });
+      let start = 0;
+      if (opts.marker !== undefined) {
+        const at = chosen.findIndex((r) => r.id === opts.marker);
+        if (at < 0) throw markerNotFound(opts.marker);
+        start = at + 1;
+      }
+      start += opts.offset ?? 0;
+      const limit = pageLimit(opts.limit);
+      const { page, nextMarker } = splitPage(chosen.slice(start, start + limit + 1), limit);
+      const out: ListTypesResult = { types: await Promise.all(page.map(async (r) => forCaller(ctx, await info(db, r)))) };
+      if (nextMarker !== undefined) out.nextMarker = nextMarker;
+      return out;
     },
 
     async getType(ctx: RequestContext, id: string): Promise<VolumeTypeInfo> {

@@ -77,3 +77,12 @@ test('ids that could escape the directory are refused', async () => {
   assert.throws(() => b.devicePath('a/b'), BackendError);
   await assert.rejects(b.create('', GiB), BackendError);
 });
+
+test('capacity: statfs of the volume directory, or of its nearest existing parent before the first create', async () => {
+  const { statfs } = await import('node:fs/promises');
+  const b = new FileBackend(join(dir.path, 'not-yet', 'vols'));
+  const c = await b.capacity();
+  const s = await statfs(dir.path);
+  assert.equal(c.totalBytes, s.blocks * s.bsize);
+  assert.ok(c.freeBytes > 0 && c.freeBytes <= c.totalBytes);
+});

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CINDER21_PASSED, classOf, failedCall, failureReason, genericText, moduleOf, readIdList, type TestOutcome } from './tempest.js';
+import { CINDER21_PASSED, byCodeUnits, classOf, failedCall, failureReason, genericText, moduleOf, readIdList, type TestOutcome } from './tempest.js';
 
 const { values, positionals } = parseArgs({ options: { out: { type: 'string' } }, allowPositionals: true });
 const dir = positionals[0];
@@ -145,7 +145,7 @@ for (const o of outcomes.filter((x) => x.status === 'skipped' && !isClassLevel(x
 }
 
 const byModule = new Map<string, ClassRow[]>();
-for (const r of [...classes.values()].sort((a, b) => a.cls.localeCompare(b.cls))) {
+for (const r of [...classes.values()].sort((a, b) => byCodeUnits(a.cls, b.cls))) {
   const m = moduleOf(`${r.cls}.x`);
   if (!byModule.has(m)) byModule.set(m, []);
   byModule.get(m)!.push(r);

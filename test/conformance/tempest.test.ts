@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CINDER21_PASSED, FULL_REGEX, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, type TempestResult } from './tempest.js';
+import { CINDER21_PASSED, FULL_REGEX, byCodeUnits, classOf, failedCall, failureReason, moduleTable, readIdList, runTempest, summaryLine, cinderOverlap, type TempestResult } from './tempest.js';
 
 const RATCHET = new URL('tempest-passing.txt', import.meta.url).pathname;
 const regex = process.env.TEMPEST_REGEX || FULL_REGEX;
@@ -54,6 +54,7 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
     if (!r) return;
     const cinder = await readIdList(CINDER21_PASSED);
     console.log(`${moduleTable(r.modules)}\ntempest run ${r.tempestSeconds} s, whole run ${r.wallSeconds} s; embervol 5xx answers: ${r.serverErrors.length}, Keystone: ${r.keystoneErrors.length}`);
+    console.log(cinderOverlap(r, cinder.filter(matches)));
     console.log(summaryLine(r, cinder.length));
     if (!keepOut) await rm(r.outDir, { recursive: true, force: true });
     else console.log(`tempest results in ${r.outDir}`);
@@ -68,6 +69,12 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
     assert.deepEqual(missing, [], `tempest did not report ${missing.length} test(s) real Cinder 21 passes:\n${missing.join('\n')}`);
   });
 
+  it('keeps test/conformance/tempest-passing.txt sorted (LC_ALL=C sort) and without duplicates', async () => {
+    const ids = await readIdList(RATCHET);
+    assert.ok(ids.length > 0, 'the ratchet is empty');
+    assert.deepEqual(ids, [...new Set(ids)].sort(byCodeUnits));
+  });
+
   it('passes every test in test/conformance/tempest-passing.txt (the ratchet)', () => {
     const passed = new Set(r.passed);
     const regressions = ratchet.filter((id) => !passed.has(id));
@@ -75,7 +82,7 @@ describe('tempest volume API tests against embervol + Keystone', { timeout: 60 *
     if (fresh.length) {
       console.log(
         `tempest: ${fresh.length} test(s) pass that are not in test/conformance/tempest-passing.txt yet; add them ` +
-          `(keep the file sorted) or run TEMPEST_UPDATE=1 npm test -- test/conformance/tempest:\n${fresh.join('\n')}`,
+          `(keep the file sorted: LC_ALL=C sort) or run TEMPEST_UPDATE=1 npm test -- test/conformance/tempest:\n${fresh.join('\n')}`,
       );
     }
     assert.deepEqual(

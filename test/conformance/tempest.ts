@@ -114,6 +114,11 @@ export function tempestSkipReason(): string | null {
   return null;
 }
 
+/** Plain code-unit order, as `LC_ALL=C sort` (id lists are compared and diffed as sorted files). */
+export function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Strips tempest's `[id-...,smoke]` attribute suffix. */
 export function stripAttributes(id: string): string {
   return id.replace(/\[[^\]]*\]$/, '');
@@ -139,7 +144,7 @@ export function countByModule(outcomes: readonly TestOutcome[]): ModuleCount[] {
     if (!c) by.set(module, (c = { module, passed: 0, failed: 0, skipped: 0 }));
     c[o.status]++;
   }
-  return [...by.values()].sort((a, b) => a.module.localeCompare(b.module));
+  return [...by.values()].sort((a, b) => byCodeUnits(a.module, b.module));
 }
 
 /** Reads a list of ids (one per line; blank lines and `#` comments ignored). */
@@ -157,6 +162,13 @@ export const CINDER21_PASSED = join(HERE, 'cinder21-passed.txt');
 
 export function summaryLine(r: Pick<TempestResult, 'passed' | 'failed' | 'skipped'>, cinderPassed: number): string {
   return `tempest: ${r.passed.length} passed, ${r.failed.length} failed, ${r.skipped.length} skipped (real Cinder 21: ${cinderPassed} passed)`;
+}
+
+/** "of the 192 ids real Cinder 21 passes, N pass here (M failed or did not run)"; failed counts class-level results once. */
+export function cinderOverlap(r: Pick<TempestResult, 'passed'>, cinder: readonly string[]): string {
+  const passed = new Set(r.passed);
+  const n = cinder.filter((id) => passed.has(id)).length;
+  return `of the ${cinder.length} ids real Cinder 21 passes, ${n} pass here (${cinder.length - n} failed, or did not run because their class's setUpClass failed)`;
 }
 
 export function moduleTable(modules: readonly ModuleCount[]): string {
@@ -356,7 +368,7 @@ async function parseSubunit(subunitPath: string, cwd: string): Promise<TestOutco
     const prev = byId.get(o.id);
     if (!prev || (prev.status !== 'failed' && o.status === 'failed')) byId.set(o.id, o);
   }
-  return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  return [...byId.values()].sort((a, b) => byCodeUnits(a.id, b.id));
 }
 
 export interface FailureReason {
@@ -397,7 +409,7 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   // The last exception line: "pkg.mod.SomeError: message" at column 0 (traceback frames are indented).
   let i = -1;
   for (let k = lines.length - 1; k >= 0; k--) {
-    if (/^[A-Za-z_][\w.]*(Error|Exception|Failure|Mismatch|NotFound|BadRequest|Forbidden|Conflict|Unauthorized|Fault|Timeout|OverLimit|NotImplemented|Code|Body|Entity|Type)\b.*:/.test(lines[k]!) || /^[A-Za-z_][\w.]*(Error|Exception)$/.test(lines[k]!)) {
+    if (/^[A-Za-z_][\w.]*(Error|Exceptions?|Failure|Mismatch|NotFound|BadRequest|Forbidden|Conflict|Unauthorized|Fault|Timeout|OverLimit|NotImplemented|Code|Body|Entity|Type)\b.*:/.test(lines[k]!) || /^[A-Za-z_][\w.]*(Error|Exception)$/.test(lines[k]!)) {
       i = k;
       break;
     }
@@ -412,6 +424,16 @@ export function failureReason(o: Pick<TestOutcome, 'status' | 'reason' | 'traceb
   const short = exc.split('.').pop()!;
   const message = head.slice(exc.length + 1).trim();
   const details = rest.find((l) => l.startsWith('Details:'))?.slice('Details:'.length).trim() ?? '';
+  if (short === 'MultipleExceptions') {
+    // testtools.MultipleExceptions: ((<class 'tempest.lib.exceptions.BadRequest'>, Bad request\nDetails: {...}, <traceback ...>), ...)
+    // (a class's resource_cleanup collects its errors): classify the first one.
+    const inner = /<class '([\w.]+)'>, ([^\n]*)(?:\n(Details: [^\n]*))?/.exec(lines.slice(i).join('\n'));
+    if (inner) {
+      const details = (inner[3] ?? '').replace(/, <traceback object at 0x[0-9a-f]+>\).*$/, '');
+      const r = failureReason({ status: 'failed', reason: '', traceback: `${inner[1]}: ${inner[2]}\n${details}` });
+      return r;
+    }
+  }
   const faultMessage = /'message': '((?:[^'\\]|\\.)*)'/.exec(details)?.[1] ?? /"message": "((?:[^"\\]|\\.)*)"/.exec(details)?.[1];
   if (short === 'ValidationError' || short === 'InvalidHTTPResponseBody') {
     const where = rest.find((l) => l.startsWith('Failed validating'))?.replace(/^Failed validating /, '').replace(/:$/, '') ?? '';

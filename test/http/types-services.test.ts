@@ -296,6 +296,7 @@ test('services: the volume host and scheduler are registered and up; filters; en
   const enabled = await api.call('PUT', '/os-services/enable', { host: vol.host, binary: 'cinder-volume' });
   assert.deepEqual(enabled.body, { disabled: false, status: 'enabled', host: vol.host, service: '', binary: 'cinder-volume' });
 
+  const keep = await api.create();
   assert.equal((await api.call('PUT', '/os-services/freeze', { host })).status, 200);
   const frozen = (await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0];
   assert.equal(frozen.frozen, true);
@@ -305,7 +306,16 @@ test('services: the volume host and scheduler are registered and up; filters; en
     (await api.call('PUT', '/os-services/freeze', { host })).body,
     fault(400, 'badRequest', `Invalid input received: No service could be changed: frozen in ['${vol.host}'] must be False to failover.`),
   );
+  assert.deepEqual(
+    (await api.call('DELETE', `/volumes/${keep}`)).body,
+    fault(400, 'badRequest', 'Invalid input received: Modification operations are not allowed on frozen storage backends.'),
+  );
   assert.equal((await api.call('PUT', '/os-services/thaw', { host })).status, 200);
+  assert.equal((await api.call('DELETE', `/volumes/${keep}`)).status, 202, 'thawed: deletable again');
+  // The volume that found no backend has no host, and deletes like any error volume.
+  assert.equal((await api.call('DELETE', `/volumes/${r.body.volume.id}`)).status, 202);
+  await api.env.workflow.drain();
+  assert.equal((await api.call('GET', `/volumes/${r.body.volume.id}`)).status, 404);
   const thawed = (await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0];
   assert.deepEqual([thawed.frozen, thawed.status], [false, 'enabled']);
 });
@@ -363,4 +373,47 @@ test('a volume service whose heartbeat is older than 60 s is down: unavailable h
   await api.env.workflow.heartbeat();
   assert.equal((await api.call('GET', '/os-services?binary=cinder-volume')).body.services[0].state, 'up');
   assert.equal((await api.call('GET', '/scheduler-stats/get_pools')).body.pools.length, 1);
+});
+
+test('a type bounds its volumes sizes on create, extend and retype (provision_filter_on_size)', async () => {
+  const t = (await api.call('POST', '/types', { volume_type: { name: 'sized', extra_specs: { 'provisioning:min_vol_size': '2', 'provisioning:max_vol_size': '3' } } })).body.volume_type;
+  assert.deepEqual(
+    (await api.call('POST', '/volumes', { volume: { size: 1, volume_type: 'sized' } })).body,
+    fault(400, 'badRequest', "Invalid input received: Specified volume size of '1' is less than the minimum required size of '2' for volume type 'sized'."),
+  );
+  const id = await api.create({ size: 2, volume_type: t.id });
+  assert.deepEqual(
+    (await api.action(id, 'os-extend', { new_size: 4 })).body,
+    fault(400, 'badRequest', "Invalid input received: Specified volume size of '4' is greater than the maximum allowable size of '3' for volume type 'sized'."),
+  );
+  assert.equal((await api.action(id, 'os-extend', { new_size: 3 })).status, 202);
+  const small = await api.create({ size: 1 });
+  assert.equal((await api.action(small, 'os-retype', { new_type: 'sized' })).status, 400);
+  assert.equal((await api.call('GET', `/volumes/${small}`)).body.volume.volume_type, '__DEFAULT__');
+});
+
+test('type list: created_at desc by default; sort, limit, marker with a next link, offset; unknown marker 404', async () => {
+  for (const n of ['page-b', 'page-a', 'page-c']) {
+    await api.call('POST', '/types', { volume_type: { name: n } });
+    // created_at has millisecond resolution: keep the three apart.
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const all = (await api.call('GET', '/types')).body.volume_types.map((t: any) => t.name);
+  assert.deepEqual(all.slice(0, 3), ['page-c', 'page-a', 'page-b'], 'newest first');
+  const first = await api.call('GET', '/types?sort=name:asc&limit=1');
+  assert.equal(first.body.volume_types.length, 1);
+  const byName = [...all].sort();
+  assert.equal(first.body.volume_types[0].name, byName[0]);
+  const next = new URL(first.body.volume_type_links[0].href);
+  assert.equal(first.body.volume_type_links[0].rel, 'next');
+  assert.equal(next.searchParams.get('marker'), first.body.volume_types[0].id);
+  const second = await api.call('GET', `/types?${next.searchParams}`);
+  assert.equal(second.body.volume_types[0].name, byName[1]);
+  assert.equal((await api.call('GET', '/types?sort=name:asc&offset=2&limit=1')).body.volume_types[0].name, byName[2]);
+  const whole = await api.call('GET', '/types?limit=1000');
+  assert.equal(whole.body.volume_types.length, all.length);
+  assert.ok(!('volume_type_links' in whole.body), 'no next link when nothing follows');
+  const missing = randomUUID();
+  assert.deepEqual((await api.call('GET', `/types?marker=${missing}`)).body, fault(404, 'itemNotFound', `Marker ${missing} could not be found.`));
+  assert.equal((await api.call('GET', '/types?sort=size:asc')).status, 400);
 });

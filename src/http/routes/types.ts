@@ -5,6 +5,7 @@ import type { Workflow } from '../../workflow/model.js';
 import { ExtraSpecItemBody, ExtraSpecsBody, TypeCreateBody, TypeUpdateBody } from '../types-schemas.js';
 import { toBoolean, validate } from '../validation.js';
 import { typeCreateView, typeUpdateView, typeView } from '../views/types.js';
+import { nextLink, parsePage, type Query } from './listing.js';
 
 const BOOL_TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
 const BOOL_FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
@@ -26,9 +27,12 @@ function specStrings(specs: Record<string, string | null>): Record<string, strin
 
 export function registerTypeRoutes(app: FastifyInstance, workflow: Workflow): void {
   app.get('/types', async (request) => {
-    const q = request.query as Record<string, unknown>;
-    const types = await workflow.listTypes(request.ctx, { isPublic: request.ctx.isAdmin ? parseIsPublic(q.is_public) : true });
-    return { volume_types: types.map((t) => typeView(request.ctx, t)) };
+    const q = request.query as Query;
+    const page = parsePage(q);
+    const r = await workflow.listTypes(request.ctx, { isPublic: request.ctx.isAdmin ? parseIsPublic(q.is_public) : true, ...page });
+    const body: Record<string, unknown> = { volume_types: r.types.map((t) => typeView(request.ctx, t)) };
+    if (r.nextMarker !== undefined) body.volume_type_links = nextLink(request, 'types', q, r.nextMarker);
+    return body;
   });
 
   app.get('/types/:id', async (request) => {
