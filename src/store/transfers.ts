@@ -8,9 +8,19 @@ export async function insertTransfer(db: Db, row: Insertable<TransfersTable>): P
   await db.insertInto('transfers').values(row).execute();
 }
 
-/** A live (neither withdrawn nor accepted) transfer. */
+/** A live transfer: neither withdrawn nor accepted, and its volume not deleted (an admin may force-delete it). */
+function live(db: Db) {
+  return db
+    .selectFrom('transfers')
+    .selectAll('transfers')
+    .where('transfers.deleted', '=', dbBool(false))
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('volumes as v').select('v.id').whereRef('v.id', '=', 'transfers.volume_id').where('v.deleted', '=', dbBool(false))),
+    );
+}
+
 export async function findTransfer(db: Db, id: string): Promise<TransferRow | undefined> {
-  return db.selectFrom('transfers').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
+  return live(db).where('transfers.id', '=', id).executeTakeFirst();
 }
 
 export interface ListTransfersQuery {
@@ -22,10 +32,10 @@ export interface ListTransfersQuery {
 }
 
 export async function listTransfers(db: Db, q: ListTransfersQuery): Promise<TransferRow[]> {
-  let s = db.selectFrom('transfers').selectAll().where('deleted', '=', dbBool(false));
-  if (q.projectId !== null) s = s.where('source_project_id', '=', q.projectId);
-  if (q.name !== undefined) s = s.where('display_name', '=', q.name);
-  s = s.orderBy('created_at').orderBy('id');
+  let s = live(db);
+  if (q.projectId !== null) s = s.where('transfers.source_project_id', '=', q.projectId);
+  if (q.name !== undefined) s = s.where('transfers.display_name', '=', q.name);
+  s = s.orderBy('transfers.created_at').orderBy('transfers.id');
   if (q.limit !== undefined) s = s.limit(q.limit);
   if (q.offset !== undefined) s = s.offset(q.offset).$if(q.limit === undefined, (x) => x.limit(-1));
   return s.execute();
