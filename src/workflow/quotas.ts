@@ -2,6 +2,11 @@
 // step calls inside its own transaction. There are no reservations: usage is charged in the transaction that
 // writes the row it counts and released in the one that removes it, so nothing can leak when a request or the
 // process dies half-way (Cinder's reserve/commit/rollback and its expiring reservations are not needed).
+//
+// For other resources (snapshots, groups, backups): call consumeQuota(trx, projectId, volumeTypeId,
+// { snapshots: 1, gigabytes: size }) in the transaction that inserts the row, releaseQuota() with the same delta
+// in the one that soft-deletes it, add the rows to recountUsage() in src/store/quotas.ts, and move the charge in
+// workflow/transfers.ts acceptTransfer when the volume's snapshots move with it.
 import type { Transaction } from 'kysely';
 import { CinderFault, forbidden, invalidInput } from '../errors.js';
 import type { Database, Db } from '../store/schema.js';
