@@ -130,6 +130,10 @@ test('attached, busy or already offered volumes cannot be transferred', async ()
 test('client mistakes: bad bodies, unknown volume, no_snapshots below 3.55', async () => {
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: 'nope' } })).status, 400);
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: {} })).status, 400);
+  const named = async (name: string) => (await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: randomUUID(), name } })).body;
+  assert.deepEqual(await named('   '), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be empty."));
+  assert.deepEqual(await named(''), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be None."));
+  assert.deepEqual(await named('n'.repeat(256)), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be greater than 255 characters."));
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: randomUUID() } })).status, 404);
   const vol = await api.create();
   const old = await api.call('POST', '/volume-transfers', { transfer: { volume_id: vol, no_snapshots: true } }, at('3.54'));

@@ -1,6 +1,7 @@
 // /os-volume-transfer (cinder/api/contrib/volume_transfer.py) and /volume-transfers (cinder/api/v3/volume_transfer.py).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { CinderFault } from '../../errors.js';
 import { atLeast } from '../../workflow/context.js';
 import type { ListTransfersRequest, Workflow } from '../../workflow/model.js';
 import { Bool, toBoolean, Uuid, validate } from '../validation.js';
@@ -9,7 +10,18 @@ import { linkBase } from './volumes.js';
 import { one, parseAllTenants, parseIntParam, type Query } from './listing.js';
 
 // cinder/api/schemas/volume_transfer.py: create, create_v355 (no_snapshots), accept.
-const TransferName = Type.Union([Type.String({ maxLength: 255 }), Type.Null()]);
+const TransferName = Type.Union([Type.String(), Type.Null()]);
+
+/** Cinder's 'name_skip_leading_trailing_spaces' format (cinder/api/validation/validators.py). */
+function transferName(name: string | null | undefined): string | null {
+  if (name === undefined || name === null) return null;
+  const invalid = (why: string) => new CinderFault(400, `An invalid 'name' value was provided. ${why}`);
+  if (name === '') throw invalid("The 'name' can not be None.");
+  const trimmed = name.trim();
+  if (trimmed.length === 0) throw invalid("The 'name' can not be empty.");
+  if (trimmed.length > 255) throw invalid("The 'name' can not be greater than 255 characters.");
+  return trimmed;
+}
 const CreateBody = Type.Object(
   { transfer: Type.Object({ volume_id: Uuid, name: Type.Optional(TransferName) }, { additionalProperties: false }) },
   { additionalProperties: false },
@@ -39,7 +51,7 @@ export function registerTransferRoutes(app: FastifyInstance, workflow: Workflow)
       const t = withSnapshots ? validate(CreateBody355, request.body).transfer : validate(CreateBody, request.body).transfer;
       const raw = (t as { no_snapshots?: boolean | string }).no_snapshots;
       const noSnapshots = raw === undefined ? false : toBoolean(raw);
-      const created = await workflow.createTransfer(ctx, { volumeId: t.volume_id, name: t.name?.trim() ?? null, noSnapshots });
+      const created = await workflow.createTransfer(ctx, { volumeId: t.volume_id, name: transferName(t.name), noSnapshots });
       return reply.code(202).send({ transfer: transferCreated(linkBase(request), ctx, created) });
     });
 
