@@ -1,6 +1,7 @@
 // Volume transfer offers. A row is soft-deleted when the offer is withdrawn or accepted (accepted = 1 then).
 import type { Insertable, Selectable } from 'kysely';
 import { dbBool, nowTimestamp, type Db, type TransfersTable } from './schema.js';
+import { paged } from './paging.js';
 
 export type TransferRow = Selectable<TransfersTable>;
 
@@ -23,10 +24,15 @@ export async function findTransfer(db: Db, id: string): Promise<TransferRow | un
   return live(db).where('transfers.id', '=', id).executeTakeFirst();
 }
 
+export type TransferSortKey = 'created_at' | 'id' | 'display_name' | 'volume_id';
+
 export interface ListTransfersQuery {
   /** null: every project (admin all_tenants). */
   projectId: string | null;
   name?: string;
+  sort: { key: TransferSortKey; dir: 'asc' | 'desc' }[];
+  /** Rows strictly after this transfer in the sort order. */
+  markerRow?: TransferRow;
   limit?: number;
   offset?: number;
 }
@@ -35,10 +41,7 @@ export async function listTransfers(db: Db, q: ListTransfersQuery): Promise<Tran
   let s = live(db);
   if (q.projectId !== null) s = s.where('transfers.source_project_id', '=', q.projectId);
   if (q.name !== undefined) s = s.where('transfers.display_name', '=', q.name);
-  s = s.orderBy('transfers.created_at').orderBy('transfers.id');
-  if (q.limit !== undefined) s = s.limit(q.limit);
-  if (q.offset !== undefined) s = s.offset(q.offset).$if(q.limit === undefined, (x) => x.limit(-1));
-  return s.execute();
+  return paged(s, q, 'transfers').execute();
 }
 
 /** Ends a live transfer (withdrawn, or accepted into `destination`); false when it was already gone. */

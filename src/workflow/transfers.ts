@@ -13,6 +13,7 @@ import { loadRow } from './loader.js';
 import { canSeeProject, requireMember } from './policy.js';
 import { withVolumeCharge } from './quotas.js';
 import { MIGRATION_AT_REST } from './states.js';
+import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateTransferRequest, ListTransfersRequest, TransferInfo, TransfersWorkflow } from './transfers-model.js';
 
 const scrypt = promisify(scryptCb) as (key: string, salt: string, len: number) => Promise<Buffer>;
@@ -36,6 +37,13 @@ function randomString(length: number): string {
 async function hashKey(salt: string, authKey: string): Promise<string> {
   return (await scrypt(authKey, salt, 32)).toString('hex');
 }
+
+const SORT_KEYS: Record<string, transfers.TransferSortKey> = { created_at: 'created_at', id: 'id', name: 'display_name', display_name: 'display_name', volume_id: 'volume_id' };
+/** The order below 3.59 (cinder/api/v3/volume_transfer.py _get_transfers). */
+const DEFAULT_SORT: { key: transfers.TransferSortKey; dir: 'asc' | 'desc' }[] = [
+  { key: 'created_at', dir: 'asc' },
+  { key: 'id', dir: 'asc' },
+];
 
 const transferNotFound = (id: string) => new CinderFault(404, `Transfer ${id} could not be found.`);
 
@@ -108,8 +116,16 @@ export function transferActions(deps: Deps): TransfersWorkflow {
 
     async listTransfers(ctx: RequestContext, req: ListTransfersRequest) {
       const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-      const rows = await transfers.listTransfers(db, { projectId, name: req.name, limit: req.limit, offset: req.offset });
-      return rows.map(info);
+      const sort = req.sort ? resolveSort(req.sort, SORT_KEYS) : DEFAULT_SORT;
+      let markerRow: transfers.TransferRow | undefined;
+      if (req.marker) {
+        markerRow = await transfers.findTransfer(db, req.marker);
+        if (!markerRow || (projectId !== null && markerRow.source_project_id !== projectId)) throw markerNotFound(req.marker);
+      }
+      const limit = pageLimit(req.limit);
+      const rows = await transfers.listTransfers(db, { projectId, name: req.name, sort, markerRow, limit: limit + 1, offset: req.offset });
+      const { page, nextMarker } = splitPage(rows, limit);
+      return nextMarker === undefined ? { transfers: page.map(info) } : { transfers: page.map(info), nextMarker };
     },
 
     async deleteTransfer(ctx: RequestContext, id: string) {

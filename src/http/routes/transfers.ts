@@ -7,7 +7,7 @@ import type { ListTransfersRequest, Workflow } from '../../workflow/model.js';
 import { Bool, toBoolean, Uuid, validate } from '../validation.js';
 import { transferCreated, transferDetail, transferSummary } from '../views/transfers.js';
 import { linkBase } from './volumes.js';
-import { one, parseAllTenants, parseIntParam, type Query } from './listing.js';
+import { nextLink, one, parseAllTenants, parseIntParam, parsePage, type Query } from './listing.js';
 
 // cinder/api/schemas/volume_transfer.py: create, create_v355 (no_snapshots), accept.
 const TransferName = Type.Union([Type.String(), Type.Null()]);
@@ -62,13 +62,26 @@ export function registerTransferRoutes(app: FastifyInstance, workflow: Workflow)
       if (allTenants !== undefined) req.allTenants = allTenants;
       const name = one(q, 'name');
       if (name !== undefined) req.name = name;
-      const limit = parseIntParam('limit', one(q, 'limit'));
-      if (limit !== undefined) req.limit = limit;
-      const offset = parseIntParam('offset', one(q, 'offset'));
-      if (offset !== undefined) req.offset = offset;
-      const rows = await workflow.listTransfers(request.ctx, req);
+      if (atLeast(request.ctx.version, 59)) {
+        // Pagination and sorting arrived with 3.59 (SUPPORT_TRANSFER_PAGINATION); sort defaults to created_at desc.
+        const page = parsePage(q);
+        req.sort = page.sort ?? [{ key: 'created_at', dir: 'desc' }];
+        if (page.marker !== undefined) req.marker = page.marker;
+        if (page.limit !== undefined) req.limit = page.limit;
+        if (page.offset !== undefined) req.offset = page.offset;
+      } else {
+        const limit = parseIntParam('limit', one(q, 'limit'));
+        if (limit !== undefined) req.limit = limit;
+        const offset = parseIntParam('offset', one(q, 'offset'));
+        if (offset !== undefined) req.offset = offset;
+      }
+      const { transfers, nextMarker } = await workflow.listTransfers(request.ctx, req);
       const base = linkBase(request);
-      return { transfers: rows.map((t) => (detail ? transferDetail(base, request.ctx, t) : transferSummary(base, request.ctx, t))) };
+      const out: Record<string, unknown> = {
+        transfers: transfers.map((t) => (detail ? transferDetail(base, request.ctx, t) : transferSummary(base, request.ctx, t))),
+      };
+      if (nextMarker !== undefined) out.transfers_links = nextLink(request, `os-volume-transfer${detail ? '/detail' : ''}`, q, nextMarker);
+      return out;
     };
     app.get(prefix, list(false));
     app.get(`${prefix}/detail`, list(true));
