@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { formatHostPort } from './util/ports.js';
 import { openStore } from './store/index.js';
 import { createWorkflow } from './workflow/index.js';
+import { MESSAGE_REAP_INTERVAL_MS } from './workflow/message-record.js';
 import { REPORT_INTERVAL_SECONDS } from './workflow/services.js';
 import { buildApp } from './http/app.js';
 import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
@@ -80,6 +81,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       clearInterval(heartbeatTimer);
       await beat;
     });
+    // User messages past their guaranteed_until go, at start and then daily (Cinder's message_reap_interval).
+    const reap = () => workflow.reapExpiredMessages().catch((err) => logger.error({ err }, 'message reaping failed'));
+    await reap();
+    const reapTimer = setInterval(reap, MESSAGE_REAP_INTERVAL_MS);
+    reapTimer.unref();
+    stopped.push(async () => clearInterval(reapTimer));
     const auth = config.keystone ? { keystone: createKeystoneValidator({ ...config.keystone, logger }) } : ('noauth' as const);
     if (auth !== 'noauth') stopped.push(async () => auth.keystone.close());
     const app = buildApp({ workflow, logger, auth });

@@ -84,7 +84,7 @@ printf '#!/bin/sh\nexit 101\n' >"$work/root/usr/sbin/policy-rc.d"
 chmod 0755 "$work/root/usr/sbin/policy-rc.d"
 echo "deb $mirror $suite main" >"$work/root/etc/apt/sources.list"
 mount -t proc proc "$work/root/proc"
-trap 'umount "$work/root/proc" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'umount "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 chroot "$work/root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
   sh -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${guest_packages[*]}" >"$work/apt.log" 2>&1 \
   || { tail -40 "$work/apt.log" >&2; exit 1; }

@@ -22,6 +22,9 @@ import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerQuotaRoutes } from './routes/quotas.js';
 import { registerTransferRoutes } from './routes/transfers.js';
+import { registerVolumeMetadataRoutes } from './routes/volume-metadata.js';
+import { registerMessageRoutes } from './routes/messages.js';
+import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
 
@@ -144,6 +147,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerAttachmentRoutes(scope, deps.workflow);
     registerQuotaRoutes(scope, deps.workflow);
     registerTransferRoutes(scope, deps.workflow);
+    registerVolumeMetadataRoutes(scope, deps.workflow);
+    registerMessageRoutes(scope, deps.workflow);
+    registerDiscoveryRoutes(scope, deps.workflow);
   };
   // Every resource answers both with and without the project in the path (reference 7.3).
   app.register(v3, { prefix: '/v3' });

@@ -2,49 +2,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Bool, Metadata, NullableString, Uuid, VolumeSize } from './validation.js';
 
-const NullableUuid = Type.Union([Uuid, Type.Null()]);
 const NullableName = NullableString(255);
-
-export const VolumeCreateBody = Type.Object(
-  {
-    volume: Type.Object({
-      name: Type.Optional(NullableName),
-      description: Type.Optional(NullableName),
-      display_name: Type.Optional(NullableName),
-      display_description: Type.Optional(NullableName),
-      volume_type: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
-      metadata: Type.Optional(Type.Union([Metadata, Type.Null()])),
-      snapshot_id: Type.Optional(NullableUuid),
-      source_volid: Type.Optional(NullableUuid),
-      consistencygroup_id: Type.Optional(NullableUuid),
-      group_id: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
-      backup_id: Type.Optional(NullableUuid),
-      size: Type.Optional(Type.Union([VolumeSize, Type.Null()])),
-      availability_zone: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()])),
-      multiattach: Type.Optional(Type.Union([Bool, Type.Null()])),
-      image_id: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
-      imageRef: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Null()])),
-    }),
-    'OS-SCH-HNT:scheduler_hints': Type.Optional(Type.Union([Type.Object({}), Type.Null()])),
-  },
-  { additionalProperties: false },
-);
-
-export const VolumeUpdateBody = Type.Object(
-  {
-    volume: Type.Object(
-      {
-        name: Type.Optional(NullableName),
-        description: Type.Optional(NullableName),
-        display_name: Type.Optional(NullableName),
-        display_description: Type.Optional(NullableName),
-        metadata: Type.Optional(Metadata),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
-);
 
 /** An action body: exactly one key, the action name, whose value has the given shape. */
 const action = (name: string, inner: TSchema) => Type.Object({ [name]: inner }, { additionalProperties: false });

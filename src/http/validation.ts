@@ -56,11 +56,11 @@ function describe(err: ValueError): { at: string[]; message: string } {
     case ValueErrorType.ObjectRequiredProperty:
       return { at: parts.slice(0, -1), message: `${pyRepr(parts[parts.length - 1])} is a required property` };
     case ValueErrorType.ObjectAdditionalProperties: {
-      const key = parts[parts.length - 1];
-      // With patternProperties, jsonschema names the patterns the key failed instead (extra specs, metadata keys).
-      const patterns = s.patternProperties ? Object.keys(s.patternProperties as object) : [];
-      if (patterns.length) return { at: parts.slice(0, -1), message: `${pyRepr(key)} does not match any of the regexes: ${patterns.map((p) => pyRepr(p)).join(', ')}` };
-      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${pyRepr(key)} was unexpected)` };
+      const extra = pyRepr(parts[parts.length - 1]);
+      // jsonschema words it differently when the object names its keys by pattern (e.g. metadata, extra specs).
+      const patterns = s.patternProperties ? Object.keys(s.patternProperties as object).sort() : [];
+      if (patterns.length) return { at: parts.slice(0, -1), message: `${extra} does not match any of the regexes: ${patterns.map(pyRepr).join(', ')}` };
+      return { at: parts.slice(0, -1), message: `Additional properties are not allowed (${extra} was unexpected)` };
     }
     case ValueErrorType.StringMinLength:
       return { at: parts, message: `${pyRepr(v)} is too short` };
@@ -82,7 +82,15 @@ function describe(err: ValueError): { at: string[]; message: string } {
       return { at: parts, message: `${pyRepr(v)} has too many properties` };
     case ValueErrorType.Union: {
       const values = enumValues(s);
-      if (values) return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
+      if (values) {
+        // jsonschema checks `type` before `enum`: a value of another JSON type is reported as such.
+        const typeOf = (x: unknown) => (x === null ? 'null' : typeof x === 'number' ? (Number.isInteger(x) ? 'integer' : 'number') : typeof x);
+        const types = [...new Set(values.map(typeOf))];
+        if (!types.includes(typeOf(v)) && !(typeOf(v) === 'integer' && types.includes('number'))) {
+          return { at: parts, message: `${pyRepr(v)} is not of type ${types.map((n) => pyRepr(n)).join(', ')}` };
+        }
+        return { at: parts, message: `${pyRepr(v)} is not one of ${pyRepr(values)}` };
+      }
       // A union of a type with constraints (e.g. size: integer >= 1 or digit string) reports the inner failure.
       const inner = err.errors.map((it) => it.First()).find((e) => e !== undefined && e.path === err.path && e.type !== ValueErrorType.Integer && e.type !== ValueErrorType.String && e.type !== ValueErrorType.Null && e.type !== ValueErrorType.Object && e.type !== ValueErrorType.Boolean);
       if (inner) return describe(inner);
@@ -137,9 +145,13 @@ export function cinderValidatorCompiler({ schema }: { schema: unknown }) {
 }
 
 // Shared parameter types (cinder/api/validation/parameter_types.py), expressed in TypeBox.
-const BOOL_STRINGS = '^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Tt]|[Ff]|[Yy][Ee][Ss]|[Nn][Oo]|[Yy]|[Nn]|[Oo][Nn]|[Oo][Ff][Ff]|1|0)$';
-export const Bool = Type.Union([Type.Boolean(), Type.String({ pattern: BOOL_STRINGS })]);
-export const VolumeSize = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+$' })]);
+/** parameter_types.boolean: exactly these spellings, nothing else (not 'Y', not 'tRUE'). */
+const BOOLEAN_ENUM = [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', 'y', 't',
+  false, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no', 'n', 'f'] as const;
+export const Bool = Type.Union(BOOLEAN_ENUM.map((v) => Type.Literal(v)));
+/** cinder/common/constants.py DB_MAX_INT: the largest size or count a column holds. */
+export const DB_MAX_INT = 0x7fffffff;
+export const VolumeSize = Type.Union([Type.Integer({ minimum: 1, maximum: DB_MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]);
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$';
 export const Uuid = Type.String({ pattern: UUID_PATTERN });
 export const NullableString = (max = 255) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);

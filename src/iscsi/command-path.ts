@@ -1,6 +1,6 @@
 // The SCSI command path of one session: a command PDU becomes a task, its Data-Out is gathered (immediate data,
 // unsolicited bursts, the R2Ts we send), the SCSI layer runs it, and Data-In and the SCSI Response carry the
-// result back (RFC 7143 sections 4.2.5 and 11.3-11.8). Tasks can be aborted on the way.
+// result back. Tasks can be aborted on the way.
 
 import type { Logger } from '../log.js';
 import type { ScsiCommand, ScsiResult } from '../scsi/types.js';

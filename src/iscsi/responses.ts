@@ -1,4 +1,4 @@
-// Typed encoders for the PDUs a target sends (RFC 7143 section 11): each fills its own fields, and the session
+// Typed encoders for the PDUs a target sends: each fills its own fields, and the session
 // stamps StatSN, ExpCmdSN and MaxCmdSN. Lengths are filled in by encodePduInto when the PDU is queued.
 
 import { EMPTY_SEGMENT, newBhs, Opcode, RESERVED_TAG, setU32, type Pdu } from './pdu.js';

@@ -1,4 +1,4 @@
-// The session's command window and task table (RFC 7143 4.2.2.1): which requests run now, which wait for a CmdSN
+// The session's command window and task table: which requests run now, which wait for a CmdSN
 // gap to close, what StatSN, ExpCmdSN and MaxCmdSN responses carry, and the SCSI tasks that are in flight.
 
 import { getU32, setU32, snAdd, snLess, type Pdu } from './pdu.js';

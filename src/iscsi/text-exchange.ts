@@ -1,4 +1,4 @@
-// Text requests in full feature phase (RFC 7143 sections 6.1 and 11.10): request text gathered over PDUs with
+// Text requests in full feature phase: request text gathered over PDUs with
 // C=1, answers (SendTargets, MaxRecvDataSegmentLength) sent in segments the initiator pulls one by one.
 
 import type { LoginNegotiator } from './login.js';

@@ -172,6 +172,32 @@ export const migrations: Migration[] = [
     },
   },
   {
+    version: 10,
+    name: 'user messages',
+    async up(db) {
+      // Cinder's messages table (cinder/db/sqlalchemy/models.py Message): what went wrong with an asynchronous
+      // request, in predefined words (cinder/message/message_field.py), kept until expires_at.
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('request_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource_type', 'varchar(36)')
+        .addColumn('resource_uuid', 'varchar(255)')
+        .addColumn('event_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('action_id', 'varchar(10)')
+        .addColumn('detail_id', 'varchar(10)')
+        .addColumn('message_level', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('expires_at', ts, (c) => c.notNull())
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('messages_project').on('messages').columns(['project_id', 'created_at']).execute();
+      await db.schema.createIndex('messages_expires').on('messages').column('expires_at').execute();
+    },
+  },
+  {
     version: 20,
     name: 'private type access, encryption types, services',
     async up(db) {

@@ -111,6 +111,23 @@ export interface VolumeEventsTable {
   created_at: string;
 }
 
+/** A user message (migration 10): what went wrong with an asynchronous request, in Cinder's predefined words. */
+export interface MessagesTable {
+  id: string;
+  project_id: string;
+  request_id: string;
+  resource_type: string | null;
+  resource_uuid: string | null;
+  event_id: string;
+  action_id: string | null;
+  detail_id: string | null;
+  message_level: string;
+  created_at: string;
+  expires_at: string;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
 /** Projects that may see and use a private volume type (Cinder's volume_type_projects); migration 20. */
 export interface VolumeTypeProjectsTable {
   volume_type_id: string;
@@ -215,6 +232,7 @@ export interface Database {
   quota_limits: QuotaLimitsTable;
   quota_usages: QuotaUsagesTable;
   transfers: TransfersTable;
+  messages: MessagesTable;
 }
 
 /** What a repository function runs on: the database, or the transaction it is part of. */

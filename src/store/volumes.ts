@@ -1,7 +1,6 @@
 // Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import { dbBool, nowTimestamp, toBool, type VolumesTable, type Db } from './schema.js';
-import { paged } from './paging.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
 export type NewVolume = Insertable<VolumesTable>;
@@ -90,50 +89,6 @@ export async function softDeleteVolume(db: Db, id: string): Promise<void> {
 }
 
 export type SortKey = 'created_at' | 'updated_at' | 'id' | 'name' | 'status' | 'size' | 'availability_zone' | 'bootable';
-
-export interface ListVolumesQuery {
-  /** null: every project (admin all_tenants). */
-  projectId: string | null;
-  name?: string;
-  status?: string;
-  bootable?: boolean;
-  availabilityZone?: string;
-  /** Every key/value must be present in volume_metadata. */
-  metadata?: Record<string, string>;
-  sort: { key: SortKey; dir: 'asc' | 'desc' }[];
-  /** Rows strictly after the marker volume in the sort order. */
-  markerRow?: VolumeRow;
-  limit?: number;
-  offset?: number;
-}
-
-export async function listVolumes(db: Db, query: ListVolumesQuery): Promise<VolumeRow[]> {
-  let q = db.selectFrom('volumes').selectAll().where('deleted', '=', dbBool(false));
-  if (query.projectId !== null) q = q.where('project_id', '=', query.projectId);
-  if (query.name !== undefined) q = q.where('name', '=', query.name);
-  if (query.status !== undefined) q = q.where('status', '=', query.status);
-  if (query.bootable !== undefined) q = q.where('bootable', '=', dbBool(query.bootable));
-  if (query.availabilityZone !== undefined) q = q.where('availability_zone', '=', query.availabilityZone);
-  for (const [k, v] of Object.entries(query.metadata ?? {})) {
-    q = q.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('volume_metadata as m')
-          .select('m.key')
-          .whereRef('m.volume_id', '=', 'volumes.id')
-          .where('m.key', '=', k)
-          .where('m.value', '=', v),
-      ),
-    );
-  }
-  return paged(q, query).execute();
-}
-
-export async function countVolumes(db: Db, projectId: string | null): Promise<number> {
-  let q = db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).where('deleted', '=', dbBool(false));
-  if (projectId !== null) q = q.where('project_id', '=', projectId);
-  const r = await q.executeTakeFirstOrThrow();
-  return Number(r.n);
-}
 
 export async function volumesUsingType(db: Db, typeId: string): Promise<number> {
   const r = await db

@@ -16,6 +16,11 @@ import { deletionAllowed } from './deletion-guard.js';
 import { cleanupAfterDetach } from './exports.js';
 import type { AttachRequest } from './model.js';
 import { actorOf, tracked, type Actor } from './events.js';
+import { messageOrigin, recordMessage } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
+
+/** The readonly flag refuses the requested mode (Cinder's InvalidVolumeAttachMode). */
+class AttachModeInvalid extends CinderFault {}
 
 /**
  * Statuses in which os-attach is refused besides maintenance: a host task owns the volume (Cinder lets an
@@ -83,68 +88,81 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     const mode = req.mode ?? 'rw';
     const hostName = req.hostName ? sanitizeHostname(req.hostName) : null;
     const instanceUuid = req.instanceUuid ?? null;
-    await tracked(deps, actorOf(ctx), 'attach', id, async (trx) => {
-      const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
-      if (readonly === 'True' && mode !== 'ro') throw new CinderFault(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
-      const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
-      const now = (await volumes.findVolume(trx, id))!;
-      if (now.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
-        throw invalidVolume('being attached by different mode');
+    try {
+      await attachInTransaction();
+    } catch (err) {
+      // Cinder's manager records a user message when the mode does not fit the readonly flag
+      // (cinder/volume/manager.py attach_volume: InvalidVolumeAttachMode maps to VOLUME_ATTACH_MODE_INVALID).
+      if (err instanceof AttachModeInvalid) {
+        await recordMessage(deps, messageOrigin(ctx), { action: Action.ATTACH_VOLUME, detail: Detail.VOLUME_ATTACH_MODE_INVALID, resourceUuid: id });
       }
-      // Idempotent: the same instance (or host) attaching again gets its existing attachment back.
-      const live = await attachments.liveAttachments(trx, [id]);
-      const same = live.find((a) => (instanceUuid ? a.instance_uuid === instanceUuid : hostName !== null && a.attached_host === hostName && !a.instance_uuid));
-      if (same) {
-        await volumes.updateVolume(trx, id, { status: 'in-use' });
-        return;
-      }
-      // The precondition as one swap: a non-multiattach volume must not already be in use
-      // (unless it is migrating), and maintenance is re-checked against the committed row.
-      const ok = await trx
-        .updateTable('volumes')
-        .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
-        .where('id', '=', id)
-        .where('deleted', '=', dbBool(false))
-        .where('status', 'not in', ['maintenance', ...ATTACH_REFUSED_STATUSES])
-        .where((eb) =>
-          eb.or([
-            eb('multiattach', '=', dbBool(true)),
-            eb('status', '<>', 'in-use'),
-            eb.and([eb('migration_status', 'is not', null), eb('migration_status', 'not in', ['deleting', 'error', 'success'])]),
-          ]),
-        )
-        .executeTakeFirst();
-      if (Number(ok.numUpdatedRows) === 0) {
-        const cur = await volumes.findVolume(trx, id);
-        if (cur?.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
-        if (cur && (ATTACH_REFUSED_STATUSES as readonly string[]).includes(cur.status)) {
-          throw invalidVolume(`The volume cannot be attached while its status is ${cur.status}.`);
+      throw err;
+    }
+
+    async function attachInTransaction() {
+      await tracked(deps, actorOf(ctx), 'attach', id, async (trx) => {
+        const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
+        if (readonly === 'True' && mode !== 'ro') throw new AttachModeInvalid(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+        const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
+        const now = (await volumes.findVolume(trx, id))!;
+        if (now.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
+          throw invalidVolume('being attached by different mode');
         }
-        throw invalidVolume('volume is already attached and multiple attachments are not enabled');
-      }
-      const claimed = await connections.claimNewest(trx, id);
-      const ts = nowTimestamp();
-      await attachments.insertAttachment(trx, {
-        id: randomUUID(),
-        volume_id: id,
-        instance_uuid: instanceUuid,
-        attached_host: hostName,
-        mountpoint: req.mountpoint,
-        attach_time: ts,
-        detach_time: null,
-        attach_status: 'attached',
-        attach_mode: mode,
-        connection_info: null,
-        connector: claimed?.connector ?? null,
-        initiator: claimed?.initiator ?? null,
-        created_at: ts,
-        updated_at: null,
-        deleted_at: null,
-        deleted: dbBool(false),
+        // Idempotent: the same instance (or host) attaching again gets its existing attachment back.
+        const live = await attachments.liveAttachments(trx, [id]);
+        const same = live.find((a) => (instanceUuid ? a.instance_uuid === instanceUuid : hostName !== null && a.attached_host === hostName && !a.instance_uuid));
+        if (same) {
+          await volumes.updateVolume(trx, id, { status: 'in-use' });
+          return;
+        }
+        // The precondition as one swap: a non-multiattach volume must not already be in use
+        // (unless it is migrating), and maintenance is re-checked against the committed row.
+        const ok = await trx
+          .updateTable('volumes')
+          .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
+          .where('id', '=', id)
+          .where('deleted', '=', dbBool(false))
+          .where('status', 'not in', ['maintenance', ...ATTACH_REFUSED_STATUSES])
+          .where((eb) =>
+            eb.or([
+              eb('multiattach', '=', dbBool(true)),
+              eb('status', '<>', 'in-use'),
+              eb.and([eb('migration_status', 'is not', null), eb('migration_status', 'not in', ['deleting', 'error', 'success'])]),
+            ]),
+          )
+          .executeTakeFirst();
+        if (Number(ok.numUpdatedRows) === 0) {
+          const cur = await volumes.findVolume(trx, id);
+          if (cur?.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
+          if (cur && (ATTACH_REFUSED_STATUSES as readonly string[]).includes(cur.status)) {
+            throw invalidVolume(`The volume cannot be attached while its status is ${cur.status}.`);
+          }
+          throw invalidVolume('volume is already attached and multiple attachments are not enabled');
+        }
+        const claimed = await connections.claimNewest(trx, id);
+        const ts = nowTimestamp();
+        await attachments.insertAttachment(trx, {
+          id: randomUUID(),
+          volume_id: id,
+          instance_uuid: instanceUuid,
+          attached_host: hostName,
+          mountpoint: req.mountpoint,
+          attach_time: ts,
+          detach_time: null,
+          attach_status: 'attached',
+          attach_mode: mode,
+          connection_info: null,
+          connector: claimed?.connector ?? null,
+          initiator: claimed?.initiator ?? null,
+          created_at: ts,
+          updated_at: null,
+          deleted_at: null,
+          deleted: dbBool(false),
+        });
+        await volumes.setMetadataItems(trx, 'volume_admin_metadata', id, { attached_mode: mode });
+        await attachments.recomputeVolumeStatus(trx, id);
       });
-      await volumes.setMetadataItems(trx, 'volume_admin_metadata', id, { attached_mode: mode });
-      await attachments.recomputeVolumeStatus(trx, id);
-    });
+    }
   }
 
   /** detach_volume of the manager, after the API checks; returns nothing, errors are CinderFaults. */

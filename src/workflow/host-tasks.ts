@@ -4,7 +4,9 @@ import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import type { Deps } from './deps.js';
-import { tracked, type Actor } from './events.js';
+import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
+import { recordMessage, type MessageOrigin } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
 import { withVolumeCharge } from './quotas.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
@@ -21,6 +23,13 @@ export interface TaskVolume {
 
 export function hostTasks(deps: Deps) {
   const { logger } = deps;
+  const db = deps.store.db;
+
+  /** Who a task's user message belongs to: the request that started it, else (after a restart) the volume's project. */
+  async function originOf(actor: Actor, id: string): Promise<MessageOrigin> {
+    const projectId = actor.projectId ?? (await volumes.findVolume(db, id))?.project_id ?? '';
+    return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
+  }
 
   async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
     try {
@@ -28,6 +37,7 @@ export function hostTasks(deps: Deps) {
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
         reason: `create failed: ${reasonOf(err)}`,
       });
@@ -86,6 +96,7 @@ export function hostTasks(deps: Deps) {
       );
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume extend failed');
+      await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
       await tracked(
         deps,
         actor,

@@ -19,6 +19,10 @@ import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
 import { quotaActions } from './quotas.js';
 import { transferActions } from './transfers.js';
+import { volumeListing } from './volume-list.js';
+import { volumeMetadata } from './volume-metadata.js';
+import { messageActions } from './messages.js';
+import { availabilityZones } from './availability-zones.js';
 
 export type * from './model.js';
 
@@ -64,6 +68,10 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...eventActions(shared),
     ...quotaActions(shared),
     ...transferActions(shared),
+    ...volumeListing(shared),
+    ...volumeMetadata(shared),
+    ...messageActions(shared),
+    ...availabilityZones(shared),
     async drain() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

@@ -9,7 +9,7 @@ import { DEFAULT_TYPE_NAME } from '../store/migrations.js';
 import { dbBool, nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { DELETABLE_STATUSES, MIGRATION_AT_REST, orList } from './states.js';
-import { hydrate, loadInfo, loadRow } from './loader.js';
+import { loadInfo, loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { cleanupAfterDetach } from './exports.js';
@@ -17,21 +17,10 @@ import { hostTasks } from './host-tasks.js';
 import { actorOf, tracked } from './events.js';
 import { encryptionKeyFor } from './encryption-types.js';
 import { servicesActions } from './services.js';
-import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
+import { messageOrigin, recordMessage } from './message-record.js';
+import { Action, Detail } from './message-fields.js';
 import { chargeNewVolume, withVolumeCharge } from './quotas.js';
-import type { CreateVolumeRequest, ListVolumesRequest, ListVolumesResult, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
-
-const SORT_KEYS: Record<string, volumes.SortKey> = {
-  created_at: 'created_at',
-  updated_at: 'updated_at',
-  id: 'id',
-  name: 'name',
-  display_name: 'name',
-  status: 'status',
-  size: 'size',
-  availability_zone: 'availability_zone',
-  bootable: 'bootable',
-};
+import type { CreateVolumeRequest, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 export function lifecycle(deps: Deps) {
   const { store, hosts } = deps;
@@ -63,7 +52,7 @@ export function lifecycle(deps: Deps) {
     const actor = actorOf(ctx);
     // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
     // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
-    const noBackend = await servicesActions(deps).placementProblem({ backendName: type.extraSpecs.volume_backend_name, zone: deps.availabilityZone });
+    const noBackend = await servicesActions(deps).placementProblem({ extraSpecs: type.extraSpecs, zone: deps.availabilityZone, sizeGiB: req.size });
     const encryptionKeyId = await encryptionKeyFor(db, type.id);
     // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
     if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
@@ -95,39 +84,13 @@ export function lifecycle(deps: Deps) {
       // The row and its quota charge commit together; an over-quota create leaves neither (413).
       await chargeNewVolume(trx, id);
     }, noBackend ? { reason: `No valid backend was found. ${noBackend}` } : {});
+    // The scheduler's user message (cinder/scheduler/flows/create_volume.py), there before the client can see the error.
+    if (noBackend) {
+      await recordMessage(deps, messageOrigin(ctx), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
+    }
     const info = await loadInfo(db, ctx, id);
     if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
     return info;
-  }
-
-  async function listVolumes(ctx: RequestContext, req: ListVolumesRequest): Promise<ListVolumesResult> {
-    const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-    const sort = resolveSort(req.sort, SORT_KEYS);
-    let markerRow: volumes.VolumeRow | undefined;
-    if (req.marker) {
-      markerRow = await volumes.findVolume(db, req.marker);
-      if (!markerRow || (projectId !== null && markerRow.project_id !== projectId)) {
-        throw markerNotFound(req.marker);
-      }
-    }
-    const limit = pageLimit(req.limit);
-    const rows = await volumes.listVolumes(db, {
-      projectId,
-      name: req.name,
-      status: req.status,
-      bootable: req.bootable,
-      availabilityZone: req.availabilityZone,
-      metadata: req.metadata,
-      sort,
-      markerRow,
-      limit: limit + 1,
-      offset: req.offset,
-    });
-    const { page, nextMarker } = splitPage(rows, limit);
-    const result: ListVolumesResult = { volumes: await hydrate(db, page) };
-    if (nextMarker !== undefined) result.nextMarker = nextMarker;
-    if (req.withCount) result.count = await volumes.countVolumes(db, projectId);
-    return result;
   }
 
   async function updateVolume(ctx: RequestContext, id: string, req: UpdateVolumeRequest): Promise<VolumeInfo> {
@@ -254,7 +217,6 @@ export function lifecycle(deps: Deps) {
   return {
     createVolume,
     getVolume: (ctx: RequestContext, id: string) => loadInfo(db, ctx, id),
-    listVolumes,
     updateVolume,
     deleteVolume,
     forceDeleteVolume,

@@ -5,8 +5,10 @@ import type { TransfersWorkflow } from './transfers-model.js';
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
+import type { VolumeExtrasWorkflow } from './volume-extras-model.js';
 
 export type * from './types-services-model.js';
+export type * from './volume-extras-model.js';
 
 export interface AttachmentInfo {
   id: string;
@@ -75,12 +77,11 @@ export interface UpdateVolumeRequest {
 export type SortDir = 'asc' | 'desc';
 
 export interface ListVolumesRequest {
-  allTenants?: boolean;
-  name?: string;
-  status?: string;
-  bootable?: boolean;
-  availabilityZone?: string;
-  metadata?: Record<string, string>;
+  /**
+   * Every query parameter but paging, sorting and with_count, as given: the workflow applies Cinder's filter
+   * rules to them (volume-list.ts).
+   */
+  filters?: Record<string, string>;
   sort?: { key: string; dir: SortDir }[];
   limit?: number;
   marker?: string;
@@ -227,7 +228,7 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, QuotasWorkflow, TransfersWorkflow {
+export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, QuotasWorkflow, TransfersWorkflow, VolumeExtrasWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;

@@ -11,6 +11,7 @@ import { nowTimestamp, toBool } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import type { HostUsage, PoolInfo, ServiceChange, ServiceInfo, ServicesWorkflow } from './types-services-model.js';
 import { requireAdmin } from './policy.js';
+import { backendSatisfies, hasRoomFor } from './scheduling.js';
 
 export const VOLUME_BINARY = 'cinder-volume';
 export const SCHEDULER_BINARY = 'cinder-scheduler';
@@ -77,11 +78,12 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 
 export interface Scheduler {
   /**
-   * Why no backend can take a new volume (or a retyped one) of a type with the given volume_backend_name, or null
-   * when the local volume service can: it must be up, enabled, not frozen and in the volume's zone. The reason is
-   * Cinder's (scheduler/filter_scheduler.py raises NoValidBackend with it).
+   * Why no backend can take a new volume (or a retyped one) of a type with the given extra specs, or null when the
+   * local volume service can: it must be up, enabled, not frozen, in the volume's zone, report capabilities that
+   * satisfy the specs (scheduling.ts, Cinder's CapabilitiesFilter) and, given a size, have room for it. The reason
+   * is Cinder's (scheduler/filter_scheduler.py raises NoValidBackend with it).
    */
-  placementProblem(req: { backendName?: string; zone: string }): Promise<string | null>;
+  placementProblem(req: { extraSpecs: Record<string, string>; zone: string; sizeGiB?: number }): Promise<string | null>;
   /** Whether the volume service of a volume row's host is frozen (db.is_backend_frozen). */
   backendFrozen(volumeHost: string | null): Promise<boolean>;
 }
@@ -200,7 +202,10 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       const now = Date.now();
       const rows = (await services.listServices(db, { binary: VOLUME_BINARY })).filter((r) => r.host === volumeServiceHost());
       const usable = rows.filter((r) => isUp(r, now) && !toBool(r.disabled) && !toBool(r.frozen) && r.availability_zone === req.zone);
-      const matching = usable.filter((r) => req.backendName === undefined || parseCaps(r).volume_backend_name === req.backendName);
+      const matching = usable.filter((r) => {
+        const caps = parseCaps(r);
+        return backendSatisfies(req.extraSpecs, caps) && (req.sizeGiB === undefined || hasRoomFor(caps, req.sizeGiB));
+      });
       return matching.length > 0 ? null : 'No weighed backends available';
     },
 

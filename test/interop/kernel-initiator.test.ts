@@ -265,6 +265,11 @@ result = {'rc': p.returncode, 'out': p.stdout + p.stderr}
       forGuest(ci),
     );
     assert.notEqual(again.rc, 0, `the login after attachment delete succeeded: ${again.out}`);
+    // refused by the target (it answered the login with a status), not lost on the way
+    const refused = svc.logs
+      .filter((l) => l.includes('"login refused"'))
+      .map((l) => JSON.parse(l) as { msg?: string; initiator?: string });
+    assert.ok(refused.some((r) => r.initiator === connector.initiator), `the target logged no refused login of ${connector.initiator}`);
     assert.equal((await api.call('DELETE', `/volumes/${volumeId}`)).status, 202);
   });
 

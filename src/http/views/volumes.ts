@@ -1,6 +1,6 @@
 // Cinder's volume JSON (reference 1.5), gated by microversion and role.
 import { atLeast, type RequestContext } from '../../workflow/context.js';
-import type { AttachmentInfo, VolumeInfo } from '../../workflow/model.js';
+import type { AttachmentInfo, VolumeInfo, VolumeSummaryInfo } from '../../workflow/model.js';
 
 /** User-facing names for internal statuses (cinder/api/v2/views/volumes.py _get_volume_status). */
 const STATUS_VIEW: Record<string, string> = { managing: 'creating', error_managing: 'error', error_managing_deleting: 'deleting' };
@@ -36,6 +36,10 @@ function visibleMetadata(v: VolumeInfo): Record<string, string> {
   return out;
 }
 
+/**
+ * The volume as Cinder's views builder makes it (cinder/api/v3/views/volumes.py detail): the body of create (202)
+ * and update (200). The `os-vol-*` keys are not part of it: see volumeShown.
+ */
 export function volumeDetail(base: LinkBase, ctx: RequestContext, v: VolumeInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {
     id: v.id,
@@ -58,14 +62,8 @@ export function volumeDetail(base: LinkBase, ctx: RequestContext, v: VolumeInfo)
     consistencygroup_id: null,
     multiattach: v.multiattach,
     attachments: v.attachments.filter((a) => a.attachStatus === 'attached').map((a) => attachmentView(ctx, a)),
-    'os-vol-tenant-attr:tenant_id': v.projectId,
   };
-  if (ctx.isAdmin) {
-    out.migration_status = v.migrationStatus;
-    out['os-vol-host-attr:host'] = v.host ? `${v.host}@file#file` : null;
-    out['os-vol-mig-status-attr:migstat'] = v.migrationStatus;
-    out['os-vol-mig-status-attr:name_id'] = null;
-  }
+  if (ctx.isAdmin) out.migration_status = v.migrationStatus;
   const ver = ctx.version;
   if (atLeast(ver, 13)) out.group_id = null;
   if (atLeast(ver, 21) && ctx.isAdmin) out.provider_id = null;
@@ -81,6 +79,29 @@ export function volumeDetail(base: LinkBase, ctx: RequestContext, v: VolumeInfo)
   return out;
 }
 
+/**
+ * GET show and GET detail list: the detail plus what Cinder's controller extensions add to exactly those two
+ * methods (cinder/api/contrib/volume_tenant_attribute.py, volume_host_attribute.py, volume_mig_status_attribute.py;
+ * the tenant attribute is any project reader's, the other two admin-only).
+ */
+export function volumeShown(base: LinkBase, ctx: RequestContext, v: VolumeInfo): Record<string, unknown> {
+  const out = volumeDetail(base, ctx, v);
+  out['os-vol-tenant-attr:tenant_id'] = v.projectId;
+  if (ctx.isAdmin) {
+    out['os-vol-host-attr:host'] = v.host ? `${v.host}@file#file` : null;
+    out['os-vol-mig-status-attr:migstat'] = v.migrationStatus;
+    out['os-vol-mig-status-attr:name_id'] = null;
+  }
+  return out;
+}
+
 export function volumeSummary(base: LinkBase, ctx: RequestContext, v: VolumeInfo) {
   return { id: v.id, name: v.name, links: volumeLinks(base, ctx, v.id) };
+}
+
+/** cinder/api/v3/views/volumes.py quick_summary: metadata from 3.36 (VOLUME_SUMMARY_METADATA). */
+export function volumeSummaryView(ctx: RequestContext, s: VolumeSummaryInfo) {
+  const summary: Record<string, unknown> = { total_count: s.totalCount, total_size: s.totalSize };
+  if (atLeast(ctx.version, 36)) summary.metadata = s.metadata;
+  return { 'volume-summary': summary };
 }
