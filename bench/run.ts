@@ -3,6 +3,7 @@ const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'http-cycle': () => import('./http-cycle.js'),
   datapath: () => import('./datapath.js'),
   'api-under-load': () => import('./api-under-load.js'),
+  snapshots: () => import('./snapshots.js'),
 };
 
 const name = process.argv[2];

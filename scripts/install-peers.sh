@@ -8,6 +8,7 @@ packages=(
   keystone python3-keystone
   tempest cinder-tempest-plugin python3-subunit
   postgresql
+  xfsprogs
   qemu-system-x86 debootstrap cpio e2fsprogs
 )
 missing=()

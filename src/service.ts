@@ -9,7 +9,7 @@ import { createWorkflow } from './workflow/index.js';
 import { MESSAGE_REAP_INTERVAL_MS } from './workflow/message-record.js';
 import { REPORT_INTERVAL_SECONDS } from './workflow/services.js';
 import { buildApp } from './http/app.js';
-import { installBusyPollMetrics, installMetrics } from './http/metrics.js';
+import { installBusyPollMetrics, installCopyMethodMetric, installMetrics } from './http/metrics.js';
 import { createKeystoneValidator } from './auth/keystone.js';
 import { FileBackend } from './backends/file.js';
 import { createVolumeHost } from './host/local-host.js';
@@ -92,6 +92,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const app = buildApp({ workflow, logger, auth });
     const registry = installMetrics(app);
     if (host.busyPollStats) installBusyPollMetrics(registry, host.busyPollStats);
+    installCopyMethodMetric(registry, () => host.copyMethod());
     const address = await app.listen({ host: config.listen.host, port: config.listen.port });
     stopped.push(() => app.close());
     const url = address;

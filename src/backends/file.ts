@@ -1,15 +1,23 @@
 // Volumes as sparse raw files: creating or growing a volume only sets the file length, so a new
-// 100 GiB volume costs no disk space until it is written.
-import { open, readdir, stat, statfs, unlink, mkdir } from 'node:fs/promises';
+// 100 GiB volume costs no disk space until it is written. Snapshots and clones are copy-on-write copies
+// (cow.ts): each is a file of its own, so deleting a volume never touches its snapshots' blocks and the
+// other way round. A copy is made under a temporary name and renamed into place once complete, so a
+// volume or snapshot file that exists under its final name is always whole.
+import { open, readdir, rename, stat, statfs, unlink, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Backend, HostCapacity } from '../host/types.js';
+import type { Backend, CopySource, HostCapacity } from '../host/types.js';
+import { copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
 
 const FILE_PREFIX = 'volume-';
+const SNAPSHOT_PREFIX = 'snapshot-';
+/** Copies in progress; a name with this prefix is never a volume or a snapshot. */
+const TEMP_PREFIX = '.tmp-';
 // Volume ids become file names; refuse anything that could escape the directory.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export class BackendError extends Error {
-  constructor(message: string) {
+  /** `missing`: the file the call needs is not there (the host reports it as not-found). */
+  constructor(message: string, readonly missing = false) {
     super(message);
     this.name = 'BackendError';
   }
@@ -17,8 +25,31 @@ export class BackendError extends Error {
 
 export class FileBackend implements Backend {
   readonly name = 'file';
+  private method: CopyMethod | null = null;
 
   constructor(readonly directory: string) {}
+
+  /**
+   * Creates the directory, removes copies a killed process left half-made (only this host writes here, and
+   * nothing runs before prepare), and detects how this filesystem copies: reflink or sparse copy.
+   */
+  async prepare(): Promise<CopyMethod> {
+    await mkdir(this.directory, { recursive: true });
+    for (const n of await readdir(this.directory)) {
+      if (n.startsWith(TEMP_PREFIX)) await unlessMissing(unlink(join(this.directory, n)), undefined);
+    }
+    this.method = await detectCopyMethod(this.directory);
+    return this.method;
+  }
+
+  /** How snapshots and clones are copied here; detected by prepare() (or on first use). */
+  async copyMethod(): Promise<CopyMethod> {
+    if (this.method === null) {
+      await mkdir(this.directory, { recursive: true });
+      this.method = await detectCopyMethod(this.directory);
+    }
+    return this.method;
+  }
 
   /** The filesystem holding the volume files: what the pools API reports as total and free capacity. */
   async capacity(): Promise<HostCapacity> {
@@ -36,6 +67,89 @@ export class FileBackend implements Backend {
   devicePath(volumeId: string): string {
     if (!SAFE_ID.test(volumeId)) throw new BackendError(`invalid volume id "${volumeId}"`);
     return join(this.directory, FILE_PREFIX + volumeId);
+  }
+
+  snapshotPath(snapshotId: string): string {
+    if (!SAFE_ID.test(snapshotId)) throw new BackendError(`invalid snapshot id "${snapshotId}"`);
+    return join(this.directory, SNAPSHOT_PREFIX + snapshotId);
+  }
+
+  private sourcePath(source: CopySource): string {
+    return source.kind === 'snapshot' ? this.snapshotPath(source.id) : this.devicePath(source.id);
+  }
+
+  /** Copies `src` to `final` through a temporary file, so `final` appears only when it is whole. */
+  private async copyInto(src: string, final: string, name: string, sizeBytes?: number): Promise<void> {
+    const tmp = join(this.directory, TEMP_PREFIX + name);
+    await unlessMissing(unlink(tmp), undefined);
+    try {
+      await copyVolumeFile(await this.copyMethod(), src, tmp);
+      if (sizeBytes !== undefined) {
+        const { size } = await stat(tmp);
+        if (sizeBytes < size) throw new BackendError(`cannot make ${name} smaller than its source (${size} > ${sizeBytes} bytes)`);
+        if (sizeBytes > size) {
+          await truncate(tmp, sizeBytes);
+          await syncPath(tmp);
+        }
+      }
+      await rename(tmp, final);
+      await syncPath(this.directory);
+    } catch (err) {
+      await unlessMissing(unlink(tmp), undefined);
+      // Either copier (copyFile's ENOENT, cp's exit status) may report a missing source; say which file it was.
+      if (!(await unlessMissing(stat(src), null))) {
+        throw new BackendError(`the source of ${name} has no backing file`, true);
+      }
+      throw err;
+    }
+  }
+
+  /** A point-in-time copy of the volume. Idempotent: a snapshot file that exists is complete. */
+  async createSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    const final = this.snapshotPath(snapshotId);
+    if (await unlessMissing(stat(final), null)) return;
+    await this.copyInto(this.devicePath(volumeId), final, SNAPSHOT_PREFIX + snapshotId);
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    await unlessMissing(unlink(this.snapshotPath(snapshotId)), undefined);
+  }
+
+  /**
+   * A new volume holding a copy of a snapshot or another volume, grown to sizeBytes. Idempotent: the volume
+   * file appears only when complete, so one of that size means a retried create that had finished.
+   */
+  async createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void> {
+    checkSize(sizeBytes);
+    const final = this.devicePath(volumeId);
+    const st = await unlessMissing(stat(final), null);
+    if (st) {
+      if (st.size === sizeBytes) return;
+      throw new BackendError(`volume ${volumeId} already exists with a different size (${st.size} bytes)`);
+    }
+    await this.copyInto(this.sourcePath(source), final, FILE_PREFIX + volumeId, sizeBytes);
+  }
+
+  /**
+   * Puts the snapshot's content back into the volume file in place (same inode, so an export that holds the
+   * file open serves the reverted data). Interrupted, it leaves a partial copy; running it again finishes it.
+   */
+  async revert(volumeId: string, snapshotId: string): Promise<void> {
+    const src = this.snapshotPath(snapshotId);
+    const dst = this.devicePath(volumeId);
+    const [s, d] = await Promise.all([unlessMissing(stat(src), null), unlessMissing(stat(dst), null)]);
+    if (!s) throw new BackendError(`snapshot ${snapshotId} has no backing file`, true);
+    if (!d) throw new BackendError(`volume ${volumeId} has no backing file`, true);
+    if (s.size !== d.size) throw new BackendError(`volume ${volumeId} (${d.size} bytes) and snapshot ${snapshotId} (${s.size} bytes) differ in size`);
+    await copyVolumeFile(await this.copyMethod(), src, dst, { inPlace: true });
+  }
+
+  async listSnapshots(): Promise<string[]> {
+    const names = await unlessMissing(readdir(this.directory), []);
+    return names
+      .filter((n) => n.startsWith(SNAPSHOT_PREFIX) && SAFE_ID.test(n.slice(SNAPSHOT_PREFIX.length)))
+      .map((n) => n.slice(SNAPSHOT_PREFIX.length))
+      .sort();
   }
 
   /** Creates the file at sizeBytes. An existing file of the same size is accepted (a retried create). */
@@ -114,6 +228,15 @@ async function unlessMissing<T, M>(op: Promise<T>, missing: M): Promise<T | M> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return missing;
     throw err;
+  }
+}
+
+async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

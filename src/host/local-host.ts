@@ -5,6 +5,7 @@ import type {
   AccessMode,
   AclEntry,
   Backend,
+  CopySource,
   Connector,
   HostCapacity,
   HostConnection,
@@ -64,8 +65,9 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
   }
 
   async start(): Promise<void> {
+    const copyMethod = await this.backend.prepare();
     await this.target.start();
-    this.log.info({ backend: this.backend.name, target: this.target.name }, 'volume host started');
+    this.log.info({ backend: this.backend.name, target: this.target.name, copyMethod }, 'volume host started');
   }
 
   async stop(): Promise<void> {
@@ -145,6 +147,68 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
     });
   }
 
+  /**
+   * The copy runs on the volume's queue (no extend, revert or delete in between) and, with a target that can,
+   * inside its quiesce window: every write acknowledged before is in the snapshot, none accepted after.
+   */
+  createSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    return this.serial(volumeId, async () => {
+      const copy = () => this.backend.createSnapshot(volumeId, snapshotId);
+      try {
+        if (this.target.quiesced) await this.target.quiesced([volumeId], copy);
+        else await copy();
+      } catch (err) {
+        await this.backend.deleteSnapshot(snapshotId).catch((e) => this.log.error({ err: e, snapshotId }, 'rollback of a snapshot failed'));
+        throw new HostError(isMissing(err) ? 'not-found' : 'backend', `snapshot ${snapshotId} of volume ${volumeId} failed: ${messageOf(err)}`, { cause: err });
+      }
+      this.log.info({ volumeId, snapshotId }, 'snapshot created');
+    });
+  }
+
+  deleteSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    return this.serial(volumeId, async () => {
+      await this.backend.deleteSnapshot(snapshotId);
+      this.log.info({ volumeId, snapshotId }, 'snapshot deleted');
+    });
+  }
+
+  createVolumeFrom(volumeId: string, source: CopySource, sizeGiB: number): Promise<void> {
+    const bytes = toBytes(sizeGiB);
+    const copy = () => this.backend.createFrom(volumeId, source, bytes);
+    return this.serial(volumeId, async () => {
+      try {
+        // A clone of a live volume is a snapshot too: it goes through the source's queue and quiesce window.
+        if (source.kind === 'volume') {
+          await this.serial(source.id, () => (this.target.quiesced ? this.target.quiesced([source.id], copy) : copy()));
+        } else {
+          await copy();
+        }
+      } catch (err) {
+        throw new HostError(isMissing(err) ? 'not-found' : 'backend', `volume ${volumeId} from ${source.kind} ${source.id} failed: ${messageOf(err)}`, { cause: err });
+      }
+      this.log.info({ volumeId, source, sizeGiB }, 'volume created from a copy');
+    });
+  }
+
+  revertToSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    return this.serial(volumeId, async () => {
+      try {
+        await this.backend.revert(volumeId, snapshotId);
+      } catch (err) {
+        throw new HostError('backend', `revert of volume ${volumeId} to snapshot ${snapshotId} failed: ${messageOf(err)}`, { cause: err });
+      }
+      this.log.info({ volumeId, snapshotId }, 'volume reverted');
+    });
+  }
+
+  listBackingSnapshots(): Promise<string[]> {
+    return this.backend.listSnapshots();
+  }
+
+  copyMethod(): Promise<string> {
+    return this.backend.copyMethod();
+  }
+
   listExports(): Promise<string[]> {
     return this.target.listExports();
   }
@@ -170,6 +234,15 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
   private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
     return this.queue.run(volumeId, task);
   }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A backend error that says the file the call needed is not there. */
+function isMissing(err: unknown): boolean {
+  return (err as { missing?: unknown } | null)?.missing === true;
 }
 
 function toBytes(sizeGiB: number): number {

@@ -107,9 +107,27 @@ export interface VolumeHost {
   listExports(): Promise<string[]>;
   /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
   listBackingVolumes(): Promise<string[]>;
+  /**
+   * A point-in-time copy of the volume as snapshot `snapshotId`, consistent while attached: the target holds
+   * new writes and finishes in-flight ones around the copy. Idempotent; a failed call leaves no snapshot file.
+   */
+  createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Removes the snapshot's storage; never touches the volume's. Deleting what is gone is not an error. */
+  deleteSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** A new volume with the content of a snapshot or another volume, at sizeGiB (>= the source). Idempotent. */
+  createVolumeFrom(volumeId: string, source: CopySource, sizeGiB: number): Promise<void>;
+  /** Puts the snapshot's content back into the volume (same size). Running it again after an interruption finishes it. */
+  revertToSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Snapshot ids that have storage on this host (reconciliation: files without a row). */
+  listBackingSnapshots(): Promise<string[]>;
+  /** How this host copies snapshots and clones: 'reflink' (copy-on-write) or 'sparse-copy'. */
+  copyMethod(): Promise<string>;
   /** The backend's name (volume_backend_name) and its storage's size and free space, for the services table. */
   capacity?(): Promise<HostCapacity & { backendName: string }>;
 }
+
+/** What a new volume is copied from. */
+export type CopySource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
 
 /** Running a host in this process: what the service starts, stops and measures; the workflow never sees it. */
 export interface HostLifecycle {
@@ -139,6 +157,14 @@ export interface Backend {
   exists(volumeId: string): Promise<boolean>;
   /** Volume ids that have backing storage, for reconciliation. */
   list(): Promise<string[]>;
+  /** Before first use: removes half-made copies and detects the copy method, which it returns. */
+  prepare(): Promise<string>;
+  copyMethod(): Promise<string>;
+  createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void>;
+  revert(volumeId: string, snapshotId: string): Promise<void>;
+  listSnapshots(): Promise<string[]>;
   /** Size and free space of the storage volumes are made on (the pools API reports them). */
   capacity?(): Promise<HostCapacity>;
 }
@@ -173,6 +199,11 @@ export interface TargetDriver {
   listExports(): Promise<string[]>;
   /** Called when the backing file grew so the target reports the new capacity. */
   resized?(volumeId: string): Promise<void>;
+  /**
+   * Runs `fn` while the volume's logical unit is quiet: writes in flight finished and flushed, new ones held
+   * until fn returns. A target without it gives crash consistency only (the copy sees what reached the file).
+   */
+  quiesced?<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T>;
   /** Busy-poll statistics of the transport, for a target that has a busy-poll window. */
   busyPollStats?(): PollStats;
 }

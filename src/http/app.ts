@@ -20,6 +20,8 @@ import { registerTypeAccessRoutes } from './routes/type-access.js';
 import { registerEncryptionTypeRoutes } from './routes/encryption-types.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { registerGroupTypeRoutes } from './routes/group-types.js';
 import { registerQuotaRoutes } from './routes/quotas.js';
 import { registerTransferRoutes } from './routes/transfers.js';
 import { registerVolumeMetadataRoutes } from './routes/volume-metadata.js';
@@ -145,6 +147,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerServiceRoutes(scope, deps.workflow);
     registerEventRoutes(scope, deps.workflow);
     registerAttachmentRoutes(scope, deps.workflow);
+    registerSnapshotRoutes(scope, deps.workflow);
+    registerGroupTypeRoutes(scope, deps.workflow);
     registerQuotaRoutes(scope, deps.workflow);
     registerTransferRoutes(scope, deps.workflow);
     registerVolumeMetadataRoutes(scope, deps.workflow);

@@ -65,3 +65,17 @@ export function installBusyPollMetrics(registry: Registry, stats: () => PollStat
     },
   });
 }
+
+/** How the volume host copies snapshots and clones, detected at start: embervol_copy_method{method="reflink"} 1. */
+export function installCopyMethodMetric(registry: Registry, method: () => Promise<string>): void {
+  new Gauge({
+    name: 'embervol_copy_method',
+    help: 'How snapshots and clones are copied: reflink (copy-on-write) or sparse-copy (1 for the method in use)',
+    labelNames: ['method'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.set({ method: await method() }, 1);
+    },
+  });
+}

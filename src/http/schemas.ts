@@ -66,3 +66,49 @@ export const ResetStatusBody = action(
     { additionalProperties: false, minProperties: 1 },
   ),
 );
+
+// cinder/api/schemas/snapshots.py
+const SnapshotName = Type.Union([Type.String({ maxLength: 255 }), Type.Null()]);
+export const SnapshotCreateBody = Type.Object(
+  {
+    snapshot: Type.Object(
+      {
+        name: Type.Optional(SnapshotName),
+        display_name: Type.Optional(SnapshotName),
+        description: Type.Optional(NullableName),
+        volume_id: Type.Union([Uuid, Type.Null()]),
+        force: Type.Optional(Bool),
+        metadata: Type.Optional(Type.Union([Metadata, Type.Null()])),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const SnapshotUpdateBody = Type.Object(
+  {
+    snapshot: Type.Object(
+      {
+        name: Type.Optional(SnapshotName),
+        description: Type.Optional(NullableName),
+        display_name: Type.Optional(SnapshotName),
+        display_description: Type.Optional(NullableName),
+      },
+      { additionalProperties: false, minProperties: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** cinder/api/schemas/admin_actions.py reset_status_snapshot; the status is checked against SNAPSHOT_STATUSES. */
+export const SnapshotResetStatusBody = action('os-reset_status', Type.Object({ status: Type.String() }, { additionalProperties: false }));
+
+/** cinder/api/schemas/snapshot_actions.py */
+export const UpdateSnapshotStatusBody = action(
+  'os-update_snapshot_status',
+  Type.Object({ status: Type.String(), progress: Type.Optional(Type.String()) }, { additionalProperties: false }),
+);
+
+/** revert (3.40): api/v3/volumes.py revert reads body['revert'].get('snapshot_id') with no schema. */
+export const RevertBody = action('revert', Type.Object({ snapshot_id: Type.Optional(Type.Union([Type.String(), Type.Null()])) }));

@@ -23,6 +23,11 @@ export interface BlockLogicalUnit extends LogicalUnit {
   capacityChanged(): Promise<void>;
   /** The I_T nexus is gone (session closed): SPC-2 reservations through it are released. */
   nexusLost(nexus: string): void;
+  /**
+   * Makes the unit quiet for a point-in-time copy: new commands that write are held, writes in flight finish,
+   * the device is flushed. Resolves with the function that lets the held commands run.
+   */
+  quiesce(): Promise<() => void>;
 }
 
 export function defaultLimits(blockSize: number): BlockLimits {
@@ -57,6 +62,11 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
   readonly unitAttentions = new UnitAttentions();
   readonly reservations: Reservations;
   readonly modes = new ModePages();
+  /** Commands that write and have not completed; quiesce() waits for them. */
+  private writesInFlight = 0;
+  private writesDrained: (() => void)[] = [];
+  /** While quiesced: settles when the unit is released; writing commands wait for it. */
+  private gate: Promise<void> | null = null;
 
   constructor(
     readonly dev: BlockDevice,
@@ -82,6 +92,50 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
   }
 
   execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
+    // Held before anything else (unit attentions included), so a held command runs later exactly as it came.
+    const writes = lookupCommand(cmd.cdb)?.access === 'write';
+    if (!writes) return this.run(cmd);
+    if (this.gate !== null) return this.gate.then(() => this.execute(cmd));
+    this.writesInFlight++;
+    let result: ScsiResult | Promise<ScsiResult>;
+    try {
+      result = this.run(cmd);
+    } catch (err) {
+      this.writeDone();
+      throw err;
+    }
+    if (result instanceof Promise) return result.finally(() => this.writeDone());
+    this.writeDone();
+    return result;
+  }
+
+  private writeDone(): void {
+    this.writesInFlight--;
+    if (this.writesInFlight === 0) for (const w of this.writesDrained.splice(0)) w();
+  }
+
+  async quiesce(): Promise<() => void> {
+    // One quiesce at a time: a second waits until the first releases.
+    while (this.gate !== null) await this.gate;
+    let open!: () => void;
+    this.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const release = () => {
+      this.gate = null;
+      open();
+    };
+    try {
+      if (this.writesInFlight > 0) await new Promise<void>((resolve) => this.writesDrained.push(resolve));
+      await this.dev.flush();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
+  private run(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
     const op = cmd.cdb[0];
     this.unitAttentions.noteNexus(cmd.nexus);
     if (!UA_EXEMPT.has(op)) {

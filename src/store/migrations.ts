@@ -309,6 +309,76 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('transfers_project_deleted').on('transfers').columns(['source_project_id', 'deleted']).execute();
     },
   },
+  {
+    version: 30,
+    name: 'snapshots, and the source a volume was copied from',
+    async up(db) {
+      await db.schema
+        .createTable('snapshots')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'varchar(255)')
+        .addColumn('description', 'varchar(255)')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('progress', 'varchar(255)', (c) => c.notNull())
+        .addColumn('volume_size', 'integer', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)')
+        .addColumn('group_snapshot_id', 'varchar(36)')
+        // The deadline of creating / deleting / restoring, as for volumes (workflow/leases.ts).
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('snapshots_volume_deleted').on('snapshots').columns(['volume_id', 'deleted']).execute();
+      await db.schema.createIndex('snapshots_project_deleted').on('snapshots').columns(['project_id', 'deleted']).execute();
+      await db.schema
+        .createTable('snapshot_metadata')
+        .addColumn('snapshot_id', 'varchar(36)', (c) => c.notNull().references('snapshots.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('snapshot_metadata_pk', ['snapshot_id', 'key'])
+        .execute();
+      // What a volume was copied from; a restart finishes its create from the same source.
+      await db.schema.alterTable('volumes').addColumn('snapshot_id', 'varchar(36)').execute();
+      await db.schema.alterTable('volumes').addColumn('source_volid', 'varchar(36)').execute();
+    },
+  },
+  {
+    version: 31,
+    name: 'group types and group specs',
+    async up(db) {
+      await db.schema
+        .createTable('group_types')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('description', 'varchar(255)')
+        .addColumn('is_public', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      // As for volume types: names are unique among live group types only.
+      await db.schema
+        .createIndex('group_types_live_name')
+        .on('group_types')
+        .column('name')
+        .unique()
+        .where(sql.ref('deleted'), '=', sql.lit(false))
+        .execute();
+      await db.schema
+        .createTable('group_type_specs')
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull().references('group_types.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_type_specs_pk', ['group_type_id', 'key'])
+        .execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

@@ -34,6 +34,54 @@ export interface VolumesTable {
   lease_expires_at?: string | null;
   /** Target size of an accepted extend that has not finished; migration 3. */
   pending_size?: number | null;
+  /** The snapshot this volume was created from; migration 30. */
+  snapshot_id?: string | null;
+  /** The volume this volume was cloned from; migration 30. */
+  source_volid?: string | null;
+}
+
+/** A point-in-time copy of a volume (Cinder's snapshots table); migration 30. */
+export interface SnapshotsTable {
+  id: string;
+  volume_id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  status: string;
+  progress: string;
+  volume_size: number;
+  volume_type_id: string | null;
+  group_snapshot_id: string | null;
+  lease_expires_at: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+/** Group types (Cinder's group_types); migration 31. */
+export interface GroupTypesTable {
+  id: string;
+  name: string;
+  description: string | null;
+  is_public: DbBool;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+export interface GroupTypeSpecsTable {
+  group_type_id: string;
+  key: string;
+  value: string;
+}
+
+export interface SnapshotMetadataTable {
+  snapshot_id: string;
+  key: string;
+  value: string;
 }
 
 export interface VolumeAttachmentTable {
@@ -226,6 +274,10 @@ export interface Database {
   volume_admin_metadata: KeyValueTable;
   embervol_migrations: MigrationsTable;
   volume_events: VolumeEventsTable;
+  snapshots: SnapshotsTable;
+  snapshot_metadata: SnapshotMetadataTable;
+  group_types: GroupTypesTable;
+  group_type_specs: GroupTypeSpecsTable;
   volume_type_projects: VolumeTypeProjectsTable;
   encryption: EncryptionTable;
   services: ServicesTable;

@@ -15,6 +15,10 @@ export interface Expected {
   multiattach?: boolean;
   /** Matches NULL when the list contains null. */
   migrationStatus?: readonly (string | null)[];
+  /** The volume has no live snapshot (Cinder's volume_has_snapshots_filter). */
+  noSnapshots?: boolean;
+  /** Every live snapshot of the volume is in one of these statuses (volume_has_undeletable_snapshots_filter). */
+  snapshotsIn?: readonly string[];
 }
 
 export async function insertVolume(db: Db, row: NewVolume): Promise<void> {
@@ -48,6 +52,14 @@ export async function casVolume(db: Db, id: string, values: VolumeChanges, expec
       if (values.length) ors.push(eb('migration_status', 'in', values));
       if (allowNull) ors.push(eb('migration_status', 'is', null));
       return eb.or(ors);
+    });
+  }
+  if (expected.noSnapshots || expected.snapshotsIn) {
+    const allowed = expected.noSnapshots ? [] : [...(expected.snapshotsIn ?? [])];
+    q = q.where(({ not, exists, selectFrom }) => {
+      let sub = selectFrom('snapshots as s').select('s.id').whereRef('s.volume_id', '=', 'volumes.id').where('s.deleted', '=', dbBool(false));
+      if (allowed.length > 0) sub = sub.where('s.status', 'not in', allowed);
+      return not(exists(sub));
     });
   }
   const r = await q.executeTakeFirst();

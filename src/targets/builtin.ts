@@ -130,6 +130,23 @@ export class BuiltinTarget implements TargetDriver {
     return this.server.pollStats();
   }
 
+  /**
+   * Every listed volume that is exported is quiesced (held writes, in-flight writes done, flushed) before fn
+   * runs, and all are released together after it: one point in time for all of them (a group snapshot).
+   */
+  async quiesced<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T> {
+    const releases: (() => void)[] = [];
+    try {
+      for (const id of volumeIds) {
+        const lu = this.exports.get(id)?.lu;
+        if (lu) releases.push(await lu.quiesce());
+      }
+      return await fn();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
   async resized(volumeId: string): Promise<void> {
     // Re-reads the file size; every session then sees CAPACITY DATA HAS CHANGED once.
     await this.exports.get(volumeId)?.lu.capacityChanged();

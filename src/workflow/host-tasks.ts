@@ -3,6 +3,7 @@
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
+import * as snapshots from '../store/snapshots.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
 import { recordMessage, type MessageOrigin } from './message-record.js';
@@ -15,10 +16,12 @@ export function reasonOf(err: unknown): string {
   return msg.split('\n')[0].slice(0, 500);
 }
 
-/** The volume a task is for, and the host that holds it (volumes.host). */
+/** The volume a task is for, the host that holds it (volumes.host), and what a create copies from. */
 export interface TaskVolume {
   id: string;
   host: string | null;
+  snapshot_id?: string | null;
+  source_volid?: string | null;
 }
 
 export function hostTasks(deps: Deps) {
@@ -31,9 +34,12 @@ export function hostTasks(deps: Deps) {
     return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
   }
 
-  async function finishCreate(actor: Actor, { id, host }: TaskVolume, size: number, reason?: string): Promise<void> {
+  async function finishCreate(actor: Actor, { id, host, snapshot_id, source_volid }: TaskVolume, size: number, reason?: string): Promise<void> {
     try {
-      await deps.hosts.byName(host).createVolume(id, size);
+      const h = deps.hosts.byName(host);
+      if (snapshot_id) await h.createVolumeFrom(id, { kind: 'snapshot', id: snapshot_id }, size);
+      else if (source_volid) await h.createVolumeFrom(id, { kind: 'volume', id: source_volid }, size);
+      else await h.createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume create failed');
@@ -46,7 +52,14 @@ export function hostTasks(deps: Deps) {
 
   async function finishDelete(actor: Actor, { id, host }: TaskVolume, reason?: string): Promise<void> {
     try {
-      await deps.hosts.byName(host).deleteVolume(id);
+      const h = deps.hosts.byName(host);
+      // A cascade delete marked the snapshots deleting with the volume; their files go first, each row once its file is gone.
+      for (const snap of await snapshots.snapshotsOfVolume(deps.store.db, id)) {
+        if (snap.status !== 'deleting') continue;
+        await h.deleteSnapshot(id, snap.id);
+        await snapshots.softDeleteSnapshot(deps.store.db, snap.id);
+      }
+      await h.deleteVolume(id);
       await tracked(
         deps,
         actor,

@@ -13,6 +13,8 @@ import type { Workflow } from './model.js';
 import { DEFAULT_LEASES, type LeaseDurations } from './leases.js';
 import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
+import { snapshotActions } from './snapshots.js';
+import { groupTypeActions } from './group-types.js';
 import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
@@ -25,6 +27,8 @@ import { messageActions } from './messages.js';
 import { availabilityZones } from './availability-zones.js';
 
 export type * from './model.js';
+export type * from './snapshot-model.js';
+export type * from './group-model.js';
 
 export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logger: Logger; availabilityZone?: string; leases?: Partial<LeaseDurations> }): Workflow {
   const running = new Set<Promise<void>>();
@@ -66,6 +70,8 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...servicesActions(shared),
     ...retypeActions(shared),
     ...eventActions(shared),
+    ...snapshotActions(shared),
+    ...groupTypeActions(shared),
     ...quotaActions(shared),
     ...transferActions(shared),
     ...volumeListing(shared),

@@ -9,7 +9,7 @@ export interface LeaseDurations {
   reservedMs: number;
   /** os-begin_detaching, or an attachment being deleted. */
   detachingMs: number;
-  /** Host tasks (create, extend, delete): past this the reconciler finishes a task no process is running. */
+  /** Host tasks (create, extend, delete, revert; snapshot create and delete): past this the reconciler finishes a task no process is running. */
   taskMs: number;
   /** How often the periodic reconciler runs. */
   reconcileIntervalMs: number;
@@ -26,7 +26,7 @@ export const DEFAULT_LEASES: LeaseDurations = {
 /** Volume statuses a client moves through during attach/detach. */
 export const CLIENT_INTERIM_STATUSES = ['reserved', 'attaching', 'detaching'] as const;
 /** Volume statuses owned by a background host task. */
-export const TASK_STATUSES = ['creating', 'extending', 'deleting'] as const;
+export const TASK_STATUSES = ['creating', 'extending', 'deleting', 'reverting'] as const;
 /** Attachment attach_status values that are not final. */
 export const ATTACHMENT_INTERIM = ['reserved', 'attaching', 'detaching'] as const;
 
@@ -42,6 +42,7 @@ export function leaseFor(leases: LeaseDurations, status: string): number | null 
     case 'creating':
     case 'extending':
     case 'deleting':
+    case 'reverting':
       return leases.taskMs;
     default:
       return null;

@@ -14,6 +14,8 @@ import { requireAdmin, requireMember } from './policy.js';
 import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { cleanupAfterDetach } from './exports.js';
 import { hostTasks } from './host-tasks.js';
+import * as snapshots from '../store/snapshots.js';
+import { resolveCopySource } from './snapshots.js';
 import { actorOf, tracked } from './events.js';
 import { encryptionKeyFor } from './encryption-types.js';
 import { servicesActions } from './services.js';
@@ -29,12 +31,9 @@ export function lifecycle(deps: Deps) {
 
   async function createVolume(ctx: RequestContext, req: CreateVolumeRequest): Promise<VolumeInfo> {
     requireMember(ctx, 'volume:create');
-    if (req.snapshotId) throw new CinderFault(404, `Snapshot ${req.snapshotId} could not be found.`);
     if (req.backupId) throw new CinderFault(404, `Backup ${req.backupId} could not be found.`);
-    if (req.sourceVolid) {
-      await loadRow(db, ctx, req.sourceVolid);
-      throw invalidInput('Cloning a volume is not supported by this service.');
-    }
+    const source = await resolveCopySource(db, ctx, { snapshotId: req.snapshotId, sourceVolid: req.sourceVolid, size: Number.isFinite(req.size) ? req.size : null });
+    if (source && !Number.isFinite(req.size)) req = { ...req, size: source.size };
     if (req.imageRef) throw invalidInput('Creating a volume from an image needs the Image service, which this service does not have.');
     if (!Number.isInteger(req.size) || req.size <= 0) {
       throw invalidInput(
@@ -44,9 +43,11 @@ export function lifecycle(deps: Deps) {
     if (req.availabilityZone && req.availabilityZone !== deps.availabilityZone) {
       throw new CinderFault(400, `Availability zone '${req.availabilityZone}' is invalid.`);
     }
+    // A copy keeps its source's type unless the request names one (flows/api/create_volume.py _extract_volume_type).
     // A private type outside the caller's projects is "not found", as in Cinder's type query.
-    const type = await resolveType(db, req.volumeType ?? DEFAULT_TYPE_NAME, ctx);
+    const type = await resolveType(db, req.volumeType ?? (source?.volumeTypeId ? source.volumeTypeId : DEFAULT_TYPE_NAME), ctx);
     provisionFilterOnSize(type, req.size);
+    const host = source?.host ?? hosts.local.hostName;
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
@@ -70,7 +71,10 @@ export function lifecycle(deps: Deps) {
         bootable: dbBool(false),
         volume_type_id: type.id,
         availability_zone: deps.availabilityZone,
-        host: noBackend ? null : hosts.local.hostName,
+        // A copy is made where its source's bytes are.
+        host: noBackend ? null : host,
+        snapshot_id: source?.snapshotId ?? null,
+        source_volid: source?.sourceVolid ?? null,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
@@ -89,7 +93,12 @@ export function lifecycle(deps: Deps) {
       await recordMessage(deps, messageOrigin(ctx), { action: Action.SCHEDULE_ALLOCATE_VOLUME, detail: Detail.NO_BACKEND_AVAILABLE, resourceUuid: id });
     }
     const info = await loadInfo(db, ctx, id);
-    if (!noBackend) deps.background('create', id, () => tasks.finishCreate(actor, { id, host: hosts.local.hostName }, req.size));
+    const size = req.size;
+    if (!noBackend) {
+      deps.background('create', id, () =>
+        tasks.finishCreate(actor, { id, host, snapshot_id: source?.snapshotId ?? null, source_volid: source?.sourceVolid ?? null }, size),
+      );
+    }
     return info;
   }
 
@@ -108,7 +117,7 @@ export function lifecycle(deps: Deps) {
     return loadInfo(db, ctx, id);
   }
 
-  async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean): Promise<void> {
+  async function startDelete(ctx: RequestContext, row: volumes.VolumeRow, force: boolean, cascade = false): Promise<void> {
     const id = row.id;
     // volume/api.py delete: volume.assert_not_frozen() (a frozen backend takes no modifications).
     if (await servicesActions(deps).backendFrozen(row.host)) {
@@ -116,9 +125,18 @@ export function lifecycle(deps: Deps) {
     }
     const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
     if (!force) expected.status = DELETABLE_STATUSES;
+    // volume/api.py delete: without cascade no snapshot may exist; with it (not forced) every one must be deletable.
+    if (!cascade) expected.noSnapshots = true;
+    else if (!force) expected.snapshotsIn = ['available', 'error', 'deleting'];
     const actor = actorOf(ctx);
     const action = force ? 'force_delete' : 'delete';
-    if (!(await tracked(deps, actor, action, id, (trx) => volumes.casVolume(trx, id, { status: 'deleting' }, expected)))) {
+    const claimed = await tracked(deps, actor, action, id, async (trx) => {
+      if (!(await volumes.casVolume(trx, id, { status: 'deleting' }, expected))) return false;
+      // The snapshots go with the volume, in the same transaction (finishDelete removes their files first).
+      if (cascade) await snapshots.markVolumeSnapshotsDeleting(trx, id, nowTimestamp(new Date(Date.now() + deps.leases.taskMs)));
+      return true;
+    });
+    if (!claimed) {
       const statusPart = force ? '' : `status must be ${orList(DELETABLE_STATUSES)} and`;
       throw invalidVolume(
         `Volume ${statusPart} must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.`,
@@ -127,11 +145,11 @@ export function lifecycle(deps: Deps) {
     deps.background('delete', id, () => tasks.finishDelete(actor, row));
   }
 
-  async function deleteVolume(ctx: RequestContext, id: string, opts: { force?: boolean } = {}): Promise<void> {
+  async function deleteVolume(ctx: RequestContext, id: string, opts: { force?: boolean; cascade?: boolean } = {}): Promise<void> {
     const row = await loadRow(db, ctx, id);
     if (opts.force) requireAdmin(ctx, 'volume_extension:volume_admin_actions:force_delete');
     else requireMember(ctx, 'volume:delete');
-    await startDelete(ctx, row, opts.force === true);
+    await startDelete(ctx, row, opts.force === true, opts.cascade === true);
   }
 
   async function forceDeleteVolume(ctx: RequestContext, id: string): Promise<void> {

@@ -51,6 +51,8 @@ export async function hydrate(db: Db, rows: volumes.VolumeRow[]): Promise<Volume
     host: r.host,
     migrationStatus: r.migration_status,
     encryptionKeyId: r.encryption_key_id,
+    snapshotId: r.snapshot_id ?? null,
+    sourceVolid: r.source_volid ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     metadata: meta.get(r.id) ?? {},

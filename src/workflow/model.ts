@@ -4,6 +4,8 @@ import type { QuotasWorkflow } from './quotas-model.js';
 import type { TransfersWorkflow } from './transfers-model.js';
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
+import type { SnapshotsWorkflow } from './snapshot-model.js';
+import type { GroupTypesWorkflow } from './group-model.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
 import type { VolumeExtrasWorkflow } from './volume-extras-model.js';
 
@@ -39,6 +41,9 @@ export interface VolumeInfo {
   host: string | null;
   migrationStatus: string | null;
   encryptionKeyId: string | null;
+  /** What the volume was copied from (snapshot_id / source_volid in the views). */
+  snapshotId: string | null;
+  sourceVolid: string | null;
   createdAt: string;
   updatedAt: string | null;
   metadata: Record<string, string>;
@@ -228,12 +233,22 @@ export interface ReconcileReport {
 }
 
 /** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
-export interface Workflow extends AttachmentsWorkflow, TypeAccessWorkflow, EncryptionTypesWorkflow, ServicesWorkflow, RetypeWorkflow, QuotasWorkflow, TransfersWorkflow, VolumeExtrasWorkflow {
+export interface Workflow
+  extends AttachmentsWorkflow,
+    TypeAccessWorkflow,
+    EncryptionTypesWorkflow,
+    ServicesWorkflow,
+    RetypeWorkflow,
+    QuotasWorkflow,
+    TransfersWorkflow,
+    VolumeExtrasWorkflow,
+    SnapshotsWorkflow,
+    GroupTypesWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;
   updateVolume(ctx: Ctx, id: string, req: UpdateVolumeRequest): Promise<VolumeInfo>;
-  deleteVolume(ctx: Ctx, id: string, opts?: { force?: boolean }): Promise<void>;
+  deleteVolume(ctx: Ctx, id: string, opts?: { force?: boolean; cascade?: boolean }): Promise<void>;
   forceDeleteVolume(ctx: Ctx, id: string): Promise<void>;
 
   reserve(ctx: Ctx, id: string): Promise<void>;

@@ -18,6 +18,8 @@ import type { Deps } from './deps.js';
 import { volumeRef } from './loader.js';
 import { cleanupAfterDetach, restoreExport, restoreExports } from './exports.js';
 import { hostTasks } from './host-tasks.js';
+import { snapshotTasks } from './snapshot-tasks.js';
+import * as snapshots from '../store/snapshots.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
@@ -31,6 +33,7 @@ export function reconciler(deps: Deps) {
   const host = deps.hosts.local;
   const db = store.db;
   const tasks = hostTasks(deps);
+  const snapTasks = snapshotTasks(deps);
   const log = logger.child({ component: 'reconciler' });
   /** Targets found orphaned by the previous periodic pass: removed only when a second pass agrees. */
   let orphanSuspects = new Set<string>();
@@ -53,12 +56,30 @@ export function reconciler(deps: Deps) {
       await step(report, `finish ${row.status}`, row.id, async () => {
         if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row, row.size, why);
         else if (row.status === 'deleting') await tasks.finishDelete(SYSTEM_ACTOR, row, why);
+        else if (row.status === 'reverting') {
+          const restoring = (await snapshots.snapshotsOfVolume(db, row.id)).find((s) => s.status === 'restoring');
+          if (restoring) await snapTasks.finishRevert(SYSTEM_ACTOR, row, restoring.id, why);
+          else {
+            await tracked(deps, SYSTEM_ACTOR, 'revert', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error' }, { status: ['reverting'] }), {
+              reason: `${why}; no snapshot is being restored`,
+            });
+          }
+        }
         else if (row.pending_size) await tasks.finishExtend(SYSTEM_ACTOR, row, row.pending_size, null, why);
         else {
           await tracked(deps, SYSTEM_ACTOR, 'extend', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error_extending' }, { status: ['extending'] }), {
             reason: `${why}; the requested size is unknown`,
           });
         }
+        report.tasksFinished++;
+      });
+    }
+    // Snapshot tasks: a create or delete that no process runs is run again (both are idempotent on the host).
+    for (const snap of await snapshots.snapshotsInStatus(db, host.hostName, ['creating', 'deleting'], startup ? undefined : nowTimestamp())) {
+      if (deps.busy(snap.id)) continue;
+      await step(report, `finish snapshot ${snap.status}`, snap.volume_id, async () => {
+        if (snap.status === 'creating') await snapTasks.finishSnapshotCreate(snap, snap.host);
+        else await snapTasks.finishSnapshotDelete(snap, snap.host);
         report.tasksFinished++;
       });
     }
@@ -211,6 +232,20 @@ export function reconciler(deps: Deps) {
     }
   }
 
+  /** Snapshot files without a live snapshot row (a create whose row was rolled back, a delete cut off). */
+  async function removeOrphanSnapshotFiles(report: ReconcileReport): Promise<void> {
+    const ids = await host.listBackingSnapshots();
+    const live = await snapshots.liveSnapshotIds(db, ids);
+    for (const id of ids) {
+      if (live.has(id) || deps.busy(id)) continue;
+      await step(report, 'remove orphan snapshot file', null, async () => {
+        await host.deleteSnapshot(id, id);
+        report.filesRemoved++;
+        log.warn({ snapshotId: id }, 'removed a snapshot file that has no live snapshot row');
+      });
+    }
+  }
+
   async function pass(startup: boolean): Promise<ReconcileReport> {
     const report = emptyReport();
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
@@ -224,6 +259,7 @@ export function reconciler(deps: Deps) {
     }
     await step(report, 'exports', null, () => reconcileExports(report, startup));
     await step(report, 'files', null, () => removeOrphanFiles(report));
+    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report));
     const acted = Object.entries(report).some(([, n]) => n > 0);
     (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
     return report;

@@ -132,6 +132,8 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       // Each volume has its own target, as views/volumes.ts says for shared_targets.
       shared_targets: false,
       backend_state: 'up',
+      // How snapshots and clones are made here (backends/cow.ts): 'reflink' shares extents, 'sparse-copy' copies data.
+      copy_method: await deps.hosts.local.copyMethod(),
     };
     await deps.store.transaction(async (trx) => {
       await services.heartbeat(trx, {

@@ -120,6 +120,28 @@ export class RecordingHost implements VolumeHost, HostLifecycle {
   async listBackingVolumes() {
     return [];
   }
+  async createSnapshot(volumeId: string) {
+    this.calls.push({ op: 'createSnapshot', volumeId });
+    this.maybeFail('createSnapshot');
+  }
+  async deleteSnapshot(volumeId: string) {
+    this.calls.push({ op: 'deleteSnapshot', volumeId });
+    this.maybeFail('deleteSnapshot');
+  }
+  async createVolumeFrom(volumeId: string) {
+    this.calls.push({ op: 'createVolumeFrom', volumeId });
+    this.maybeFail('createVolumeFrom');
+  }
+  async revertToSnapshot(volumeId: string) {
+    this.calls.push({ op: 'revertToSnapshot', volumeId });
+    this.maybeFail('revertToSnapshot');
+  }
+  async listBackingSnapshots() {
+    return [];
+  }
+  async copyMethod() {
+    return 'none';
+  }
   private allow(volumeId: string, initiator: string) {
     const set = this.acl.get(volumeId) ?? new Set<string>();
     set.add(initiator);

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { CinderFault } from '../../errors.js';
-import type { RequestContext } from '../../workflow/context.js';
+import { atLeast, type RequestContext } from '../../workflow/context.js';
 import type { Workflow } from '../../workflow/model.js';
 import { VOLUME_STATUSES } from '../../workflow/states.js';
 import {
@@ -14,6 +14,7 @@ import {
   InitializeConnectionBody,
   ReadonlyBody,
   ResetStatusBody,
+  RevertBody,
   TerminateConnectionBody,
 } from '../schemas.js';
 import { RetypeBody } from '../types-schemas.js';
@@ -75,6 +76,15 @@ function actionTable(workflow: Workflow): Record<string, [TSchema | null, Handle
     ],
     'os-update_readonly_flag': [ReadonlyBody, async (ctx, id, v) => (await workflow.updateReadonlyFlag(ctx, id, toBoolean(v.readonly)), ACCEPTED)],
     'os-set_bootable': [BootableBody, async (ctx, id, v) => (await workflow.setBootable(ctx, id, toBoolean(v.bootable)), { status: 200 })],
+    revert: [
+      RevertBody,
+      async (ctx, id, v) => {
+        // api/v3/volumes.py revert exists from 3.40 (VOLUME_REVERT); below it the action is unknown (404).
+        if (!atLeast(ctx.version, 40)) throw new CinderFault(404, 'The resource could not be found.');
+        await workflow.revertToSnapshot(ctx, id, typeof v.snapshot_id === 'string' ? v.snapshot_id : null);
+        return ACCEPTED;
+      },
+    ],
     'os-retype': [RetypeBody, async (ctx, id, v) => (await workflow.retype(ctx, id, v.new_type, v.migration_policy ?? null), ACCEPTED)],
     'os-extend': [ExtendBody, async (ctx, id, v) => (await workflow.extend(ctx, id, Number(v.new_size)), ACCEPTED)],
   };

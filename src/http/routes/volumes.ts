@@ -116,8 +116,10 @@ export function registerVolumeRoutes(app: FastifyInstance, workflow: Workflow): 
     const q = request.query as Query;
     const force = one(q, 'force');
     const cascade = one(q, 'cascade');
-    if (cascade !== undefined) parseBoolParam('cascade', cascade);
-    await workflow.deleteVolume(ctx, id, { force: force !== undefined && atLeast(ctx.version, 23) && parseBoolParam('force', force) });
+    await workflow.deleteVolume(ctx, id, {
+      force: force !== undefined && atLeast(ctx.version, 23) && parseBoolParam('force', force),
+      cascade: cascade !== undefined && parseBoolParam('cascade', cascade),
+    });
     return reply.code(202).send();
   });
 }

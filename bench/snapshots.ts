@@ -1,0 +1,74 @@
+// Time for a snapshot and a clone of a volume holding data, by copy method: reflink (XFS reflink=1 on a loop
+// mount this benchmark makes; needs root and xfsprogs) beside sparse copy (the default filesystem here), both
+// through the file backend the volume host uses. The API adds one transaction on each side of the copy.
+//   npm run bench -- snapshots [--size-gib 10] [--data-gib 2]
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { FileBackend } from '../src/backends/file.js';
+import { runChecked, runProcess } from '../src/util/exec.js';
+import { makeTempDir } from '../test/support/tmp.js';
+import { printTable } from './table.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/** Writes dataGiB spread over the volume in 64 MiB runs, so the copy has holes and data to walk. */
+async function fill(path: string, sizeGiB: number, dataGiB: number): Promise<void> {
+  const chunk = Buffer.alloc(64 * MiB);
+  for (let i = 0; i < chunk.length; i += 8) chunk.writeDoubleLE(Math.random(), i);
+  const runs = (dataGiB * GiB) / chunk.length;
+  const stride = Math.floor((sizeGiB * GiB) / runs / MiB) * MiB;
+  const fh = await open(path, 'r+');
+  try {
+    for (let r = 0; r < runs; r++) await fh.write(chunk, 0, chunk.length, r * stride);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function measure(dir: string, sizeGiB: number, dataGiB: number): Promise<{ method: string; snapshot: number; clone: number }> {
+  const b = new FileBackend(dir);
+  const method = await b.prepare();
+  await b.create('bench', sizeGiB * GiB);
+  await fill(b.devicePath('bench'), sizeGiB, dataGiB);
+  let t = performance.now();
+  await b.createSnapshot('bench', 'bench-snap');
+  const snapshot = performance.now() - t;
+  t = performance.now();
+  await b.createFrom('bench-clone', { kind: 'volume', id: 'bench' }, sizeGiB * GiB);
+  const clone = performance.now() - t;
+  return { method, snapshot, clone };
+}
+
+export async function main(): Promise<void> {
+  const sizeGiB = arg('size-gib', 10);
+  const dataGiB = arg('data-gib', 2);
+  const tmp = await makeTempDir('embervol-bench-snap-');
+  const mount = join(tmp.path, 'xfs');
+  try {
+    const rows: (string | number)[][] = [];
+    const sparse = await measure(join(tmp.path, 'default'), sizeGiB, dataGiB);
+    rows.push([sparse.method, 'default (' + (await runChecked('stat', ['-f', '-c', '%T', tmp.path])).stdout.trim() + ')', sparse.snapshot.toFixed(1), sparse.clone.toFixed(1)]);
+    const image = join(tmp.path, 'xfs.img');
+    const fh = await open(image, 'w');
+    await fh.truncate((dataGiB * 3 + 2) * GiB);
+    await fh.close();
+    await runChecked('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
+    await mkdir(mount);
+    await runChecked('mount', ['-o', 'loop', image, mount]);
+    const reflink = await measure(join(mount, 'volumes'), sizeGiB, dataGiB);
+    rows.push([reflink.method, 'xfs reflink=1 (loop)', reflink.snapshot.toFixed(1), reflink.clone.toFixed(1)]);
+    console.log(`A ${sizeGiB} GiB volume holding ${dataGiB} GiB of data (64 MiB runs spread over it):\n`);
+    printTable(['copy method', 'filesystem', 'snapshot ms', 'clone ms'], rows);
+  } finally {
+    await runProcess('umount', [mount]);
+    await tmp.cleanup();
+  }
+}
