@@ -48,6 +48,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
    */
   private readonly queue = new KeyedQueue();
   readonly busyPollStats?: HostLifecycle['busyPollStats'];
+  readonly qosSupport: boolean;
 
   constructor(opts: VolumeHostOptions) {
     this.hostName = opts.hostName;
@@ -57,6 +58,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
     this.portals = opts.portals.map(normalizePortal);
     const target = opts.target;
     if (target.busyPollStats) this.busyPollStats = () => target.busyPollStats!();
+    this.qosSupport = typeof target.setQos === 'function';
   }
 
   async capacity(): Promise<HostCapacity & { backendName: string }> {
@@ -109,6 +111,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
         if (!existed) await this.target.removeExport(volume.id).catch((e) => this.log.error({ err: e, volumeId: volume.id }, 'rollback of a new export failed'));
         throw new HostError('backend', `volume ${volume.id}: the target refused initiator ${connector.initiator}`, { cause: err });
       }
+      await this.applyQos(volume);
       this.log.info({ volumeId: volume.id, initiator: connector.initiator, mode }, 'initiator allowed');
       const ref = { ...volume, ...made };
       return { ...made, data: connectionData(ref, Boolean(connector.multipath)) };
@@ -139,6 +142,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
         // Initiators address the target by portal + IQN + LUN, which stay the same; only the tid slot moved.
         this.log.warn({ volumeId: volume.id }, 'export restored with a different provider_location');
       }
+      await this.applyQos(volume);
       for (const { initiator, mode } of acl) {
         if (mode === null) await this.target.denyInitiator(volume.id, initiator);
         else await this.target.allowInitiator(volume.id, initiator, mode);
@@ -211,6 +215,20 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
 
   listExports(): Promise<string[]> {
     return this.target.listExports();
+  }
+
+  setQos(volume: VolumeRef): Promise<void> {
+    return this.serial(volume.id, async () => {
+      if (!(await this.target.listExports()).includes(volume.id)) return;
+      await this.applyQos(volume);
+    });
+  }
+
+  /** The target enforces what it can; tgt cannot (its capabilities say QoS_support false). */
+  private async applyQos(volume: VolumeRef): Promise<void> {
+    if (volume.qos === undefined || !this.target.setQos) return;
+    await this.target.setQos(volume.id, volume.qos);
+    this.log.info({ volumeId: volume.id, qos: volume.qos }, volume.qos ? 'QoS limits applied' : 'QoS limits lifted');
   }
 
   listBackingVolumes(): Promise<string[]> {

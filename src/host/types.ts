@@ -26,7 +26,18 @@ export interface VolumeRef {
   providerLocation: string | null;
   /** Cinder format: "CHAP <user> <password>" or null. */
   providerAuth: string | null;
+  /**
+   * Back-end QoS limits the target enforces on the volume's logical unit (already scaled by size), null for
+   * none; undefined leaves whatever the export has. connect and syncExport apply it to the export they make.
+   */
+  qos?: QosLimits | null;
 }
+
+/**
+ * Back-end QoS limits by QEMU's throttle names, in units per second: total_/read_/write_ iops_sec and
+ * bytes_sec, their bursts `<name>_max` and burst lengths `<name>_max_length` (seconds).
+ */
+export type QosLimits = Record<string, number>;
 
 /** The `data` part of iSCSI connection_info (reference 4.3), before the workflow adds its own keys. */
 export interface IscsiConnectionData {
@@ -105,6 +116,11 @@ export interface VolumeHost {
   syncExport(volume: VolumeRef, acl: AclEntry[]): Promise<void>;
   /** Volume ids the target exports right now (reconciliation: orphan and lost targets). */
   listExports(): Promise<string[]>;
+  /**
+   * Applies volume.qos to the volume's export at once, live sessions included (nothing to do when it is not
+   * exported). Whether the target enforces limits at all is its capacities' qosSupport.
+   */
+  setQos(volume: VolumeRef): Promise<void>;
   /** Volume ids that have backing storage on this host (reconciliation: files without a row). */
   listBackingVolumes(): Promise<string[]>;
   /**
@@ -124,6 +140,8 @@ export interface VolumeHost {
   copyMethod(): Promise<string>;
   /** The backend's name (volume_backend_name) and its storage's size and free space, for the services table. */
   capacity?(): Promise<HostCapacity & { backendName: string }>;
+  /** Whether back-end QoS limits are enforced (the pools' QoS_support). */
+  readonly qosSupport?: boolean;
 }
 
 /** What a new volume is copied from. */
@@ -197,6 +215,8 @@ export interface TargetDriver {
   denyInitiator(volumeId: string, initiator: string): Promise<void>;
   /** Volume ids that currently have a target, for reconciliation. */
   listExports(): Promise<string[]>;
+  /** Enforces QoS limits on the volume's logical unit, live sessions included; null lifts them. Absent: not supported. */
+  setQos?(volumeId: string, limits: QosLimits | null): Promise<void>;
   /** Called when the backing file grew so the target reports the new capacity. */
   resized?(volumeId: string): Promise<void>;
   /**

@@ -134,3 +134,24 @@ export const RetypeBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** cinder/api/schemas/qos_specs.py create: a name and any further keys (consumer among them). */
+export const QosCreateBody = Type.Object(
+  {
+    type: StrayType,
+    qos_specs: Type.Object(
+      { name: Type.String({ minLength: 1, maxLength: 255 }) },
+      { additionalProperties: Type.Union([Type.String({ maxLength: 255 }), Type.Null()]) },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** qos_specs.py set: parameter_types.extra_specs_with_null. */
+export const QosSetBody = Type.Object({ qos_specs: ExtraSpecsWithNull }, { additionalProperties: false });
+
+/** qos_specs.py unset. */
+export const QosUnsetBody = Type.Object(
+  { keys: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { uniqueItems: true }) },
+  { additionalProperties: false },
+);

@@ -4,3 +4,4 @@ export { ScsiTargetDevice } from './target-device.js';
 export { createLogicalUnit, defaultLimits, type BlockLogicalUnit, type LogicalUnitOptions } from './logical-unit.js';
 export { buildSense, SenseKey, Asc } from './sense.js';
 export { encodeLun } from './report-luns.js';
+export { QosLimiter, hasQosLimits, type QosLimitSettings } from './qos-limits.js';

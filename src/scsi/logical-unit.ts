@@ -4,6 +4,7 @@ import { expectedDataOutLength, hasServiceActions, lookupCommand } from './comma
 import type { BlockLimits } from './inquiry.js';
 import { ModePages } from './mode-pages.js';
 import { Op } from './opcodes.js';
+import { QosLimiter, hasQosLimits, ioCost, type QosLimitSettings } from './qos-limits.js';
 import { RangeLock } from './range-lock.js';
 import { Reservations, type ReservationOptions } from './reservations.js';
 import { Asc, ReservationConflict, ScsiError, SenseKey, checkCondition, invalidFieldInCdb, invalidOpcode } from './sense.js';
@@ -28,6 +29,8 @@ export interface BlockLogicalUnit extends LogicalUnit {
    * the device is flushed. Resolves with the function that lets the held commands run.
    */
   quiesce(): Promise<() => void>;
+  /** Applies QoS limits to the unit's reads and writes at once (live sessions included); null lifts them. */
+  setQosLimits(limits: QosLimitSettings | null): void;
 }
 
 export function defaultLimits(blockSize: number): BlockLimits {
@@ -67,6 +70,8 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
   private writesDrained: (() => void)[] = [];
   /** While quiesced: settles when the unit is released; writing commands wait for it. */
   private gate: Promise<void> | null = null;
+  /** Null when the unit is unlimited: the data path then checks this one field and nothing else. */
+  private qos: QosLimiter | null = null;
 
   constructor(
     readonly dev: BlockDevice,
@@ -148,12 +153,37 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
       const info = lookupCommand(cmd.cdb);
       if (info === undefined) throw hasServiceActions(op) ? invalidFieldInCdb(1, 4) : invalidOpcode();
       this.reservations.check(cmd.nexus, info.access, op);
+      if (this.qos !== null) {
+        const cost = ioCost(cmd.cdb, this.blockSize);
+        const admitted = cost === undefined ? undefined : this.qos.admit(cost.write, cost.bytes);
+        if (admitted !== undefined) return admitted.then(() => this.runAdmitted(info, cmd));
+      }
       const result = info.run(this, cmd);
       if (result instanceof Promise) return result.catch((err: unknown) => this.failure(err, cmd));
       return result;
     } catch (err) {
       return this.failure(err, cmd);
     }
+  }
+
+  /** A command that waited for the QoS limiter runs now. */
+  private async runAdmitted(info: NonNullable<ReturnType<typeof lookupCommand>>, cmd: ScsiCommand): Promise<ScsiResult> {
+    try {
+      return await info.run(this, cmd);
+    } catch (err) {
+      return this.failure(err, cmd);
+    }
+  }
+
+  setQosLimits(limits: QosLimitSettings | null): void {
+    if (!hasQosLimits(limits)) {
+      const old = this.qos;
+      this.qos = null;
+      old?.releaseAll();
+      return;
+    }
+    if (this.qos === null) this.qos = new QosLimiter(limits);
+    else this.qos.configure(limits);
   }
 
   expectedDataOutLength(cdb: Buffer): number | undefined {
@@ -186,6 +216,7 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
   }
 
   async close(): Promise<void> {
+    this.setQosLimits(null);
     await this.dev.close();
   }
 }

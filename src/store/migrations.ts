@@ -379,6 +379,31 @@ export const migrations: Migration[] = [
         .execute();
     },
   },
+  {
+    version: 50,
+    name: 'quality of service specs',
+    async up(db) {
+      await db.schema
+        .createTable('qos_specs')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('consumer', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .execute();
+      // Names are unique: a second create with the same name is a 409, also when two race.
+      await db.schema.createIndex('qos_specs_name').on('qos_specs').column('name').unique().execute();
+      await db.schema
+        .createTable('qos_specs_keys')
+        .addColumn('qos_specs_id', 'varchar(36)', (c) => c.notNull().references('qos_specs.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('qos_specs_keys_pk', ['qos_specs_id', 'key'])
+        .execute();
+      // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
+      await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

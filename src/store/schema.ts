@@ -128,6 +128,25 @@ export interface VolumeTypesTable {
   updated_at: string | null;
   deleted_at: string | null;
   deleted: DbBool;
+  /** The QoS spec associated with the type, or NULL; migration 50. */
+  qos_specs_id?: string | null;
+}
+
+/** A QoS spec (Cinder's quality_of_service_specs root row); migration 50. */
+export interface QosSpecsTable {
+  id: string;
+  name: string;
+  /** front-end, back-end or both. */
+  consumer: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+/** One key of a QoS spec; migration 50. */
+export interface QosSpecsKeysTable {
+  qos_specs_id: string;
+  key: string;
+  value: string;
 }
 
 export interface VolumeTypeExtraSpecsTable {
@@ -281,6 +300,8 @@ export interface Database {
   volume_type_projects: VolumeTypeProjectsTable;
   encryption: EncryptionTable;
   services: ServicesTable;
+  qos_specs: QosSpecsTable;
+  qos_specs_keys: QosSpecsKeysTable;
   quota_limits: QuotaLimitsTable;
   quota_usages: QuotaUsagesTable;
   transfers: TransfersTable;

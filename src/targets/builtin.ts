@@ -3,7 +3,7 @@
 // the volume on LUN 0, the IQN in the provider_location tid slot, CHAP per volume and an ACL
 // entry per initiator; denying an initiator drops its sessions at once.
 import { createHash } from 'node:crypto';
-import type { AccessMode, TargetDriver, TargetExport } from '../host/types.js';
+import type { AccessMode, QosLimits, TargetDriver, TargetExport } from '../host/types.js';
 import type { ChapCredentials } from '../util/chap.js';
 import type { Logger } from '../log.js';
 import { FileBlockDevice } from '../blockdev/file.js';
@@ -145,6 +145,12 @@ export class BuiltinTarget implements TargetDriver {
     } finally {
       for (const release of releases) release();
     }
+  }
+
+  async setQos(volumeId: string, limits: QosLimits | null): Promise<void> {
+    const current = this.exports.get(volumeId);
+    if (!current) throw new Error(`volume ${volumeId} has no export`);
+    current.lu.setQosLimits(limits);
   }
 
   async resized(volumeId: string): Promise<void> {

@@ -20,6 +20,7 @@ import { generateChapCredentials } from '../util/chap.js';
 import type { Deps } from './deps.js';
 import { volumeRef } from './loader.js';
 import { connectionInfo } from './connection-info.js';
+import { refWithQos } from './qos-specs.js';
 import type { ConnectionInfo } from './model.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 
@@ -86,7 +87,7 @@ export async function openConnection(
   // Two first connections at once (multiattach) would each generate CHAP credentials and the second
   // would lock out the first; the database decides which set the target gets.
   const providerAuth = row.provider_auth ?? (await volumes.claimProviderAuth(db, row.id, formatProviderAuth(generateChapCredentials())));
-  const ref = { ...volumeRef(row), providerAuth };
+  const ref = { ...(await refWithQos(db, row)), providerAuth };
   const made = await host.connect(ref, { ...connector.connector, initiator: connector.initiator }, modes.aclMode);
   try {
     await volumes.updateVolume(db, row.id, { provider_location: made.providerLocation, provider_auth: made.providerAuth });
@@ -160,7 +161,7 @@ export async function refreshInitiatorAcl(deps: Deps, row: volumes.VolumeRow, in
 
 /** Only the named entries: others may belong to a connection committed after `allowed` was read. */
 async function syncInitiators(deps: Deps, row: volumes.VolumeRow, initiators: string[], allowed: Map<string, AccessMode>): Promise<void> {
-  await hostOf(deps, row).syncExport(volumeRef(row), initiators.map((initiator) => ({ initiator, mode: allowed.get(initiator) ?? null })));
+  await hostOf(deps, row).syncExport(await refWithQos(deps.store.db, row), initiators.map((initiator) => ({ initiator, mode: allowed.get(initiator) ?? null })));
 }
 
 /** The export goes when no live attachment and no pending connection needs it (a failed attach rolled back). */
@@ -181,7 +182,7 @@ export async function removeExportIfUnused(deps: Deps, id: string): Promise<void
 
 /** Recreates a volume's target with the whole ACL its rows call for (a restart, or a target that vanished). */
 export async function restoreExport(deps: Deps, row: volumes.VolumeRow): Promise<void> {
-  await hostOf(deps, row).syncExport(volumeRef(row), aclEntries(await allowedInitiatorsOf(deps.store.db, row.id)));
+  await hostOf(deps, row).syncExport(await refWithQos(deps.store.db, row), aclEntries(await allowedInitiatorsOf(deps.store.db, row.id)));
 }
 
 /** ensure_export for every exported volume of this process's host at start (reference 4.6, extended to every attach state). */
@@ -197,7 +198,7 @@ export async function restoreExports(deps: Deps): Promise<void> {
         await host.disconnect(volumeRef(row), null, { dropExport: true });
         await volumes.updateVolume(db, row.id, { provider_location: null });
       } else {
-        await host.syncExport(volumeRef(row), aclEntries(allowedInitiators(live, pending)));
+        await host.syncExport(await refWithQos(deps.store.db, row), aclEntries(allowedInitiators(live, pending)));
       }
     } catch (err) {
       logger.error({ err, volumeId: row.id }, 'ensure_export failed');

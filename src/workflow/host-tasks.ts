@@ -5,6 +5,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import * as snapshots from '../store/snapshots.js';
 import type { Deps } from './deps.js';
+import { pushQosToVolume } from './qos-specs.js';
 import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
 import { recordMessage, type MessageOrigin } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
@@ -107,6 +108,8 @@ export function hostTasks(deps: Deps) {
           ),
         { reason },
       );
+      // Per-GB limits follow the new size.
+      await pushQosToVolume(deps, id);
     } catch (err) {
       logger.error({ err, volumeId: id }, 'volume extend failed');
       await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });

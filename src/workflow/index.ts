@@ -19,6 +19,7 @@ import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { servicesActions } from './services.js';
 import { retypeActions } from './retype.js';
+import { qosSpecsActions } from './qos-specs.js';
 import { quotaActions } from './quotas.js';
 import { transferActions } from './transfers.js';
 import { volumeListing } from './volume-list.js';
@@ -69,6 +70,7 @@ export function createWorkflow(deps: { store: Store; hosts: HostDirectory; logge
     ...encryptionTypeActions(shared),
     ...servicesActions(shared),
     ...retypeActions(shared),
+    ...qosSpecsActions(shared),
     ...eventActions(shared),
     ...snapshotActions(shared),
     ...groupTypeActions(shared),

@@ -58,6 +58,37 @@ export interface VolumeTypeInfo {
   description: string | null;
   isPublic: boolean;
   extraSpecs: Record<string, string>;
+  /** The associated QoS spec (admins see it in show and list). */
+  qosSpecsId?: string | null;
+}
+
+export type QosConsumer = 'front-end' | 'back-end' | 'both';
+
+export interface QosSpecsInfo {
+  id: string;
+  name: string;
+  consumer: QosConsumer;
+  specs: Record<string, string>;
+}
+
+export interface QosAssociation {
+  association_type: 'volume_type';
+  id: string;
+  name: string;
+}
+
+export interface QosSpecsWorkflow {
+  listQosSpecs(ctx: Ctx, filters?: { id?: string; name?: string; consumer?: string }): Promise<QosSpecsInfo[]>;
+  getQosSpecs(ctx: Ctx, id: string): Promise<QosSpecsInfo>;
+  /** `specs` may carry `consumer`; the rest are the spec's keys. */
+  createQosSpecs(ctx: Ctx, name: string, specs: Record<string, string>): Promise<QosSpecsInfo>;
+  setQosKeys(ctx: Ctx, id: string, specs: Record<string, string>): Promise<Record<string, string>>;
+  unsetQosKeys(ctx: Ctx, id: string, keys: string[]): Promise<void>;
+  deleteQosSpecs(ctx: Ctx, id: string, opts: { force: boolean }): Promise<void>;
+  qosAssociations(ctx: Ctx, id: string): Promise<QosAssociation[]>;
+  associateQos(ctx: Ctx, id: string, typeId: string): Promise<void>;
+  disassociateQos(ctx: Ctx, id: string, typeId: string): Promise<void>;
+  disassociateAllQos(ctx: Ctx, id: string): Promise<void>;
 }
 
 export interface CreateVolumeRequest {
@@ -243,7 +274,8 @@ export interface Workflow
     TransfersWorkflow,
     VolumeExtrasWorkflow,
     SnapshotsWorkflow,
-    GroupTypesWorkflow {
+    GroupTypesWorkflow,
+    QosSpecsWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;
   listVolumes(ctx: Ctx, req: ListVolumesRequest): Promise<ListVolumesResult>;

@@ -17,6 +17,7 @@ import { requireMember } from './policy.js';
 import { resolveType, isMultiattachType, provisionFilterOnSize } from './volume-types.js';
 import { actorOf, tracked } from './events.js';
 import { servicesActions } from './services.js';
+import { frontEndSpecsOfType, pushQosToVolume } from './qos-specs.js';
 import { withVolumeCharge } from './quotas.js';
 
 const RETYPE_REFUSED =
@@ -50,6 +51,10 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       ]);
       if (tgtMulti && newEnc) throw invalidInput('Retype requested both encryption and multi-attach, which is not supported.');
       if (row.volume_type_id === target.id) throw new CinderFault(400, `Invalid volume: ${RETYPE_REFUSED}`);
+      // volume/api.py retype: an in-use volume keeps its front-end QoS (Nova applied it at attach).
+      if (row.status === 'in-use' && (await frontEndSpecsOfType(db, row.volume_type_id, row.size)) !== (await frontEndSpecsOfType(db, target.id, row.size))) {
+        throw new CinderFault(400, `Invalid volume: ${RETYPE_REFUSED}`);
+      }
       const actor = actorOf(ctx);
 
       // What Cinder's scheduler and manager decide after the API accepted the request.
@@ -94,6 +99,8 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
         }
       });
       if (failure) deps.logger.warn({ volumeId: row.id, newType: target.id, reason: failure }, 'retype not done');
+      // The back-end limits of the new type reach the live export.
+      else await pushQosToVolume(deps, row.id);
     },
   };
 }

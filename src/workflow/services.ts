@@ -124,7 +124,8 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       total_capacity_gb: round2(cap.totalBytes / GiB),
       free_capacity_gb: round2(cap.freeBytes / GiB),
       reserved_percentage: 0,
-      QoS_support: false,
+      // Back-end QoS limits are enforced by the builtin target only; tgt cannot (docs/qos.md).
+      QoS_support: deps.hosts.local.qosSupport === true,
       thin_provisioning_support: true,
       thick_provisioning_support: false,
       max_over_subscription_ratio: MAX_OVER_SUBSCRIPTION_RATIO,

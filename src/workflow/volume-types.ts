@@ -53,7 +53,7 @@ export const typeNotFound = (id: string) => new CinderFault(404, `Volume type ${
 
 async function info(db: Db, row: types.TypeRow): Promise<VolumeTypeInfo> {
   const specs = (await types.getExtraSpecs(db, [row.id])).get(row.id) ?? {};
-  return { id: row.id, name: row.name, description: row.description, isPublic: toBool(row.is_public), extraSpecs: specs };
+  return { id: row.id, name: row.name, description: row.description, isPublic: toBool(row.is_public), extraSpecs: specs, qosSpecsId: row.qos_specs_id ?? null };
 }
 
 /**

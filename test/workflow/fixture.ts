@@ -7,7 +7,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { setLimit, TOTAL } from '../../src/store/quotas.js';
 import { createWorkflow } from '../../src/workflow/index.js';
 import type { Workflow } from '../../src/workflow/model.js';
-import type { AccessMode, AclEntry, Connector, HostConnection, HostLifecycle, VolumeHost, VolumeRef } from '../../src/host/types.js';
+import type { AccessMode, AclEntry, Connector, HostConnection, HostLifecycle, QosLimits, VolumeHost, VolumeRef } from '../../src/host/types.js';
 import { createVolumeHost } from '../../src/host/local-host.js';
 import { localHostDirectory } from '../../src/host/directory.js';
 import { FileBackend } from '../../src/backends/file.js';
@@ -75,6 +75,7 @@ export class RecordingHost implements VolumeHost, HostLifecycle {
       throw err;
     }
     this.allow(volume.id, connector.initiator);
+    if (volume.qos !== undefined) this.qos.set(volume.id, volume.qos);
     const [user, pass] = providerAuth.split(' ').slice(1);
     return {
       providerLocation,
@@ -116,6 +117,13 @@ export class RecordingHost implements VolumeHost, HostLifecycle {
   }
   async listExports() {
     return [...this.exports];
+  }
+  /** The back-end QoS limits each exported volume got last (setQos and connect/syncExport with qos set). */
+  readonly qos = new Map<string, QosLimits | null>();
+  async setQos(volume: VolumeRef) {
+    this.calls.push({ op: 'setQos', volumeId: volume.id });
+    this.maybeFail('setQos');
+    if (this.exports.has(volume.id) && volume.qos !== undefined) this.qos.set(volume.id, volume.qos);
   }
   async listBackingVolumes() {
     return [];

@@ -14,8 +14,7 @@ export function typeView(ctx: RequestContext, t: VolumeTypeInfo): Record<string,
     'os-volume-type-access:is_public': t.isPublic,
     extra_specs: t.extraSpecs,
   };
-  // No QoS specs exist in embervol yet, so no type is associated with one.
-  if (ctx.isAdmin) out.qos_specs_id = null;
+  if (ctx.isAdmin) out.qos_specs_id = t.qosSpecsId ?? null;
   return out;
 }
 
