@@ -11,7 +11,8 @@ import type { Deps } from './deps.js';
 import { actorOf, tracked } from './events.js';
 import { loadRow } from './loader.js';
 import { canSeeProject, requireMember } from './policy.js';
-import { withVolumeCharge } from './quotas.js';
+import { consumeQuota, releaseQuota, withVolumeCharge } from './quotas.js';
+import * as snapshots from '../store/snapshots.js';
 import { MIGRATION_AT_REST } from './states.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateTransferRequest, ListTransfersRequest, TransferInfo, TransfersWorkflow } from './transfers-model.js';
@@ -155,6 +156,16 @@ export function transferActions(deps: Deps): TransfersWorkflow {
           volumes.casVolume(trx, row.volume_id, { status: 'available', project_id: ctx.projectId, user_id: ctx.userId }, { status: ['awaiting-transfer'] }),
         );
         if (!moved) throw invalidVolume(`Transfer ${id}: Volume id ${row.volume_id} expected in awaiting-transfer state.`);
+        // Unless no_snapshots, the volume's snapshots move too, each with its charge (db transfer_accept).
+        if (!toBool(row.no_snapshots)) {
+          for (const snap of await snapshots.snapshotsOfVolume(trx, row.volume_id)) {
+            if (!(await snapshots.casSnapshot(trx, snap.id, { project_id: ctx.projectId, user_id: ctx.userId }, { status: ['available'] }))) {
+              throw new CinderFault(400, `Invalid snapshot: Transfer ${id}: Snapshot ${snap.id} is not in the expected available state.`);
+            }
+            await releaseQuota(trx, snap.project_id, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
+            await consumeQuota(trx, ctx.projectId, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
+          }
+        }
       });
       return { ...info(row), destinationProjectId: ctx.projectId, accepted: true };
     },
