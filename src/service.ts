@@ -29,7 +29,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const leases = config.leases;
   const portal = formatHostPort(config.iscsiPortal.host, config.iscsiPortal.port);
-  const store = await openStore({ sqlitePath: config.database });
+  const store = await openStore({ url: config.database });
   const backend = new FileBackend(volumesDir);
   const target = createTargetDriver(config.target, {
     portal: config.iscsiPortal,

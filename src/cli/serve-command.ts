@@ -10,7 +10,7 @@ const serveFlags: [OptionName, string][] = [
   ['iscsiPortal', '--iscsi-portal <host:port>'],
   ['target', '--target <name>'],
   ['auth', '--auth <mode>'],
-  ['database', '--database <path>'],
+  ['database', '--database <url>'],
   ['iqnPrefix', '--iqn-prefix <prefix>'],
   ['tgtManage', '--tgt-manage <bool>'],
   ['tgtControlPort', '--tgt-control-port <port>'],

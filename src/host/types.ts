@@ -206,7 +206,6 @@ export interface TargetDriver {
   readonly name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
-  iqnFor(volumeId: string): string;
   createExport(volumeId: string, devicePath: string, chap: ChapCredentials): Promise<TargetExport>;
   removeExport(volumeId: string): Promise<void>;
   /** Let one initiator log in to the volume's target (ACL entry). */

@@ -3,12 +3,6 @@
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** A CHAP name and secret, for one direction of authentication (the iSCSI layer's own type: it knows no volumes). */
-export interface ChapCredentials {
-  username: string;
-  password: string;
-}
-
 export const CHAP_MD5 = '5';
 const CHALLENGE_LENGTH = 16;
 

@@ -2,7 +2,8 @@
 // operational negotiation, one request at a time. Pure protocol logic: the connection feeds
 // it reassembled requests and turns its answers into Login Response PDUs.
 
-import { chapResponse, CHAP_MD5, decodeChapBinary, encodeHex, newChallenge, parseChapId, responseMatches, type ChapCredentials } from './chap.js';
+import { chapResponse, CHAP_MD5, decodeChapBinary, encodeHex, newChallenge, parseChapId, responseMatches } from './chap.js';
+import type { ChapCredentials } from '../util/chap.js';
 import { LoginFailure, LoginStatus } from './login-status.js';
 import { defaultParams, negotiateKey, NOT_UNDERSTOOD, REJECT, type SessionParams, type TargetLimits } from './params.js';
 import type { KeyValues } from './text.js';

@@ -2,7 +2,7 @@
 // It knows nothing of volumes; the `builtin` target driver maps volumes onto it.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import type { ChapCredentials } from './chap.js';
+import type { ChapCredentials } from '../util/chap.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ScsiTargetDevice } from '../scsi/target-device.js';
 import type { LogicalUnit } from '../scsi/types.js';

@@ -36,6 +36,11 @@ export async function findAttachmentEvenDeleted(db: Db, id: string): Promise<Att
   return db.selectFrom('volume_attachment').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** The deadline of the attachment's interim attach_status (null: none). Written without touching updated_at. */
+export async function setLease(db: Db, id: string, leaseExpiresAt: string | null): Promise<void> {
+  await db.updateTable('volume_attachment').set({ lease_expires_at: leaseExpiresAt }).where('id', '=', id).execute();
+}
+
 /** Soft delete as Cinder's VolumeAttachment.delete_values: deleted, detached, detach_time. */
 export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
   const now = nowTimestamp();

@@ -19,6 +19,7 @@ export interface NewEvent {
   reason?: string | null;
 }
 
+/** Numbers the events max(seq)+1 onwards: correct because `db` is a transaction, which is serializable (store/index.ts). */
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   const last = await db
@@ -54,9 +55,4 @@ export async function eventsFor(db: Db, volumeId: string, opts: { limit?: number
   let q = db.selectFrom('volume_events').selectAll().where('volume_id', '=', volumeId).orderBy('seq', 'asc');
   if (opts.limit !== undefined) q = q.limit(opts.limit);
   return q.execute();
-}
-
-/** Volume row including soft-deleted ones: the history of a deleted volume stays readable. */
-export async function volumeEverExisted(db: Db, volumeId: string): Promise<{ project_id: string; deleted: number | boolean } | undefined> {
-  return db.selectFrom('volumes').select(['project_id', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
 }

@@ -1,47 +1,70 @@
 // The store: one database, opened and migrated at start. The workflow reaches tables only through
-// the repository functions in this directory, so a PostgreSQL store needs no workflow change.
+// the repositories in this directory (one per table or aggregate), so another engine needs no workflow change.
 import type { Kysely, Transaction } from 'kysely';
-import { openSqlite } from './sqlite.js';
+import type { OpenDatabase } from './dialect.js';
+import { openSqlite } from './dialects/sqlite.js';
 import { runMigrations } from './migrations.js';
 import type { Database } from './schema.js';
 
 export interface Store {
   readonly db: Kysely<Database>;
-  readonly engine: 'sqlite';
-  /** Runs fn in one transaction (BEGIN IMMEDIATE on SQLite): every precondition and its derived writes commit together. */
+  /**
+   * Runs fn in one transaction: every precondition it reads and every write derived from it commit together,
+   * as if no other writer existed. The contract, on every engine: SERIALIZABLE. SQLite gets there with
+   * BEGIN IMMEDIATE (one writer at a time, store/dialects/sqlite.ts); PostgreSQL with ISOLATION LEVEL
+   * SERIALIZABLE, where a transaction that loses a conflict fails and is run again here. So fn may run
+   * more than once: it must touch nothing but the database (no host calls, no state outside its return).
+   * That is what keeps the read-then-write steps correct with many writers: insertEvents' max(seq)+1,
+   * tracked()'s before/after snapshot, terminate_connection's "who else uses this initiator".
+   */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   /** Migration versions applied by this open (empty when the schema was already current). */
   readonly appliedMigrations: number[];
   close(): Promise<void>;
 }
 
-export async function openStore(opts: { sqlitePath: string }): Promise<Store> {
-  const { db, raw } = openSqlite(opts.sqlitePath);
+/** How often a transaction that lost a serialization conflict is run again before the error is thrown. */
+const SERIALIZATION_RETRIES = 5;
+
+/** `url`: "sqlite:PATH", or a bare file path (SQLite). */
+export async function openStore(opts: { url: string }): Promise<Store> {
+  const opened = openDatabase(opts.url);
+  const { db } = opened;
   let appliedMigrations: number[];
   try {
     appliedMigrations = await runMigrations(db);
   } catch (err) {
-    await db.destroy();
+    await opened.close();
     throw err;
   }
   let closed = false;
   return {
     db,
-    engine: 'sqlite',
     appliedMigrations,
-    transaction: (fn) => db.transaction().execute(fn),
+    async transaction(fn) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await db.transaction().setIsolationLevel('serializable').execute(fn);
+        } catch (err) {
+          if (attempt > SERIALIZATION_RETRIES || !opened.isSerializationFailure(err)) throw err;
+        }
+      }
+    },
     async close() {
       if (closed) return;
       closed = true;
-      // Fold the WAL back into the main file so a stopped service leaves one self-contained file.
-      try {
-        raw.pragma('wal_checkpoint(TRUNCATE)');
-      } catch {
-        // A checkpoint is an optimisation; closing must still happen.
-      }
-      await db.destroy();
+      await opened.close();
     },
   };
 }
 
-export { DEFAULT_TYPE_NAME } from './migrations.js';
+function openDatabase(url: string): OpenDatabase {
+  // Two letters or more before the colon: a drive letter ("C:\\...") is part of a path.
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) return openSqlite(url);
+  if (scheme === 'sqlite') return openSqlite(url.slice('sqlite:'.length));
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    throw new Error('the PostgreSQL store is not built yet (store/dialects/postgres.ts); use sqlite:PATH');
+  }
+  throw new Error(`unknown database URL scheme "${scheme}:" (use sqlite:PATH or a file path)`);
+}

@@ -2,6 +2,9 @@
 // row in that order, then limit and offset. The caller's filters are already on the query.
 import type { SelectQueryBuilder } from 'kysely';
 
+/** 2^53 - 1: within both engines' 64-bit LIMIT, and exact as a JavaScript number. */
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
 export interface PageQuery {
   sort: { key: string; dir: 'asc' | 'desc' }[];
   /** Rows strictly after this one in the sort order. */
@@ -30,11 +33,9 @@ export function paged<QB extends SelectQueryBuilder<any, any, any>>(q: QB, page:
     });
   }
   for (const s of sort) out = out.orderBy(col(s.key), s.dir);
-  if (page.limit !== undefined) out = out.limit(page.limit);
-  if (page.offset !== undefined) {
-    // SQLite takes no OFFSET without a LIMIT; -1 is "no limit".
-    if (page.limit === undefined) out = out.limit(-1);
-    out = out.offset(page.offset);
-  }
+  // SQLite takes no OFFSET without a LIMIT, and PostgreSQL refuses SQLite's "LIMIT -1": a limit no table
+  // reaches says "no limit" to both.
+  if (page.limit !== undefined || page.offset !== undefined) out = out.limit(page.limit ?? NO_LIMIT);
+  if (page.offset !== undefined) out = out.offset(page.offset);
   return out as QB;
 }

@@ -25,6 +25,11 @@ export async function insertVolume(db: Db, row: NewVolume): Promise<void> {
   await db.insertInto('volumes').values(row).execute();
 }
 
+/** Volume row including soft-deleted ones: the history of a deleted volume stays readable. */
+export async function findVolumeEvenDeleted(db: Db, id: string): Promise<Pick<VolumeRow, 'project_id' | 'deleted'> | undefined> {
+  return db.selectFrom('volumes').select(['project_id', 'deleted']).where('id', '=', id).executeTakeFirst();
+}
+
 export async function findVolume(db: Db, id: string): Promise<VolumeRow | undefined> {
   return db.selectFrom('volumes').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
 }
@@ -79,6 +84,64 @@ export async function unreserve(db: Db, id: string): Promise<boolean> {
     .where('status', '=', 'attaching')
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/**
+ * os-attach's precondition as one swap to in-use/attached: not in a `refused` status, and a volume that is
+ * not multiattach must not be in use already unless it is migrating (migration_status outside `migrationAtRest`).
+ */
+export async function claimForAttach(
+  db: Db,
+  id: string,
+  opts: { refused: readonly string[]; migrationAtRest: readonly (string | null)[] },
+): Promise<boolean> {
+  const atRest = opts.migrationAtRest.filter((s): s is string => s !== null);
+  const r = await db
+    .updateTable('volumes')
+    .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false))
+    .where('status', 'not in', [...opts.refused])
+    .where((eb) =>
+      eb.or([
+        eb('multiattach', '=', dbBool(true)),
+        eb('status', '<>', 'in-use'),
+        eb.and([eb('migration_status', 'is not', null), eb('migration_status', 'not in', atRest)]),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'. */
+export interface TransitionState {
+  volume: { status: string; attachStatus: string; deleted: boolean } | undefined;
+  /** attachment id -> attach_status */
+  attachments: Map<string, string>;
+}
+
+export async function transitionState(db: Db, volumeId: string): Promise<TransitionState> {
+  const v = await db.selectFrom('volumes').select(['status', 'attach_status', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
+  const atts = await db
+    .selectFrom('volume_attachment')
+    .select(['id', 'attach_status'])
+    .where('volume_id', '=', volumeId)
+    .where('deleted', '=', dbBool(false))
+    .execute();
+  return {
+    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted) } : undefined,
+    attachments: new Map(atts.map((a) => [a.id, a.attach_status])),
+  };
+}
+
+/** The deadline of the volume's interim state (null: none). Written without touching updated_at. */
+export async function setLease(db: Db, id: string, leaseExpiresAt: string | null): Promise<void> {
+  await db.updateTable('volumes').set({ lease_expires_at: leaseExpiresAt }).where('id', '=', id).execute();
+}
+
+/** A deleted volume keeps no lease and no pending extend. */
+export async function clearInterimState(db: Db, id: string): Promise<void> {
+  await db.updateTable('volumes').set({ lease_expires_at: null, pending_size: null }).where('id', '=', id).execute();
 }
 
 /** Unconditional update of fields the caller already owns (after a successful CAS, or admin reset). */

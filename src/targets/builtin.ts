@@ -56,7 +56,7 @@ export class BuiltinTarget implements TargetDriver {
     return formatHostPort(this.opts.portal.host, this.boundPort);
   }
 
-  iqnFor(volumeId: string): string {
+  private iqnFor(volumeId: string): string {
     return volumeIqn(this.iqnPrefix, volumeId);
   }
 

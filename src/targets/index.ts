@@ -4,9 +4,6 @@ import type { Logger } from '../log.js';
 import { TgtTarget } from './tgt.js';
 import { BuiltinTarget } from './builtin.js';
 
-export { TgtTarget, TGT_VOLUME_LUN } from './tgt.js';
-export { DEFAULT_IQN_PREFIX } from './naming.js';
-export { TgtdDaemon } from './tgtd-daemon.js';
 
 export interface TargetDriverOptions {
   portal: { host: string; port: number };

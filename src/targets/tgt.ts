@@ -79,7 +79,7 @@ export class TgtTarget extends EventEmitter<TgtTargetEvents> implements TargetDr
     return formatHostPort(this.opts.portal.host, this.opts.portal.port);
   }
 
-  iqnFor(volumeId: string): string {
+  private iqnFor(volumeId: string): string {
     return volumeIqn(this.iqnPrefix, volumeId);
   }
 

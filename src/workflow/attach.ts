@@ -117,21 +117,8 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
         }
         // The precondition as one swap: a non-multiattach volume must not already be in use
         // (unless it is migrating), and maintenance is re-checked against the committed row.
-        const ok = await trx
-          .updateTable('volumes')
-          .set({ status: 'in-use', attach_status: 'attached', updated_at: nowTimestamp() })
-          .where('id', '=', id)
-          .where('deleted', '=', dbBool(false))
-          .where('status', 'not in', ['maintenance', ...ATTACH_REFUSED_STATUSES])
-          .where((eb) =>
-            eb.or([
-              eb('multiattach', '=', dbBool(true)),
-              eb('status', '<>', 'in-use'),
-              eb.and([eb('migration_status', 'is not', null), eb('migration_status', 'not in', ['deleting', 'error', 'success'])]),
-            ]),
-          )
-          .executeTakeFirst();
-        if (Number(ok.numUpdatedRows) === 0) {
+        const ok = await volumes.claimForAttach(trx, id, { refused: ['maintenance', ...ATTACH_REFUSED_STATUSES], migrationAtRest: MIGRATION_AT_REST });
+        if (!ok) {
           const cur = await volumes.findVolume(trx, id);
           if (cur?.status === 'maintenance') throw invalidVolume('The volume cannot be attached in maintenance mode.');
           if (cur && (ATTACH_REFUSED_STATUSES as readonly string[]).includes(cur.status)) {

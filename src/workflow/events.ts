@@ -4,8 +4,10 @@
 // state, all in that same transaction. A step that throws (a client's 4xx) rolls back and records nothing.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
-import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
+import { nowTimestamp } from '../store/schema.js';
 import * as events from '../store/events.js';
+import * as volumes from '../store/volumes.js';
+import * as attachments from '../store/attachments.js';
 import type { RequestContext } from './context.js';
 import { CinderFault } from '../errors.js';
 import { canSeeProject, requireAdmin } from './policy.js';
@@ -25,25 +27,6 @@ export function actorOf(ctx: RequestContext): Actor {
 
 /** Transitions made by embervol itself (lease expiry, restart recovery, host task completion). */
 export const SYSTEM_ACTOR: Actor = { userId: null, projectId: null, requestId: 'embervol-reconciler' };
-
-interface Snapshot {
-  volume: { status: string; attachStatus: string; deleted: boolean } | undefined;
-  attachments: Map<string, string>;
-}
-
-async function snapshot(trx: Transaction<Database>, volumeId: string): Promise<Snapshot> {
-  const v = await trx.selectFrom('volumes').select(['status', 'attach_status', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
-  const atts = await trx
-    .selectFrom('volume_attachment')
-    .select(['id', 'attach_status'])
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
-    .execute();
-  return {
-    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted) } : undefined,
-    attachments: new Map(atts.map((a) => [a.id, a.attach_status])),
-  };
-}
 
 function deadline(leases: LeaseDurations, status: string): string | null {
   const ms = leaseFor(leases, status);
@@ -66,9 +49,9 @@ export async function tracked<T>(
   opts: TrackOptions = {},
 ): Promise<T> {
   const body = async (trx: Transaction<Database>): Promise<T> => {
-    const before = await snapshot(trx, volumeId);
+    const before = await volumes.transitionState(trx, volumeId);
     const result = await fn(trx);
-    const after = await snapshot(trx, volumeId);
+    const after = await volumes.transitionState(trx, volumeId);
     const out: events.NewEvent[] = [];
     const base = { volumeId, action, userId: actor.userId, projectId: actor.projectId, requestId: actor.requestId, reason: opts.reason ?? null };
     const vFrom = before.volume && !before.volume.deleted ? before.volume.status : null;
@@ -76,9 +59,9 @@ export async function tracked<T>(
     if (vFrom !== vTo && !(vFrom === null && vTo === null)) {
       out.push({ ...base, resourceType: 'volume', resourceId: volumeId, from: vFrom, to: vTo });
       if (after.volume && !after.volume.deleted) {
-        await trx.updateTable('volumes').set({ lease_expires_at: deadline(deps.leases, after.volume.status) }).where('id', '=', volumeId).execute();
+        await volumes.setLease(trx, volumeId, deadline(deps.leases, after.volume.status));
       } else if (after.volume) {
-        await trx.updateTable('volumes').set({ lease_expires_at: null, pending_size: null }).where('id', '=', volumeId).execute();
+        await volumes.clearInterimState(trx, volumeId);
       }
     } else if (before.volume && after.volume && before.volume.attachStatus !== after.volume.attachStatus) {
       out.push({
@@ -95,13 +78,13 @@ export async function tracked<T>(
       if (to === from) continue;
       out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to ?? 'deleted' });
       if (to !== undefined) {
-        await trx.updateTable('volume_attachment').set({ lease_expires_at: deadline(deps.leases, to) }).where('id', '=', id).execute();
+        await attachments.setLease(trx, id, deadline(deps.leases, to));
       }
     }
     for (const [id, to] of after.attachments) {
       if (before.attachments.has(id)) continue;
       out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to });
-      await trx.updateTable('volume_attachment').set({ lease_expires_at: deadline(deps.leases, to) }).where('id', '=', id).execute();
+      await attachments.setLease(trx, id, deadline(deps.leases, to));
     }
     await events.insertEvents(trx, out);
     return result;
@@ -113,7 +96,7 @@ export function eventActions(deps: Deps) {
   return {
     /** Admin only: the transition history of a volume, deleted ones included, oldest first. */
     async listVolumeEvents(ctx: RequestContext, volumeId: string, opts: { limit?: number } = {}): Promise<VolumeEventInfo[]> {
-      const row = await events.volumeEverExisted(deps.store.db, volumeId);
+      const row = await volumes.findVolumeEvenDeleted(deps.store.db, volumeId);
       if (!row || !canSeeProject(ctx, row.project_id)) throw new CinderFault(404, `Volume ${volumeId} could not be found.`);
       requireAdmin(ctx, 'volume_extension:volume_events:index');
       const rows = await events.eventsFor(deps.store.db, volumeId, opts);

@@ -28,7 +28,7 @@ let stopHost: () => Promise<void>;
 before(async () => {
   dir = await makeTempDir('embervol-qos-');
   const logger = silentLogger();
-  store = await openStore({ sqlitePath: join(dir.path, 'db.sqlite') });
+  store = await openStore({ url: join(dir.path, 'db.sqlite') });
   const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger });
   const host = createVolumeHost({ backend: new FileBackend(join(dir.path, 'volumes')), target, logger, hostName: 'qos-host', portals: [] });
   await host.start();

@@ -35,7 +35,7 @@ export async function makeReliabilityEnv(
 ): Promise<ReliabilityEnv> {
   const dir = opts.dir ?? (await makeTempDir('embervol-rel-'));
   const logger = opts.logger ?? silentLogger();
-  const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'embervol.sqlite') });
   const backend = new FileBackend(join(dir.path, 'volumes'));
   const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger });
   await target.start();

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { startServiceProcess, type ServiceProcess } from '../interop/service-process.js';
 import { CinderApi } from '../interop/api-client.js';
 import { findFreePort } from '../../src/util/ports.js';
-import { openSqlite } from '../../src/store/sqlite.js';
+import { openSqlite } from '../../src/store/dialects/sqlite.js';
 import { recountUsage, storedUsage, TOTAL, usageFingerprint } from '../../src/store/quotas.js';
 
 const PROJECTS = ['quota-a', 'quota-b', 'quota-c'];

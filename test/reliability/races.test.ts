@@ -8,6 +8,7 @@ import { adminCtx, connector, INITIATOR_A, INITIATOR_B } from '../workflow/fixtu
 import * as attachmentsRepo from '../../src/store/attachments.js';
 import * as connectionsRepo from '../../src/store/connections.js';
 import * as volumesRepo from '../../src/store/volumes.js';
+import { targetIqn } from '../support/iqn.js';
 
 const ITERATIONS = Number(process.env.EMBERVOL_RACE_ITERATIONS ?? 15);
 const ctx = adminCtx('p-race');
@@ -150,7 +151,7 @@ test(`two hosts attach one non-multiattach volume: exactly one attachment, the l
     assert.equal(state.attached, 1);
     const live = await attachmentsRepo.liveAttachments(e.store.db, [id]);
     assert.equal(live[0].initiator, a ? INITIATOR_A : INITIATOR_B);
-    const iqn = e.target.iqnFor(id);
+    const iqn = targetIqn(e.target, id);
     assert.ok(e.target.server.visibleTargets(a ? INITIATOR_A : INITIATOR_B).includes(iqn), 'the winner is in the ACL');
     assert.ok(!e.target.server.visibleTargets(a ? INITIATOR_B : INITIATOR_A).includes(iqn), 'the loser is not in the ACL');
     assert.ok(await legacyDetach(id, a ? INITIATOR_A : INITIATOR_B));

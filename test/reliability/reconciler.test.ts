@@ -124,7 +124,7 @@ test('start-up recovery: creating finishes, deleting finishes, extending finishe
   // What a kill -9 leaves behind at each point: the row claimed the state, the host work did not happen (or half).
   const { openStore } = await import('../../src/store/index.js');
   const { join } = await import('node:path');
-  const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'embervol.sqlite') });
   // The create was cut off between opening the file and setting its length.
   const { truncate } = await import('node:fs/promises');
   await truncate(join(dir.path, 'volumes', `volume-${creating}`), 0);

@@ -9,7 +9,7 @@ import { makeTempDir } from '../support/tmp.js';
 
 test('heartbeat: one row per (host, binary); disabled, reason and frozen survive later heartbeats', async () => {
   const dir = await makeTempDir();
-  const store = await openStore({ sqlitePath: join(dir.path, 'db.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'db.sqlite') });
   try {
     const beat = (now: string, zone = 'nova') =>
       services.heartbeat(store.db, { id: randomUUID(), host: 'h1@file', binary: 'cinder-volume', topic: 'cinder-volume', availabilityZone: zone, rpcAddress: null, capabilities: '{}', now });

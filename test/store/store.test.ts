@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
-import { openStore, DEFAULT_TYPE_NAME } from '../../src/store/index.js';
+import { openStore } from '../../src/store/index.js';
 import * as volumes from '../../src/store/volumes.js';
 import * as attachments from '../../src/store/attachments.js';
 import * as types from '../../src/store/volume-types.js';
-import { migrations, runMigrations, type Migration } from '../../src/store/migrations.js';
+import { DEFAULT_TYPE_NAME, migrations, runMigrations, type Migration } from '../../src/store/migrations.js';
 import { dbBool, nowTimestamp } from '../../src/store/schema.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
@@ -31,7 +31,7 @@ function newVolume(id = randomUUID(), status = 'available'): volumes.NewVolume {
 
 test('opens in WAL mode with synchronous=FULL and foreign keys on', async () => {
   const path = join(dir.path, 'pragmas.sqlite');
-  const store = await openStore({ sqlitePath: path });
+  const store = await openStore({ url: path });
   try {
     // Ask a second, independent connection: journal_mode is a property of the file.
     const probe = new BetterSqlite3(path);
@@ -49,13 +49,13 @@ test('opens in WAL mode with synchronous=FULL and foreign keys on', async () => 
 
 test('migrations run once: a reopen applies nothing and keeps the data', async () => {
   const path = join(dir.path, 'reopen.sqlite');
-  const first = await openStore({ sqlitePath: path });
+  const first = await openStore({ url: path });
   assert.deepEqual(first.appliedMigrations, migrations.map((m) => m.version));
   const id = randomUUID();
   await volumes.insertVolume(first.db, newVolume(id));
   await first.close();
 
-  const second = await openStore({ sqlitePath: path });
+  const second = await openStore({ url: path });
   try {
     assert.deepEqual(second.appliedMigrations, []);
     assert.ok(await volumes.findVolume(second.db, id));
@@ -70,7 +70,7 @@ test('migrations run once: a reopen applies nothing and keeps the data', async (
 
 test('a failing migration leaves no trace (it runs in a transaction)', async () => {
   const path = join(dir.path, 'failing.sqlite');
-  const store = await openStore({ sqlitePath: path });
+  const store = await openStore({ url: path });
   try {
     const broken: Migration = {
       version: 99,
@@ -91,7 +91,7 @@ test('a failing migration leaves no trace (it runs in a transaction)', async () 
 });
 
 test('casVolume changes the row only when every expectation holds', async () => {
-  const store = await openStore({ sqlitePath: join(dir.path, 'cas.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'cas.sqlite') });
   try {
     const id = randomUUID();
     await volumes.insertVolume(store.db, newVolume(id));
@@ -114,7 +114,7 @@ test('casVolume changes the row only when every expectation holds', async () => 
 });
 
 test('status derivation: first non-error attach_status of live rows wins (reference 1.4)', async () => {
-  const store = await openStore({ sqlitePath: join(dir.path, 'derive.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'derive.sqlite') });
   try {
     const id = randomUUID();
     await volumes.insertVolume(store.db, newVolume(id, 'detaching'));
@@ -150,7 +150,7 @@ test('status derivation: first non-error attach_status of live rows wins (refere
 });
 
 test('unreserve is one statement: attaching -> in-use with a live attachment, else available; other states untouched', async () => {
-  const store = await openStore({ sqlitePath: join(dir.path, 'unreserve.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'unreserve.sqlite') });
   try {
     const plain = randomUUID();
     await volumes.insertVolume(store.db, newVolume(plain, 'attaching'));
@@ -172,7 +172,7 @@ test('unreserve is one statement: attaching -> in-use with a live attachment, el
 });
 
 test('volume type names are unique among live types only', async () => {
-  const store = await openStore({ sqlitePath: join(dir.path, 'types.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'types.sqlite') });
   try {
     const a = randomUUID();
     await types.insertType(store.db, { id: a, name: 'gold', description: null, isPublic: true });
@@ -183,4 +183,20 @@ test('volume type names are unique among live types only', async () => {
   } finally {
     await store.close();
   }
+});
+
+test('openStore takes sqlite:PATH or a bare path to the same file, and refuses what it cannot open yet', async () => {
+  const path = join(dir.path, 'url.sqlite');
+  const byUrl = await openStore({ url: `sqlite:${path}` });
+  const id = randomUUID();
+  await volumes.insertVolume(byUrl.db, newVolume(id));
+  await byUrl.close();
+  const byPath = await openStore({ url: path });
+  try {
+    assert.ok(await volumes.findVolume(byPath.db, id), 'the bare path opened the file the URL named');
+  } finally {
+    await byPath.close();
+  }
+  await assert.rejects(openStore({ url: 'postgres://embervol@localhost/embervol' }), /PostgreSQL store is not built yet/);
+  await assert.rejects(openStore({ url: 'mysql://localhost/embervol' }), /unknown database URL scheme "mysql:"/);
 });

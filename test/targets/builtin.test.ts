@@ -8,6 +8,7 @@ import { BuiltinTarget, identityFor } from '../../src/targets/builtin.js';
 import { RawInitiator } from '../iscsi/raw-initiator.js';
 import { iscsiUrl, portalUrl, qemuJson, run } from '../iscsi/helpers.js';
 import { makeTempDir } from '../support/tmp.js';
+import { targetIqn } from '../support/iqn.js';
 
 const VOLUME = '6f1d7c3e-2b4a-4c1e-9a57-0d2c8e4b1f10';
 const CHAP = { username: 'vol-user', password: 'vol-password-16c' };
@@ -53,7 +54,7 @@ describe('builtin target driver', () => {
   });
 
   it('lets only ACL initiators with the right CHAP in; qemu writes and reads back', async () => {
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     const refused = await run('iscsi-inq', ['-i', HOST_A, url(port, iqn)]);
     assert.notEqual(refused.code, 0, 'not in the ACL yet');
     await driver.allowInitiator(VOLUME, HOST_A, 'rw');
@@ -71,7 +72,7 @@ describe('builtin target driver', () => {
   });
 
   it('large reads in flight together each get their own data (read buffers are used again only once sent)', async () => {
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     const regions = Array.from({ length: 16 }, (_, i) => ({ pattern: `0x${(0x40 + i).toString(16)}`, offset: `${8 + i}M` }));
     const cmds = regions.flatMap((r) => ['-c', `write -P ${r.pattern} ${r.offset} 1M`]);
     // Three passes of sixteen 1 MiB reads submitted at once, each checked against its own pattern.
@@ -87,7 +88,7 @@ describe('builtin target driver', () => {
 
   it('enforces read-only attachments', async () => {
     await driver.allowInitiator(VOLUME, HOST_B, 'ro');
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     const read = await run('qemu-io', ['-r', '-c', 'read -P 0x3c 1M 64k', qemuJson(port, { iqn, initiator: HOST_B, chap: CHAP })]);
     assert.equal(read.code, 0, read.stderr);
     assert.doesNotMatch(read.stdout + read.stderr, /Pattern verification failed/);
@@ -99,7 +100,7 @@ describe('builtin target driver', () => {
   });
 
   it('reports a grown file after resized()', async () => {
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     await truncate(file, 48 << 20);
     await driver.resized(VOLUME);
     const cap = await run('iscsi-readcapacity16', ['-i', HOST_A, url(port, iqn)]);
@@ -108,7 +109,7 @@ describe('builtin target driver', () => {
   });
 
   it('denyInitiator drops a live session of that initiator', async () => {
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     const c = await RawInitiator.connect(port);
     assert.equal(await c.login({ initiator: HOST_A, target: iqn, chap: CHAP }), 0);
     assert.equal(driver.server.listSessions(iqn).length, 1);
@@ -128,7 +129,7 @@ describe('builtin target driver', () => {
     assert.deepEqual(await driver.listExports(), []);
     await driver.createExport(VOLUME, file, CHAP);
     await driver.allowInitiator(VOLUME, HOST_A, 'rw');
-    const iqn = driver.iqnFor(VOLUME);
+    const iqn = targetIqn(driver, VOLUME);
     const io = await run('qemu-io', ['-c', 'read -P 0x3c 1M 2M', qemuJson(port, { iqn, initiator: HOST_A, chap: CHAP })]);
     assert.equal(io.code, 0, io.stderr);
     assert.doesNotMatch(io.stdout + io.stderr, /Pattern verification failed|error/i);
@@ -138,7 +139,7 @@ describe('builtin target driver', () => {
     await driver.removeExport(VOLUME);
     await driver.removeExport(VOLUME);
     assert.deepEqual(await driver.listExports(), []);
-    const r = await run('iscsi-inq', ['-i', HOST_A, url(port, driver.iqnFor(VOLUME))]);
+    const r = await run('iscsi-inq', ['-i', HOST_A, url(port, targetIqn(driver, VOLUME))]);
     assert.notEqual(r.code, 0);
     await assert.rejects(driver.allowInitiator(VOLUME, HOST_A, 'rw'), /no export/);
   });

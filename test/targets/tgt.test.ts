@@ -20,6 +20,7 @@ import { startPrivateTgt, type PrivateTgt } from '../support/tgtd.js';
 import { iscsiInq, iscsiUrl } from '../support/libiscsi.js';
 import { qemuIscsiJson } from '../support/qemu.js';
 import { waitFor } from '../support/wait.js';
+import { targetIqn } from '../support/iqn.js';
 
 const A = 'iqn.2024-01.org.example:host-a';
 const B = 'iqn.2024-01.org.example:host-b';
@@ -51,16 +52,16 @@ async function newVolume(): Promise<string> {
 }
 
 function url(id: string, chap: { username: string; password: string }, lun = 1): string {
-  return iscsiUrl({ host: tgt.host, port: tgt.port, iqn: tgt.target.iqnFor(id), lun, user: chap.username, password: chap.password });
+  return iscsiUrl({ host: tgt.host, port: tgt.port, iqn: targetIqn(tgt.target, id), lun, user: chap.username, password: chap.password });
 }
 
 async function showTarget(id: string) {
-  return parseTargetShow(await adm.run(['--op', 'show', '--mode', 'target'])).find((t) => t.iqn === tgt.target.iqnFor(id));
+  return parseTargetShow(await adm.run(['--op', 'show', '--mode', 'target'])).find((t) => t.iqn === targetIqn(tgt.target, id));
 }
 
 /** Keeps an iSCSI session open (qemu-io sleeping between commands) until killed. */
 async function holdSession(id: string, chap: { username: string; password: string }, initiator: string): Promise<ChildProcess> {
-  const json = qemuIscsiJson({ portal: tgt.portal, iqn: tgt.target.iqnFor(id), lun: 1, user: chap.username, password: chap.password, initiatorName: initiator });
+  const json = qemuIscsiJson({ portal: tgt.portal, iqn: targetIqn(tgt.target, id), lun: 1, user: chap.username, password: chap.password, initiatorName: initiator });
   const child = spawn('qemu-io', ['-c', 'sleep 600000', json], { stdio: 'ignore' });
   holders.push(child);
   await waitFor(`session of ${initiator}`, async () => (await showTarget(id))?.nexuses.some((n) => n.initiator === initiator));
@@ -286,11 +287,11 @@ test('show parsers read targets, nexuses, LUNs, accounts, ACLs and connections',
 });
 
 test('the factory builds a tgt driver and refuses unknown names', () => {
-  const d = createTargetDriver('tgt', { portal: { host: '127.0.0.1', port: 3260 }, logger: silentLogger() });
+  const d = createTargetDriver('tgt', { portal: { host: '127.0.0.1', port: 3260 }, logger: silentLogger() }) as TgtTarget;
   assert.equal(d.name, 'tgt');
-  assert.equal(d.iqnFor('abc'), 'iqn.2010-10.org.openstack:volume-abc');
-  const custom = createTargetDriver('tgt', { portal: { host: '127.0.0.1', port: 3260 }, logger: silentLogger(), iqnPrefix: 'iqn.2024-01.io.embervol:' });
-  assert.equal(custom.iqnFor('abc'), 'iqn.2024-01.io.embervol:volume-abc');
+  assert.equal(targetIqn(d, 'abc'), 'iqn.2010-10.org.openstack:volume-abc');
+  const custom = createTargetDriver('tgt', { portal: { host: '127.0.0.1', port: 3260 }, logger: silentLogger(), iqnPrefix: 'iqn.2024-01.io.embervol:' }) as TgtTarget;
+  assert.equal(targetIqn(custom, 'abc'), 'iqn.2024-01.io.embervol:volume-abc');
   assert.throws(() => createTargetDriver('nope', { portal: { host: '127.0.0.1', port: 3260 }, logger: silentLogger() }), /unknown target driver/);
 });
 
@@ -307,7 +308,7 @@ test('calls made while tgtd is down wait for the supervisor to restart it, then 
   assert.equal(daemon.running, false);
   const id = await newVolume();
   const made = await tgt.target.createExport(id, backend.devicePath(id), generateChapCredentials());
-  assert.equal(made.iqn, tgt.target.iqnFor(id));
+  assert.equal(made.iqn, targetIqn(tgt.target, id));
   assert.equal(daemon.running, true);
   const summary = await restored;
   assert.equal(summary.failed, 0);

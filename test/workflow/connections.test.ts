@@ -11,6 +11,7 @@ import * as volumes from '../../src/store/volumes.js';
 import * as attachments from '../../src/store/attachments.js';
 import type { TgtTarget } from '../../src/targets/tgt.js';
 import { parseTargetShow } from '../../src/targets/tgt-show.js';
+import { targetIqn } from '../support/iqn.js';
 
 let env: Env;
 const ctx = adminCtx('proj-conn');
@@ -30,7 +31,7 @@ const target = () => env.tgt!.target as TgtTarget;
 /** The initiators tgtd itself has bound to the volume's target (asked with tgtadm, not our bookkeeping). */
 async function allowedInitiators(id: string): Promise<string[]> {
   const text = await target().daemon!.tgtadm.run(['--op', 'show', '--mode', 'target']);
-  const t = parseTargetShow(text).find((x) => x.iqn === target().iqnFor(id));
+  const t = parseTargetShow(text).find((x) => x.iqn === targetIqn(target(), id));
   return t ? [...t.acl].sort() : [];
 }
 

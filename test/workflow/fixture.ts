@@ -178,7 +178,7 @@ export interface Env {
 export async function makeEnv(opts: { real?: boolean; logger?: Logger; cinderQuotas?: boolean } = {}): Promise<Env> {
   const dir = await makeTempDir();
   const logger = opts.logger ?? silentLogger();
-  const store = await openStore({ sqlitePath: join(dir.path, 'embervol.sqlite') });
+  const store = await openStore({ url: join(dir.path, 'embervol.sqlite') });
   if (!opts.cinderQuotas) {
     // Tests of other features create far more than Cinder's default 10 volumes in one project; they run with
     // the default quota class lifted (as `cinder quota-class-update default` would). Quota tests ask for

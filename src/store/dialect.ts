@@ -1,0 +1,15 @@
+// The seam between the store and a database engine (store/dialects/<engine>.ts). What differs between
+// engines stays behind it; queries in the repositories are written once, in what both engines accept.
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface OpenDatabase {
+  readonly db: Kysely<Database>;
+  /**
+   * True for an error that means "another writer's commit conflicts with this transaction; run it again"
+   * (PostgreSQL SQLSTATE 40001 / 40P01). The store's transaction helper retries those.
+   */
+  isSerializationFailure(err: unknown): boolean;
+  /** Releases the connection(s) and leaves the database self-contained. */
+  close(): Promise<void>;
+}
