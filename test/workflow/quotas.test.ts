@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { CinderFault } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { migrations, runMigrations } from '../../src/store/migrations.js';
-import { openSqlite } from '../../src/store/sqlite.js';
+import { openSqlite } from '../../src/store/dialects/sqlite.js';
 import * as volumes from '../../src/store/volumes.js';
 import { dbBool, nowTimestamp } from '../../src/store/schema.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
@@ -104,7 +104,7 @@ test('migration 40 charges the volumes that existed before quotas', async () => 
     });
     for (const r of [row('a', 2, false), row('a', 3, false, 5), row('a', 7, true), row('b', 1, false)]) await db.insertInto('volumes').values(r).execute();
     await db.destroy();
-    const store = await openStore({ sqlitePath: path });
+    const store = await openStore({ url: path });
     try {
       assert.deepEqual(store.appliedMigrations.filter((v) => v >= 40 && v < 50), [40, 41, 42]);
       const stored = usageFingerprint(await storedUsage(store.db));
