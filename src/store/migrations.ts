@@ -243,75 +243,6 @@ export const migrations: Migration[] = byVersion([
       },
     },
   {
-    version: 40,
-    name: 'quota limits and usages',
-    async up(db) {
-      await db.schema
-        .createTable('quota_limits')
-        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
-        .addColumn('owner', 'varchar(255)', (c) => c.notNull())
-        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
-        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
-        .addColumn('hard_limit', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('quota_limits_pk', ['kind', 'owner', 'resource', 'volume_type_id'])
-        .execute();
-      await db.schema
-        .createTable('quota_usages')
-        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
-        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
-        .addColumn('in_use', 'bigint', (c) => c.notNull())
-        .addPrimaryKeyConstraint('quota_usages_pk', ['project_id', 'resource', 'volume_type_id'])
-        .execute();
-      // Volumes created before quotas existed are charged now, so stored usage equals a recount from day one.
-      const rows = await db
-        .selectFrom('volumes')
-        .select(['project_id', 'volume_type_id', 'size', 'pending_size'])
-        .where('deleted', '=', dbBool(false))
-        .execute();
-      const usage = new Map<string, number>();
-      const add = (project: string, resource: string, typeId: string, n: number) => {
-        const k = JSON.stringify([project, resource, typeId]);
-        usage.set(k, (usage.get(k) ?? 0) + n);
-      };
-      for (const r of rows as { project_id: string; volume_type_id: string | null; size: number; pending_size: number | null }[]) {
-        const gb = Math.max(r.size, r.pending_size ?? 0);
-        for (const t of r.volume_type_id ? ['', r.volume_type_id] : ['']) {
-          add(r.project_id, 'volumes', t, 1);
-          add(r.project_id, 'gigabytes', t, gb);
-        }
-      }
-      for (const [k, n] of usage) {
-        const [project_id, resource, volume_type_id] = JSON.parse(k) as string[];
-        await db.insertInto('quota_usages').values({ project_id, resource, volume_type_id, in_use: n }).execute();
-      }
-    },
-  },
-  {
-    version: 41,
-    name: 'volume transfers',
-    async up(db) {
-      await db.schema
-        .createTable('transfers')
-        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
-        .addColumn('display_name', 'varchar(255)')
-        .addColumn('salt', 'varchar(255)', (c) => c.notNull())
-        .addColumn('crypt_hash', 'varchar(255)', (c) => c.notNull())
-        .addColumn('source_project_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('destination_project_id', 'varchar(255)')
-        .addColumn('accepted', 'boolean', (c) => c.notNull())
-        .addColumn('no_snapshots', 'boolean', (c) => c.notNull())
-        .addColumn('created_at', ts, (c) => c.notNull())
-        .addColumn('updated_at', ts)
-        .addColumn('deleted_at', ts)
-        .addColumn('deleted', 'boolean', (c) => c.notNull())
-        .execute();
-      await db.schema.createIndex('transfers_volume_deleted').on('transfers').columns(['volume_id', 'deleted']).execute();
-      await db.schema.createIndex('transfers_project_deleted').on('transfers').columns(['source_project_id', 'deleted']).execute();
-    },
-  },
-  {
     version: 30,
     name: 'snapshots, and the source a volume was copied from',
     async up(db) {
@@ -379,6 +310,75 @@ export const migrations: Migration[] = byVersion([
         .addColumn('value', 'varchar(255)', (c) => c.notNull())
         .addPrimaryKeyConstraint('group_type_specs_pk', ['group_type_id', 'key'])
         .execute();
+    },
+  },
+  {
+    version: 40,
+    name: 'quota limits and usages',
+    async up(db) {
+      await db.schema
+        .createTable('quota_limits')
+        .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+        .addColumn('owner', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('hard_limit', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quota_limits_pk', ['kind', 'owner', 'resource', 'volume_type_id'])
+        .execute();
+      await db.schema
+        .createTable('quota_usages')
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('resource', 'varchar(64)', (c) => c.notNull())
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('in_use', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('quota_usages_pk', ['project_id', 'resource', 'volume_type_id'])
+        .execute();
+      // Volumes created before quotas existed are charged now, so stored usage equals a recount from day one.
+      const rows = await db
+        .selectFrom('volumes')
+        .select(['project_id', 'volume_type_id', 'size', 'pending_size'])
+        .where('deleted', '=', dbBool(false))
+        .execute();
+      const usage = new Map<string, number>();
+      const add = (project: string, resource: string, typeId: string, n: number) => {
+        const k = JSON.stringify([project, resource, typeId]);
+        usage.set(k, (usage.get(k) ?? 0) + n);
+      };
+      for (const r of rows as { project_id: string; volume_type_id: string | null; size: number; pending_size: number | null }[]) {
+        const gb = Math.max(r.size, r.pending_size ?? 0);
+        for (const t of r.volume_type_id ? ['', r.volume_type_id] : ['']) {
+          add(r.project_id, 'volumes', t, 1);
+          add(r.project_id, 'gigabytes', t, gb);
+        }
+      }
+      for (const [k, n] of usage) {
+        const [project_id, resource, volume_type_id] = JSON.parse(k) as string[];
+        await db.insertInto('quota_usages').values({ project_id, resource, volume_type_id, in_use: n }).execute();
+      }
+    },
+  },
+  {
+    version: 41,
+    name: 'volume transfers',
+    async up(db) {
+      await db.schema
+        .createTable('transfers')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('volume_id', 'varchar(36)', (c) => c.notNull().references('volumes.id'))
+        .addColumn('display_name', 'varchar(255)')
+        .addColumn('salt', 'varchar(255)', (c) => c.notNull())
+        .addColumn('crypt_hash', 'varchar(255)', (c) => c.notNull())
+        .addColumn('source_project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('destination_project_id', 'varchar(255)')
+        .addColumn('accepted', 'boolean', (c) => c.notNull())
+        .addColumn('no_snapshots', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('transfers_volume_deleted').on('transfers').columns(['volume_id', 'deleted']).execute();
+      await db.schema.createIndex('transfers_project_deleted').on('transfers').columns(['source_project_id', 'deleted']).execute();
     },
   },
   {
