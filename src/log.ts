@@ -22,6 +22,13 @@ export const redactPaths = [
   '*.auth_password',
   '*.providerAuth',
   '*.provider_auth',
+  // Volume transfer keys (DESIGN.md: transfer keys never appear in logs) and what they are checked against.
+  'auth_key',
+  '*.auth_key',
+  'authKey',
+  '*.authKey',
+  'crypt_hash',
+  '*.crypt_hash',
   'req.headers["x-auth-token"]',
   'req.headers["x-service-token"]',
   'req.headers.authorization',

@@ -15,7 +15,9 @@ export const DEFAULT_TYPE_NAME = '__DEFAULT__';
 
 const ts = 'varchar(32)';
 
-export const migrations: Migration[] = [
+// Helpers working in parallel append migrations with their own version ranges, so the list is kept in
+// version order here (the store test checks that a fresh open applies exactly this list, in this order).
+export const migrations: Migration[] = byVersion([
   {
     version: 1,
     name: 'initial schema',
@@ -404,7 +406,41 @@ export const migrations: Migration[] = [
       await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
     },
   },
-];
+  {
+    version: 42,
+    name: 'snapshot quota usage',
+    async up(db) {
+      // Snapshots taken before their quota was counted are charged now (snapshots and gigabytes, totals and per
+      // type), so stored usage equals a recount.
+      const rows = (await db
+        .selectFrom('snapshots')
+        .select(['project_id', 'volume_type_id', 'volume_size'])
+        .where('deleted', '=', dbBool(false))
+        .execute()) as { project_id: string; volume_type_id: string | null; volume_size: number }[];
+      const usage = new Map<string, number>();
+      for (const r of rows) {
+        for (const t of r.volume_type_id ? ['', r.volume_type_id] : ['']) {
+          for (const [resource, n] of [['snapshots', 1], ['gigabytes', r.volume_size]] as const) {
+            const k = JSON.stringify([r.project_id, resource, t]);
+            usage.set(k, (usage.get(k) ?? 0) + n);
+          }
+        }
+      }
+      for (const [k, n] of usage) {
+        const [project_id, resource, volume_type_id] = JSON.parse(k) as string[];
+        await db
+          .insertInto('quota_usages')
+          .values({ project_id, resource, volume_type_id, in_use: n })
+          .onConflict((oc) => oc.columns(['project_id', 'resource', 'volume_type_id']).doUpdateSet({ in_use: sql`quota_usages.in_use + ${n}` }))
+          .execute();
+      }
+    },
+  },
+]);
+
+function byVersion(list: Migration[]): Migration[] {
+  return [...list].sort((a, b) => a.version - b.version);
+}
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */
 export async function runMigrations(db: Kysely<any>, list: Migration[] = migrations): Promise<number[]> {

@@ -101,7 +101,7 @@ export function chargedSize(row: { size: number; pending_size?: number | null })
 }
 
 /**
- * Usage derived from the rows (live volumes; snapshots add theirs when that table exists), keyed like
+ * Usage derived from the rows (live volumes and live snapshots), keyed like
  * storedUsage(). Counters that are 0 are left out.
  */
 export async function recountUsage(db: Db, projectId?: string): Promise<Map<string, UsageRow[]>> {
@@ -121,6 +121,14 @@ export async function recountUsage(db: Db, projectId?: string): Promise<Map<stri
     for (const t of r.volume_type_id ? [TOTAL, r.volume_type_id] : [TOTAL]) {
       add(r.project_id, 'volumes', t, 1);
       add(r.project_id, 'gigabytes', t, gb);
+    }
+  }
+  let sq = db.selectFrom('snapshots').select(['project_id', 'volume_type_id', 'volume_size']).where('deleted', '=', dbBool(false));
+  if (projectId !== undefined) sq = sq.where('project_id', '=', projectId);
+  for (const r of await sq.execute()) {
+    for (const t of r.volume_type_id ? [TOTAL, r.volume_type_id] : [TOTAL]) {
+      add(r.project_id, 'snapshots', t, 1);
+      add(r.project_id, 'gigabytes', t, r.volume_size);
     }
   }
   const out = new Map<string, UsageRow[]>();

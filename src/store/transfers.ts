@@ -1,6 +1,7 @@
 // Volume transfer offers. A row is soft-deleted when the offer is withdrawn or accepted (accepted = 1 then).
 import type { Insertable, Selectable } from 'kysely';
 import { dbBool, nowTimestamp, type Db, type TransfersTable } from './schema.js';
+import { paged } from './paging.js';
 
 export type TransferRow = Selectable<TransfersTable>;
 
@@ -8,27 +9,39 @@ export async function insertTransfer(db: Db, row: Insertable<TransfersTable>): P
   await db.insertInto('transfers').values(row).execute();
 }
 
-/** A live (neither withdrawn nor accepted) transfer. */
-export async function findTransfer(db: Db, id: string): Promise<TransferRow | undefined> {
-  return db.selectFrom('transfers').selectAll().where('id', '=', id).where('deleted', '=', dbBool(false)).executeTakeFirst();
+/** A live transfer: neither withdrawn nor accepted, and its volume not deleted (an admin may force-delete it). */
+function live(db: Db) {
+  return db
+    .selectFrom('transfers')
+    .selectAll('transfers')
+    .where('transfers.deleted', '=', dbBool(false))
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('volumes as v').select('v.id').whereRef('v.id', '=', 'transfers.volume_id').where('v.deleted', '=', dbBool(false))),
+    );
 }
+
+export async function findTransfer(db: Db, id: string): Promise<TransferRow | undefined> {
+  return live(db).where('transfers.id', '=', id).executeTakeFirst();
+}
+
+export type TransferSortKey = 'created_at' | 'id' | 'display_name' | 'volume_id';
 
 export interface ListTransfersQuery {
   /** null: every project (admin all_tenants). */
   projectId: string | null;
   name?: string;
+  sort: { key: TransferSortKey; dir: 'asc' | 'desc' }[];
+  /** Rows strictly after this transfer in the sort order. */
+  markerRow?: TransferRow;
   limit?: number;
   offset?: number;
 }
 
 export async function listTransfers(db: Db, q: ListTransfersQuery): Promise<TransferRow[]> {
-  let s = db.selectFrom('transfers').selectAll().where('deleted', '=', dbBool(false));
-  if (q.projectId !== null) s = s.where('source_project_id', '=', q.projectId);
-  if (q.name !== undefined) s = s.where('display_name', '=', q.name);
-  s = s.orderBy('created_at').orderBy('id');
-  if (q.limit !== undefined) s = s.limit(q.limit);
-  if (q.offset !== undefined) s = s.offset(q.offset).$if(q.limit === undefined, (x) => x.limit(-1));
-  return s.execute();
+  let s = live(db);
+  if (q.projectId !== null) s = s.where('transfers.source_project_id', '=', q.projectId);
+  if (q.name !== undefined) s = s.where('transfers.display_name', '=', q.name);
+  return paged(s, q, 'transfers').execute();
 }
 
 /** Ends a live transfer (withdrawn, or accepted into `destination`); false when it was already gone. */

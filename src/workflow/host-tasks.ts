@@ -9,7 +9,7 @@ import { pushQosToVolume } from './qos-specs.js';
 import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
 import { recordMessage, type MessageOrigin } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
-import { withVolumeCharge } from './quotas.js';
+import { deleteSnapshotRow, withVolumeCharge } from './quotas.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -58,7 +58,7 @@ export function hostTasks(deps: Deps) {
       for (const snap of await snapshots.snapshotsOfVolume(deps.store.db, id)) {
         if (snap.status !== 'deleting') continue;
         await h.deleteSnapshot(id, snap.id);
-        await snapshots.softDeleteSnapshot(deps.store.db, snap.id);
+        await deps.store.transaction((trx) => deleteSnapshotRow(trx, snap.id));
       }
       await h.deleteVolume(id);
       await tracked(

@@ -2,6 +2,11 @@
 // step calls inside its own transaction. There are no reservations: usage is charged in the transaction that
 // writes the row it counts and released in the one that removes it, so nothing can leak when a request or the
 // process dies half-way (Cinder's reserve/commit/rollback and its expiring reservations are not needed).
+//
+// For other resources (snapshots, groups, backups): call consumeQuota(trx, projectId, volumeTypeId,
+// { snapshots: 1, gigabytes: size }) in the transaction that inserts the row, releaseQuota() with the same delta
+// in the one that soft-deletes it, add the rows to recountUsage() in src/store/quotas.ts, and move the charge in
+// workflow/transfers.ts acceptTransfer when the volume's snapshots move with it.
 import type { Transaction } from 'kysely';
 import { CinderFault, forbidden, invalidInput } from '../errors.js';
 import type { Database, Db } from '../store/schema.js';
@@ -12,6 +17,7 @@ import type { Deps } from './deps.js';
 import type { QuotasWorkflow, QuotaUsageInfo } from './quotas-model.js';
 import { canSeeProject, requireAdmin } from './policy.js';
 import * as volumes from '../store/volumes.js';
+import * as snapshots from '../store/snapshots.js';
 
 /** Cinder's built-in defaults (cinder/quota.py quota_opts; per_volume_size_limit -1). */
 export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
@@ -161,6 +167,24 @@ export async function chargeNewVolume(trx: Transaction<Database>, volumeId: stri
   if (!row) return;
   await checkPerVolumeSize(trx, row.project_id, quotas.chargedSize(row));
   await consumeQuota(trx, row.project_id, row.volume_type_id, { volumes: 1, gigabytes: quotas.chargedSize(row) });
+}
+
+/** Charges a snapshot row just inserted in `trx` to its project: snapshots 1 and gigabytes its size (413 when over). */
+export async function chargeNewSnapshot(trx: Transaction<Database>, snapshotId: string): Promise<void> {
+  const row = await snapshots.findSnapshot(trx, snapshotId);
+  if (!row) return;
+  await consumeQuota(trx, row.project_id, row.volume_type_id, { snapshots: 1, gigabytes: row.volume_size });
+}
+
+/**
+ * Soft-deletes a snapshot row and gives its charge back, in `trx`; a row already deleted is left alone, so a
+ * repeated delete (reconciler, cascade) cannot release twice.
+ */
+export async function deleteSnapshotRow(trx: Transaction<Database>, snapshotId: string): Promise<void> {
+  const row = await snapshots.findSnapshot(trx, snapshotId);
+  if (!row) return;
+  await snapshots.softDeleteSnapshot(trx, snapshotId);
+  await releaseQuota(trx, row.project_id, row.volume_type_id, { snapshots: 1, gigabytes: row.volume_size });
 }
 
 /** A live volume type as the quota API names it. */

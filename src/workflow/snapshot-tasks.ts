@@ -7,6 +7,7 @@ import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { tracked, type Actor } from './events.js';
 import { reasonOf, type TaskVolume } from './host-tasks.js';
+import { deleteSnapshotRow } from './quotas.js';
 
 /** The lease of a snapshot entering a host-task status (creating, deleting, restoring): Deps.leases.taskMs. */
 export function snapshotLease(deps: Pick<Deps, 'leases'>): string {
@@ -31,7 +32,8 @@ export function snapshotTasks(deps: Deps) {
       await deps.hosts.byName(host).deleteSnapshot(snap.volume_id, snap.id);
       await deps.store.transaction(async (trx) => {
         const now = await snapshots.findSnapshot(trx, snap.id);
-        if (now?.status === 'deleting') await snapshots.softDeleteSnapshot(trx, snap.id);
+        // The quota charge goes back with the row.
+        if (now?.status === 'deleting') await deleteSnapshotRow(trx, snap.id);
       });
     } catch (err) {
       logger.error({ err, snapshotId: snap.id }, 'snapshot delete failed');

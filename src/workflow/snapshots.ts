@@ -16,6 +16,7 @@ import { actorOf, tracked } from './events.js';
 import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import { snapshotLease, snapshotTasks } from './snapshot-tasks.js';
 import type { CreateSnapshotRequest, ListSnapshotsRequest, ListSnapshotsResult, SnapshotInfo, SnapshotsWorkflow } from './snapshot-model.js';
+import { chargeNewSnapshot } from './quotas.js';
 
 /** fields.SnapshotStatus.ALL: what os-reset_status accepts. */
 export const SNAPSHOT_STATUSES = [
@@ -125,6 +126,8 @@ export function snapshotActions(deps: Deps): SnapshotsWorkflow {
         deleted: dbBool(false),
       });
       await snapshots.setMetadataItems(trx, id, metadata);
+      // The row and its quota charge commit together; over quota (413) leaves neither.
+      await chargeNewSnapshot(trx, id);
       return true;
     });
     if (!made) {

@@ -21,15 +21,24 @@ export interface CreateTransferRequest {
 export interface ListTransfersRequest {
   allTenants?: boolean;
   name?: string;
+  /** From 3.59 (cinder/api/v3/volume_transfer.py); below it the order is created_at, id ascending. */
+  sort?: { key: string; dir: 'asc' | 'desc' }[];
+  marker?: string;
   limit?: number;
   offset?: number;
+}
+
+export interface ListTransfersResult {
+  transfers: TransferInfo[];
+  /** Marker of the next page when this one was cut at the limit. */
+  nextMarker?: string;
 }
 
 export interface TransfersWorkflow {
   /** The only answer that carries the auth key; it is stored as a salted hash and cannot be read again. */
   createTransfer(ctx: RequestContext, req: CreateTransferRequest): Promise<TransferInfo & { authKey: string }>;
   getTransfer(ctx: RequestContext, id: string): Promise<TransferInfo>;
-  listTransfers(ctx: RequestContext, req: ListTransfersRequest): Promise<TransferInfo[]>;
+  listTransfers(ctx: RequestContext, req: ListTransfersRequest): Promise<ListTransfersResult>;
   deleteTransfer(ctx: RequestContext, id: string): Promise<void>;
   acceptTransfer(ctx: RequestContext, id: string, authKey: string): Promise<TransferInfo>;
 }

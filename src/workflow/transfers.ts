@@ -11,8 +11,10 @@ import type { Deps } from './deps.js';
 import { actorOf, tracked } from './events.js';
 import { loadRow } from './loader.js';
 import { canSeeProject, requireMember } from './policy.js';
-import { withVolumeCharge } from './quotas.js';
+import { consumeQuota, releaseQuota, withVolumeCharge } from './quotas.js';
+import * as snapshots from '../store/snapshots.js';
 import { MIGRATION_AT_REST } from './states.js';
+import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import type { CreateTransferRequest, ListTransfersRequest, TransferInfo, TransfersWorkflow } from './transfers-model.js';
 
 const scrypt = promisify(scryptCb) as (key: string, salt: string, len: number) => Promise<Buffer>;
@@ -36,6 +38,13 @@ function randomString(length: number): string {
 async function hashKey(salt: string, authKey: string): Promise<string> {
   return (await scrypt(authKey, salt, 32)).toString('hex');
 }
+
+const SORT_KEYS: Record<string, transfers.TransferSortKey> = { created_at: 'created_at', id: 'id', name: 'display_name', display_name: 'display_name', volume_id: 'volume_id' };
+/** The order below 3.59 (cinder/api/v3/volume_transfer.py _get_transfers). */
+const DEFAULT_SORT: { key: transfers.TransferSortKey; dir: 'asc' | 'desc' }[] = [
+  { key: 'created_at', dir: 'asc' },
+  { key: 'id', dir: 'asc' },
+];
 
 const transferNotFound = (id: string) => new CinderFault(404, `Transfer ${id} could not be found.`);
 
@@ -108,8 +117,16 @@ export function transferActions(deps: Deps): TransfersWorkflow {
 
     async listTransfers(ctx: RequestContext, req: ListTransfersRequest) {
       const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-      const rows = await transfers.listTransfers(db, { projectId, name: req.name, limit: req.limit, offset: req.offset });
-      return rows.map(info);
+      const sort = req.sort ? resolveSort(req.sort, SORT_KEYS) : DEFAULT_SORT;
+      let markerRow: transfers.TransferRow | undefined;
+      if (req.marker) {
+        markerRow = await transfers.findTransfer(db, req.marker);
+        if (!markerRow || (projectId !== null && markerRow.source_project_id !== projectId)) throw markerNotFound(req.marker);
+      }
+      const limit = pageLimit(req.limit);
+      const rows = await transfers.listTransfers(db, { projectId, name: req.name, sort, markerRow, limit: limit + 1, offset: req.offset });
+      const { page, nextMarker } = splitPage(rows, limit);
+      return nextMarker === undefined ? { transfers: page.map(info) } : { transfers: page.map(info), nextMarker };
     },
 
     async deleteTransfer(ctx: RequestContext, id: string) {
@@ -139,6 +156,16 @@ export function transferActions(deps: Deps): TransfersWorkflow {
           volumes.casVolume(trx, row.volume_id, { status: 'available', project_id: ctx.projectId, user_id: ctx.userId }, { status: ['awaiting-transfer'] }),
         );
         if (!moved) throw invalidVolume(`Transfer ${id}: Volume id ${row.volume_id} expected in awaiting-transfer state.`);
+        // Unless no_snapshots, the volume's snapshots move too, each with its charge (db transfer_accept).
+        if (!toBool(row.no_snapshots)) {
+          for (const snap of await snapshots.snapshotsOfVolume(trx, row.volume_id)) {
+            if (!(await snapshots.casSnapshot(trx, snap.id, { project_id: ctx.projectId, user_id: ctx.userId }, { status: ['available'] }))) {
+              throw new CinderFault(400, `Invalid snapshot: Transfer ${id}: Snapshot ${snap.id} is not in the expected available state.`);
+            }
+            await releaseQuota(trx, snap.project_id, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
+            await consumeQuota(trx, ctx.projectId, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
+          }
+        }
       });
       return { ...info(row), destinationProjectId: ctx.projectId, accepted: true };
     },

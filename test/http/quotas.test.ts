@@ -200,3 +200,43 @@ test('retype moves the charge between per-type counters and respects the new typ
   await api.env.workflow.drain();
   await assertNoDrift();
 });
+
+test('snapshots count against snapshots and gigabytes, are refused with 413 over them, give back on delete and move with a transfer', async () => {
+  const vol = await api.create({ size: 2 });
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: 1 } })).status, 200);
+  const s1 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.equal(s1.status, 202, s1.text);
+  await api.env.workflow.drain();
+  let u = await usage();
+  assert.equal(u.snapshots.in_use, 1);
+  assert.equal(u.gigabytes.in_use, 4, 'the volume and its snapshot');
+  assert.equal(u.snapshots___DEFAULT__.in_use, 1);
+  await assertNoDrift();
+  const s2 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.deepEqual(s2.body, fault(413, 'overLimit', 'Maximum number of snapshots allowed (1) exceeded'));
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: 5, gigabytes: 5 } })).status, 200);
+  const s3 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.deepEqual(s3.body, fault(413, 'overLimit', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 5G and 4G has been consumed.'));
+  await assertNoDrift();
+
+  // A transfer takes the snapshot along, with its charge.
+  await api.call('DELETE', `/os-quota-sets/${P}`);
+  const t = (await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: vol } })).body.transfer;
+  const other = { 'x-auth-token': 'bob:projq-other', 'x-roles': 'member,reader' };
+  assert.equal((await api.call('POST', `/v3/projq-other/os-volume-transfer/${t.id}/accept`, { accept: { auth_key: t.auth_key } }, other)).status, 202);
+  u = await usage();
+  assert.equal(u.snapshots.in_use, 0);
+  assert.equal(u.gigabytes.in_use, 0);
+  const o = await usage('projq-other');
+  assert.equal(o.snapshots.in_use, 1);
+  assert.equal(o.gigabytes.in_use, 4);
+  await assertNoDrift();
+
+  assert.equal((await api.call('DELETE', `/v3/projq-other/snapshots/${s1.body.snapshot.id}`, undefined, other)).status, 202);
+  await api.env.workflow.drain();
+  assert.equal((await usage('projq-other')).snapshots.in_use, 0);
+  assert.equal((await usage('projq-other')).gigabytes.in_use, 2);
+  assert.equal((await api.call('DELETE', `/v3/projq-other/volumes/${vol}`, undefined, other)).status, 202);
+  await api.env.workflow.drain();
+  await assertNoDrift();
+});

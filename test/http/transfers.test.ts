@@ -130,6 +130,10 @@ test('attached, busy or already offered volumes cannot be transferred', async ()
 test('client mistakes: bad bodies, unknown volume, no_snapshots below 3.55', async () => {
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: 'nope' } })).status, 400);
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: {} })).status, 400);
+  const named = async (name: string) => (await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: randomUUID(), name } })).body;
+  assert.deepEqual(await named('   '), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be empty."));
+  assert.deepEqual(await named(''), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be None."));
+  assert.deepEqual(await named('n'.repeat(256)), fault(400, 'badRequest', "An invalid 'name' value was provided. The 'name' can not be greater than 255 characters."));
   assert.equal((await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: randomUUID() } })).status, 404);
   const vol = await api.create();
   const old = await api.call('POST', '/volume-transfers', { transfer: { volume_id: vol, no_snapshots: true } }, at('3.54'));
@@ -152,6 +156,45 @@ test('accepting over the destination quota is 413 and moves nothing', async () =
   assert.equal((await api.call('GET', `/os-volume-transfer/${t.id}`)).status, 200, 'the offer still stands');
   await assertNoDrift();
   await api.call('DELETE', `/os-quota-sets/${DST}`);
+});
+
+test('from 3.59 the list pages with limit, marker and sort; below it the order is oldest first', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const vol = await api.create();
+    ids.push((await api.call('POST', '/volume-transfers', { transfer: { volume_id: vol, name: `page-${i}` } }, at('3.59'))).body.transfer.id);
+  }
+  // Page through everything two at a time, newest first, following the next links.
+  const seen: string[] = [];
+  let url = '/volume-transfers?limit=2&sort=created_at:desc';
+  for (let pages = 0; pages < 20; pages++) {
+    const r = await api.call('GET', url, undefined, at('3.59'));
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.transfers.length <= 2);
+    seen.push(...r.body.transfers.map((t: any) => t.id));
+    if (!r.body.transfers_links) break;
+    assert.equal(r.body.transfers_links[0].rel, 'next');
+    url = `/volume-transfers?limit=2&sort=created_at:desc&marker=${new URL(r.body.transfers_links[0].href).searchParams.get('marker')}`;
+  }
+  assert.equal(new Set(seen).size, seen.length, 'no transfer on two pages');
+  assert.deepEqual(seen.filter((id) => ids.includes(id)), [...ids].reverse());
+  const pageNames = (r: { body: any }) => r.body.transfers.map((t: any) => t.name).filter((n: string | null) => n?.startsWith('page-'));
+  const desc = await api.call('GET', '/volume-transfers/detail?sort=name:desc', undefined, at('3.59'));
+  assert.deepEqual(pageNames(desc), ['page-2', 'page-1', 'page-0']);
+  const old = await api.call('GET', '/os-volume-transfer', undefined, at('3.0'));
+  const oldIds = old.body.transfers.map((t: any) => t.id).filter((id: string) => ids.includes(id));
+  assert.deepEqual(oldIds, ids, 'below 3.59: created_at, id ascending');
+  assert.equal((await api.call('GET', '/volume-transfers?sort=color:asc', undefined, at('3.59'))).status, 400);
+  assert.deepEqual((await api.call('GET', `/volume-transfers?marker=${randomUUID()}`, undefined, at('3.59'))).status, 404);
+  for (const id of ids) assert.equal((await api.call('DELETE', `/volume-transfers/${id}`, undefined, at('3.59'))).status, 202);
+});
+
+test('the logger censors auth keys wherever they sit in a logged object', async () => {
+  const cap = capturingLogger('debug');
+  cap.logger.info({ auth_key: 'SECRETKEY0000001', transfer: { auth_key: 'SECRETKEY0000002', authKey: 'SECRETKEY0000003' }, accept: { auth_key: 'SECRETKEY0000004' } }, 'x');
+  const text = cap.text();
+  assert.ok(text.includes('"msg":"x"'));
+  assert.ok(!/SECRETKEY/.test(text), text);
 });
 
 test('no auth key ever reaches the log', async () => {

@@ -15,7 +15,7 @@ const RUNS = Number(process.env.EMBERVOL_FUZZ_RUNS ?? 400);
 const PROJECT = 'fuzzproj';
 let e: ReliabilityEnv;
 /** Ids the fuzzer aims at: live volumes in various states, plus types; refreshed as the run changes them. */
-const pool = { volumes: [] as string[], types: [] as string[], attachments: [] as string[] };
+const pool = { volumes: [] as string[], types: [] as string[], attachments: [] as string[], transfers: [] as string[] };
 
 async function admin(method: string, url: string, payload?: unknown) {
   const r = await e.app!.inject({
@@ -37,6 +37,7 @@ async function refreshPool(): Promise<void> {
   pool.volumes = (await e.store.db.selectFrom('volumes').select('id').where('deleted', '=', 0).execute()).map((r) => r.id);
   pool.types = (await e.store.db.selectFrom('volume_types').select('id').where('deleted', '=', 0).execute()).map((r) => r.id);
   pool.attachments = (await e.store.db.selectFrom('volume_attachment').select('id').where('deleted', '=', 0).execute()).map((r) => r.id);
+  pool.transfers = (await e.store.db.selectFrom('transfers').select('id').where('deleted', '=', 0).execute()).map((r) => r.id);
 }
 
 /** Everything a request could change: every table's rows, the backing files, the targets. */
@@ -97,6 +98,10 @@ const body = fc.oneof(
   fc.record({ volume_type: fc.dictionary(fc.constantFrom('name', 'description', 'extra_specs', 'os-volume-type-access:is_public', 'junk'), value, { maxKeys: 3 }) }),
   fc.record({ extra_specs: fc.dictionary(nasty, value, { maxKeys: 3 }) }),
   fc.record({ attachment: fc.dictionary(fc.constantFrom('volume_uuid', 'instance_uuid', 'connector', 'mode', 'junk'), value, { maxKeys: 3 }) }),
+  fc.record({ quota_set: fc.dictionary(fc.constantFrom('volumes', 'gigabytes', 'snapshots', 'per_volume_gigabytes', 'volumes___DEFAULT__', 'gigabytes_multi', 'id', 'junk'), value, { maxKeys: 3 }) }),
+  fc.record({ quota_class_set: fc.dictionary(fc.constantFrom('volumes', 'gigabytes', 'backups', 'snapshots_multi', 'junk'), value, { maxKeys: 3 }) }),
+  fc.record({ transfer: fc.dictionary(fc.constantFrom('volume_id', 'name', 'no_snapshots', 'junk'), value, { maxKeys: 3 }) }),
+  fc.record({ accept: fc.dictionary(fc.constantFrom('auth_key', 'junk'), value, { maxKeys: 2 }) }),
   fc.tuple(fc.constantFrom(...ACTIONS), value).map(([k, v]) => ({ [k]: v })),
   fc.tuple(fc.constantFrom(...ACTIONS), fc.dictionary(fc.constantFrom('connector', 'attachment_id', 'mountpoint', 'instance_uuid', 'host_name', 'mode', 'status', 'attach_status', 'new_size', 'readonly', 'bootable'), value, { maxKeys: 3 })).map(([k, v]) => ({ [k]: v })),
 );
@@ -114,6 +119,7 @@ const idArb = fc.oneof(
   { weight: 5, arbitrary: fc.nat().map((n) => () => pick(pool.volumes, n)) },
   { weight: 1, arbitrary: fc.nat().map((n) => () => pick(pool.types, n)) },
   { weight: 1, arbitrary: fc.nat().map((n) => () => pick(pool.attachments, n)) },
+  { weight: 1, arbitrary: fc.nat().map((n) => () => pick(pool.transfers, n)) },
   { weight: 2, arbitrary: nasty.map((s) => () => encodeURIComponent(s)) },
 );
 
@@ -134,6 +140,15 @@ const route = fc.oneof(
   fc.tuple(fc.constantFrom('GET', 'PUT', 'DELETE'), idArb).map(([m, id]): [string, PathFn] => [m, () => `/v3/${PROJECT}/attachments/${id()}`]),
   fc.tuple(fc.constant('POST'), idArb).map(([m, id]): [string, PathFn] => [m, () => `/v3/${PROJECT}/attachments/${id()}/action`]),
   fc.tuple(fc.constantFrom('GET', 'POST'), nasty).map(([m, s]): [string, PathFn] => [m, () => `/v3/${encodeURIComponent(s) || 'x'}/volumes`]),
+  fc.tuple(fc.constantFrom('GET', 'PUT', 'DELETE'), fc.oneof(fc.constant(PROJECT), nasty)).map(([m, p]): [string, PathFn] => [m, () => `/v3/${PROJECT}/os-quota-sets/${encodeURIComponent(p) || 'x'}`]),
+  fc.constant<[string, PathFn]>(['GET', () => `/v3/${PROJECT}/os-quota-sets/${PROJECT}/defaults`]),
+  fc.tuple(fc.constantFrom('GET', 'PUT'), fc.oneof(fc.constant('default'), nasty)).map(([m, c]): [string, PathFn] => [m, () => `/v3/${PROJECT}/os-quota-class-sets/${encodeURIComponent(c) || 'x'}`]),
+  fc.constant<[string, PathFn]>(['GET', () => `/v3/${PROJECT}/limits`]),
+  ...(['/os-volume-transfer', '/volume-transfers'] as const).flatMap((prefix) => [
+    fc.constantFrom<[string, PathFn]>(['GET', () => `/v3/${PROJECT}${prefix}`], ['POST', () => `/v3/${PROJECT}${prefix}`], ['GET', () => `/v3/${PROJECT}${prefix}/detail`]),
+    fc.tuple(fc.constantFrom('GET', 'DELETE'), idArb).map(([m, id]): [string, PathFn] => [m, () => `/v3/${PROJECT}${prefix}/${id()}`]),
+    fc.tuple(fc.constant('POST'), idArb).map(([m, id]): [string, PathFn] => [m, () => `/v3/${PROJECT}${prefix}/${id()}/accept`]),
+  ]),
 );
 
 const query = fc.dictionary(
