@@ -1,7 +1,7 @@
 // The one error type that crosses layers towards the API. Its status and message are what the client sees,
 // so the message must say what to fix and must never carry a secret.
 
-/** Cinder's fault names by HTTP status (reference 2.0). */
+/** Cinder's fault names by HTTP status (docs/cinder-compatibility.md#faults). */
 export function faultName(status: number): string {
   switch (status) {
     case 400: return 'badRequest';

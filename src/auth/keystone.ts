@@ -8,7 +8,7 @@
 //    Keystone answers 401 to it (then retries the validation once).
 //  - A user token is validated with GET /v3/auth/tokens?nocatalog (X-Auth-Token = service token,
 //    X-Subject-Token = user token). Keystone answers 404 for an unknown, expired or revoked token -> 401.
-//  - X-Service-Token (reference 2.0, CVE-2023-2088): validated the same way. A valid one whose roles meet
+//  - X-Service-Token (docs/cinder-compatibility.md#deletion-guard, CVE-2023-2088): validated the same way. A valid one whose roles meet
 //    serviceTokenRoles (default ['service'], Cinder's [keystone_authtoken] service_token_roles) makes the
 //    request a service request (isService). An invalid one rejects the request with 401, as keystonemiddleware
 //    does. A valid one without the role is accepted but isService stays false.

@@ -1,4 +1,4 @@
-// The iSCSI `data` of connection_info (reference 4.3), built from the persisted provider columns.
+// The iSCSI `data` of connection_info (docs/cinder-compatibility.md#connection-info), built from the persisted provider columns.
 import type { IscsiConnectionData, VolumeRef } from './types.js';
 import { HostError } from './types.js';
 import { parseProviderAuth, parseProviderLocation } from './provider.js';

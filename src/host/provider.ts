@@ -1,4 +1,4 @@
-// Cinder's two persisted export columns, provider_location and provider_auth (reference 4.2).
+// Cinder's two persisted export columns, provider_location and provider_auth (docs/cinder-compatibility.md#provider-columns).
 // Kept byte-compatible so that a database row written by embervol reads the same way in Cinder's tools.
 import type { ChapCredentials } from '../util/chap.js';
 import { formatHostPort } from '../util/ports.js';

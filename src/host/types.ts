@@ -3,7 +3,7 @@
 import type { ChapCredentials } from '../util/chap.js';
 import type { PollStats } from '../util/adaptive-poll.js';
 
-/** What a compute host sends in os-initialize_connection / attachment update (reference section 5). */
+/** What a compute host sends in os-initialize_connection / attachment update (docs/cinder-compatibility.md#connector). */
 export interface Connector {
   initiator?: string;
   host?: string;
@@ -39,7 +39,7 @@ export interface VolumeRef {
  */
 export type QosLimits = Record<string, number>;
 
-/** The `data` part of iSCSI connection_info (reference 4.3), before the workflow adds its own keys. */
+/** The `data` part of iSCSI connection_info (docs/cinder-compatibility.md#connection-info), before the workflow adds its own keys. */
 export interface IscsiConnectionData {
   target_discovered: boolean;
   target_portal: string;

@@ -77,7 +77,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     connectionTimeout: deps.timeouts?.connectionMs ?? CONNECTION_TIMEOUT_MS,
     requestTimeout: deps.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS,
     genReqId: () => `req-${randomUUID()}`,
-    // Inbound X-OpenStack-Request-Id is Nova's global id; it is not ours to echo (reference 7.2).
+    // Inbound X-OpenStack-Request-Id is Nova's global id; it is not ours to echo (docs/cinder-compatibility.md#request-ids).
     requestIdHeader: false,
   }) as unknown as FastifyInstance;
   app.decorateRequest('ctx', null as unknown as RequestContext);
@@ -157,7 +157,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerMessageRoutes(scope, deps.workflow);
     registerDiscoveryRoutes(scope, deps.workflow);
   };
-  // Every resource answers both with and without the project in the path (reference 7.3).
+  // Every resource answers both with and without the project in the path (docs/cinder-compatibility.md#routing).
   app.register(v3, { prefix: '/v3' });
   app.register(v3, { prefix: '/v3/:project_id' });
   return app;

@@ -1,4 +1,4 @@
-// noauth mode, like Cinder's NoAuthMiddleware (reference 7.3), plus a way to act as a non-admin.
+// noauth mode, like Cinder's NoAuthMiddleware (docs/cinder-compatibility.md#noauth), plus a way to act as a non-admin.
 //
 // Who is who in noauth mode:
 // - `X-Auth-Token: <user>:<project>` names the caller. A token without ':' (OSC sends "notused") names the

@@ -1,4 +1,4 @@
-// OpenStack-API-Version negotiation (reference 7.2).
+// OpenStack-API-Version negotiation (docs/cinder-compatibility.md#microversions).
 import { CinderFault } from '../errors.js';
 import { MAX_VERSION, MIN_VERSION, type Microversion } from '../workflow/context.js';
 

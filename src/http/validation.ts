@@ -1,5 +1,5 @@
 // Request-body validation with TypeBox, reporting the first problem the way Cinder's jsonschema validator does:
-// "Invalid input for field/attribute <key>. Value: <python repr>. <jsonschema message>" (reference 2.0).
+// "Invalid input for field/attribute <key>. Value: <python repr>. <jsonschema message>" (docs/cinder-compatibility.md#validation-errors).
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { Type, type TSchema, type Static } from '@sinclair/typebox';

@@ -1,4 +1,4 @@
-// Attachment rows and the status derivation of reference 1.4.
+// Attachment rows and Cinder's status derivation (docs/cinder-compatibility.md#status-derivation).
 import type { Insertable, Selectable, Updateable } from 'kysely';
 import { dbBool, nowTimestamp, type VolumeAttachmentTable, type Db } from './schema.js';
 import { paged } from './paging.js';
@@ -52,7 +52,7 @@ export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
     .execute();
 }
 
-/** Volume status that a given attach_status stands for (reference 1.4 step 3). */
+/** Volume status that a given attach_status stands for (docs/cinder-compatibility.md#status-derivation). */
 export function statusFromAttachStatus(attachStatus: string): string {
   if (attachStatus === 'attached') return 'in-use';
   if (attachStatus === 'detached') return 'available';
@@ -62,7 +62,7 @@ export function statusFromAttachStatus(attachStatus: string): string {
 const MIGRATION_AT_REST: readonly (string | null)[] = [null, 'success', 'error', 'deleting'];
 
 /**
- * Reference 1.4: the alphabetically first attach_status of the live, non-error attachments decides the
+ * As Cinder does (docs/cinder-compatibility.md#status-derivation): the alphabetically first attach_status of the live, non-error attachments decides the
  * volume's status and attach_status. Must run in the transaction that changed the attachment rows.
  */
 export async function recomputeVolumeStatus(db: Db, volumeId: string): Promise<{ status: string; attachStatus: string }> {

@@ -175,7 +175,7 @@ export async function volumesUsingType(db: Db, typeId: string): Promise<number> 
   return Number(r.n);
 }
 
-/** Volumes that may need their export back after a restart (reference 4.6, improved: not only in-use). */
+/** Volumes that may need their export back after a restart (docs/cinder-compatibility.md#export-restore, improved: not only in-use). */
 export async function exportedVolumes(db: Db, hostName: string): Promise<VolumeRow[]> {
   return db
     .selectFrom('volumes')

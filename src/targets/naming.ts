@@ -1,4 +1,4 @@
-// How every target driver names a volume's target: Cinder's `<target_prefix>volume-<id>` (reference 4.2), so
+// How every target driver names a volume's target: Cinder's `<target_prefix>volume-<id>` (docs/cinder-compatibility.md#target-naming), so
 // initiators and scripts see the same IQNs whichever driver exports the volume.
 export const DEFAULT_IQN_PREFIX = 'iqn.2010-10.org.openstack:';
 const VOLUME_NAME_PREFIX = 'volume-';

@@ -1,6 +1,6 @@
-// Target driver for tgtd, in the spirit of Cinder's tgt helper (reference 4.4) but driving tgtadm
+// Target driver for tgtd, in the spirit of Cinder's tgt helper (docs/cinder-compatibility.md#tgt-helper) but driving tgtadm
 // directly instead of writing tgt-admin config files, and with what Cinder's helper lacks
-// (reference 9): a per-initiator ACL so only attached hosts can log in, session teardown when an
+// (docs/cinder-compatibility.md#known-weak-points): a per-initiator ACL so only attached hosts can log in, session teardown when an
 // initiator is denied, unique SCSI ids per volume, and targets restored when tgtd restarts.
 import { EventEmitter } from 'node:events';
 import type { AccessMode, TargetDriver, TargetExport } from '../host/types.js';

@@ -1,4 +1,4 @@
-// The legacy attach/detach actions (reference 2.1-2.9). Each precondition is one conditional UPDATE;
+// The legacy attach/detach actions (docs/cinder-compatibility.md#legacy-attach-and-detach). Each precondition is one conditional UPDATE;
 // the message for a failed swap re-reads the status only to say what it is.
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidVolume } from '../errors.js';
@@ -58,7 +58,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
   async function unreserve(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:unreserve');
-    // Never fails: a volume that is not attaching is left alone (reference 2.2).
+    // Never fails: a volume that is not attaching is left alone (docs/cinder-compatibility.md#reserve-and-unreserve).
     await tracked(deps, actorOf(ctx), 'unreserve', id, (trx) => volumes.unreserve(trx, id));
   }
 

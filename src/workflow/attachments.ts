@@ -1,4 +1,4 @@
-// The attachments API (reference 3): create (reserve, optionally connect), update (connect), complete,
+// The attachments API (docs/cinder-compatibility.md#attachments-api): create (reserve, optionally connect), update (connect), complete,
 // delete, list, show. Nova uses it from 3.44 on.
 //
 // Where this differs from Cinder 21, on purpose:
@@ -7,7 +7,7 @@
 // - A failed connect is rolled back: the row returns to what it was (create removes it again).
 // - A multiattach volume accepts a new attachment while another is still reserved or attaching (each
 //   attachment is its own row; Cinder's status lock refuses the second with 400 until the first completes).
-// - The volume's status is derived from its attachment rows (reference 1.4) after every change, so an
+// - The volume's status is derived from its attachment rows (docs/cinder-compatibility.md#status-derivation) after every change, so an
 //   in-use multiattach volume stays in-use while another host attaches (Cinder shows it reserved/attaching,
 //   which then makes os-begin_detaching of the attached host fail).
 // - access_mode follows the attachment's mode (3.54 `mode`, connector `mode`, the readonly flag); Cinder
@@ -184,7 +184,7 @@ export function attachmentsActions(
       if (!isClientFault(err)) logger.error({ err, volumeId, attachmentId }, 'attachment connect failed');
       throw hostFault(err, `Unable to update attachment ${attachmentId}: the volume host could not export volume ${volumeId}.`);
     }
-    // Nova rebuilds the legacy shape from this: it pops attachment_id and driver_volume_type (reference 3).
+    // Nova rebuilds the legacy shape from this: it pops attachment_id and driver_volume_type (docs/cinder-compatibility.md#attachment-connection-info).
     const flattened = { ...info.data, driver_volume_type: info.driver_volume_type, attachment_id: attachmentId };
     await attachments.updateAttachment(db, attachmentId, { connection_info: JSON.stringify(flattened) });
 
@@ -231,7 +231,7 @@ export function attachmentsActions(
         attach_time: null,
         detach_time: null,
         attach_status: 'reserved',
-        // Cinder stores the literal 'null' until an update picks the mode (reference 1.3).
+        // Cinder stores the literal 'null' until an update picks the mode (docs/cinder-compatibility.md#attachment-rows).
         attach_mode: isReadonly(adminMeta) ? 'ro' : (req.mode ?? 'null'),
         connection_info: null,
         connector: null,

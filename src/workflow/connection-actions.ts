@@ -1,4 +1,4 @@
-// os-initialize_connection / os-terminate_connection (reference 4.1, 4.5); the export and ACL bookkeeping
+// os-initialize_connection / os-terminate_connection (docs/cinder-compatibility.md#export-pipeline, 4.5); the export and ACL bookkeeping
 // they share with the other attach paths is in exports.ts.
 import { invalidVolume } from '../errors.js';
 import type { RequestContext } from './context.js';

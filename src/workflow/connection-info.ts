@@ -1,4 +1,4 @@
-// connection_info as Cinder returns it (reference 4.3): the host's iSCSI data plus the keys the volume adds.
+// connection_info as Cinder returns it (docs/cinder-compatibility.md#connection-info): the host's iSCSI data plus the keys the volume adds.
 import type { Connector, AccessMode } from '../host/types.js';
 import type * as volumes from '../store/volumes.js';
 import * as types from '../store/volume-types.js';

@@ -1,4 +1,4 @@
-// The CVE-2023-2088 guard (reference 2.0): a user may not pull a volume from under a running instance.
+// The CVE-2023-2088 guard (docs/cinder-compatibility.md#volume-actions): a user may not pull a volume from under a running instance.
 import { invalidInput } from '../errors.js';
 import type { RequestContext } from './context.js';
 import * as attachments from '../store/attachments.js';

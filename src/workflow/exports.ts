@@ -1,6 +1,6 @@
 // Export and ACL bookkeeping: when a volume's target exists, and which initiators may log in to it.
 //
-// Better than Cinder (reference 9), by design:
+// Better than Cinder (docs/cinder-compatibility.md#known-weak-points), by design:
 // - The export (target) goes only when the LAST live attachment goes, not on every os-detach.
 // - An initiator leaves the ACL only when no other live attachment came through it (LVM+LIO bug #1786327).
 //   The legacy os-attach carries no connector, so os-initialize_connection records its connector as a
@@ -71,7 +71,7 @@ export function hostOf(deps: Deps, row: volumes.VolumeRow): VolumeHost {
 }
 
 /**
- * create_export + initialize_connection (reference 4.1) as one host call: the export, the initiator's ACL
+ * create_export + initialize_connection (docs/cinder-compatibility.md#export-pipeline) as one host call: the export, the initiator's ACL
  * entry in `aclMode`, and the connection data with `accessMode`. The two modes differ only when several
  * attachments share one initiator's ACL entry (an rw one keeps it rw). The host rolls back what it made
  * when it fails; the error is thrown as is.
@@ -185,7 +185,7 @@ export async function restoreExport(deps: Deps, row: volumes.VolumeRow): Promise
   await hostOf(deps, row).syncExport(await refWithQos(deps.store.db, row), aclEntries(await allowedInitiatorsOf(deps.store.db, row.id)));
 }
 
-/** ensure_export for every exported volume of this process's host at start (reference 4.6, extended to every attach state). */
+/** ensure_export for every exported volume of this process's host at start (docs/cinder-compatibility.md#export-restore, extended to every attach state). */
 export async function restoreExports(deps: Deps): Promise<void> {
   const { store, logger } = deps;
   const db = store.db;

@@ -1,6 +1,6 @@
 // Leases on interim states. Every state a client or a host task must leave again (reserved, attaching,
 // detaching; creating, extending, deleting) carries a deadline on its row; the reconciler rolls expired
-// ones back (or finishes the host task), so nothing stays stuck the way Cinder's volumes do (reference 9).
+// ones back (or finishes the host task), so nothing stays stuck the way Cinder's volumes do (docs/cinder-compatibility.md#known-weak-points).
 
 export interface LeaseDurations {
   /** os-reserve (legacy attaching) and a new-style attachment with a connector that is not complete. */

@@ -160,7 +160,7 @@ export function lifecycle(deps: Deps) {
 
   async function extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
     const row = await loadRow(db, ctx, id);
-    // In-use extend arrived with 3.42; below it only available volumes grow (reference 2.11 / Cinder _extend).
+    // In-use extend arrived with 3.42; below it only available volumes grow (docs/cinder-compatibility.md#extend / Cinder _extend).
     const attached = atLeast(ctx.version, 42) && row.status === 'in-use';
     requireMember(ctx, attached ? 'volume:extend_attached_volume' : 'volume:extend');
     if (newSize - row.size <= 0) {
@@ -224,7 +224,7 @@ export function lifecycle(deps: Deps) {
       if (live.length > 0) await attachments.recomputeVolumeStatus(trx, id);
       return live;
     });
-    // Better than Cinder (reference 9): a reset that drops attachments also drops their access on the target,
+    // Better than Cinder (docs/cinder-compatibility.md#known-weak-points): a reset that drops attachments also drops their access on the target,
     // so a "detached" volume is not still reachable by the hosts it was attached to.
     if (detached.length > 0) {
       const fresh = (await volumes.findVolume(db, id)) ?? row;

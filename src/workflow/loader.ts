@@ -61,7 +61,7 @@ export async function hydrate(db: Db, rows: volumes.VolumeRow[]): Promise<Volume
   }));
 }
 
-/** The volume row if the caller may see it, else Cinder's 404 (reference 2.0: loaded before policy and state). */
+/** The volume row if the caller may see it, else Cinder's 404 (docs/cinder-compatibility.md#volume-actions: loaded before policy and state). */
 export async function loadRow(db: Db, ctx: RequestContext, id: string): Promise<volumes.VolumeRow> {
   const row = await volumes.findVolume(db, id);
   if (!row || !canSeeProject(ctx, row.project_id)) throw volumeNotFound(id);

@@ -180,7 +180,7 @@ export interface UpdateTypeRequest {
 
 type Ctx = RequestContext;
 
-// The attachments API (reference 3); plain data like the rest of this file.
+// The attachments API (docs/cinder-compatibility.md#attachments-api); plain data like the rest of this file.
 /** One attachment row as the attachments API shows it. */
 export interface AttachmentRecord extends AttachmentInfo {
   /** The flattened connection_info of the last update (null while only reserved). */
@@ -263,7 +263,7 @@ export interface ReconcileReport {
   errors: number;
 }
 
-/** The volume lifecycle and every action of reference section 2; all checks of policy and state happen here. */
+/** The volume lifecycle and every volume action (docs/cinder-compatibility.md#volume-actions); all checks of policy and state happen here. */
 export interface Workflow
   extends AttachmentsWorkflow,
     TypeAccessWorkflow,

@@ -1,4 +1,4 @@
-// Who may do what (Cinder's default policies, reference 2.0), in one place.
+// Who may do what (Cinder's default policies, docs/cinder-compatibility.md#policies), in one place.
 import { CinderFault, forbidden } from '../errors.js';
 import type { RequestContext } from './context.js';
 

@@ -1,4 +1,4 @@
-// The reconciler: what makes embervol immune to the stuck states of reference 9.
+// The reconciler: what makes embervol immune to Cinder's stuck states (docs/cinder-compatibility.md#known-weak-points).
 //
 // At start-up (before the API listens) and then periodically it
 //   1. finishes host tasks (creating, extending, deleting) that no process is running: at start-up every one,

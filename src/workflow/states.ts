@@ -1,6 +1,6 @@
 // Volume statuses the workflow reasons about, and how a message lists them.
 
-/** Statuses in which a volume may be deleted without force (reference 7.4). */
+/** Statuses in which a volume may be deleted without force (docs/cinder-compatibility.md#volumes). */
 export const DELETABLE_STATUSES = ['available', 'error', 'error_restoring', 'error_extending', 'error_managing'] as const;
 
 /** migration_status values that mean "not migrating". */

@@ -1,4 +1,4 @@
-// Volume types and extra specs (reference 7.5). multiattach="<is> True" on a type is the only source of volume multiattach.
+// Volume types and extra specs (docs/cinder-compatibility.md#volume-types). multiattach="<is> True" on a type is the only source of volume multiattach.
 import { randomUUID } from 'node:crypto';
 import { CinderFault, invalidInput } from '../errors.js';
 import type { RequestContext } from './context.js';

@@ -1,4 +1,4 @@
-// /attachments over real fastify routing and a real SQLite store (reference 3): microversion gates, the
+// /attachments over real fastify routing and a real SQLite store (docs/cinder-compatibility.md#attachments-api): microversion gates, the
 // new-flow state table, Nova's detach path, refusals with Cinder's codes and messages, multiattach rules,
 // filters and project scoping. The host records calls (no bytes here; the interop tests use real targets).
 import { test, before, after } from 'node:test';

@@ -1,5 +1,5 @@
 // The openstack CLI (python3-openstackclient) and openstacksdk, unmodified, in noauth mode against
-// `embervol serve`: volumes and volume types created, listed, shown and deleted (reference 7.6).
+// `embervol serve`: volumes and volume types created, listed, shown and deleted.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';

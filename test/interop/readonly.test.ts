@@ -79,7 +79,7 @@ describe('read-only attachments (builtin target)', () => {
     const init = await api.action(id, 'os-initialize_connection', { connector: { initiator, host: 'ro-legacy' } });
     assert.equal(init.status, 200, JSON.stringify(init.body));
     assert.equal((await api.action(id, 'os-attach', { host_name: 'ro-legacy', mountpoint: '/dev/vdc', mode: 'ro' })).status, 202);
-    // A later initialize_connection reports the attached mode (reference 4.1).
+    // A later initialize_connection reports the attached mode (docs/cinder-compatibility.md#access-mode).
     const again = await api.action(id, 'os-initialize_connection', { connector: { initiator, host: 'ro-legacy' } });
     const ci = { ...again.body.connection_info.data } as FlatConnectionInfo;
     await assertReadOnly(ci, initiator);

@@ -1,4 +1,4 @@
-// Races of reference 9 against the real store and the real builtin target: every scenario runs many times
+// Races of Cinder's known weak points (docs/cinder-compatibility.md#known-weak-points) against the real store and the real builtin target: every scenario runs many times
 // (EMBERVOL_RACE_ITERATIONS, default 15) and must end with exactly one winner, no orphan export, no orphan row.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

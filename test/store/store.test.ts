@@ -113,7 +113,7 @@ test('casVolume changes the row only when every expectation holds', async () => 
   }
 });
 
-test('status derivation: first non-error attach_status of live rows wins (reference 1.4)', async () => {
+test('status derivation: first non-error attach_status of live rows wins (as Cinder derives it)', async () => {
   const store = await openStore({ url: join(dir.path, 'derive.sqlite') });
   try {
     const id = randomUUID();

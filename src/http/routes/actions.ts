@@ -1,4 +1,4 @@
-// POST /volumes/{id}/action: dispatch on the body's single key (reference 2.0-2.11).
+// POST /volumes/{id}/action: dispatch on the body's single key (docs/cinder-compatibility.md#volume-actions).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { CinderFault } from '../../errors.js';

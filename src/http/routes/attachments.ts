@@ -1,4 +1,4 @@
-// /attachments (reference 3): 3.27+, os-complete 3.44+, `mode` on create 3.54+.
+// /attachments (docs/cinder-compatibility.md#attachments-api): 3.27+, os-complete 3.44+, `mode` on create 3.54+.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CinderFault } from '../../errors.js';
 import { atLeast, type RequestContext } from '../../workflow/context.js';

@@ -1,4 +1,4 @@
-// /volumes: CRUD, list and detail list with Cinder's filters, and the 3.12 summary (reference 7.4).
+// /volumes: CRUD, list and detail list with Cinder's filters, and the 3.12 summary (docs/cinder-compatibility.md#volumes).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CinderFault } from '../../errors.js';
 import { atLeast } from '../../workflow/context.js';

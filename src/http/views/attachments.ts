@@ -1,4 +1,4 @@
-// Attachment JSON (cinder/api/v3/views/attachments.py; reference 3).
+// Attachment JSON (cinder/api/v3/views/attachments.py; docs/cinder-compatibility.md#attachments-api).
 import type { AttachmentRecord } from '../../workflow/model.js';
 
 /** {id, status, instance, volume_id}: what GET /attachments lists. */

@@ -1,4 +1,4 @@
-// Version discovery documents (reference 7.1).
+// Version discovery documents (docs/cinder-compatibility.md#version-discovery).
 import { MAX_VERSION, MIN_VERSION } from '../../workflow/context.js';
 import { formatVersion } from '../microversion.js';
 

@@ -1,4 +1,4 @@
-// Cinder's volume JSON (reference 1.5), gated by microversion and role.
+// Cinder's volume JSON (docs/cinder-compatibility.md#volume-view), gated by microversion and role.
 import { atLeast, type RequestContext } from '../../workflow/context.js';
 import type { AttachmentInfo, VolumeInfo, VolumeSummaryInfo } from '../../workflow/model.js';
 
