@@ -1,5 +1,5 @@
 // A logical unit: a direct-access block device (SBC-3) with SPC-4 primary commands, over a BlockDevice.
-import type { UnitContext } from './command.js';
+import type { CommandInfo, UnitContext } from './command.js';
 import { expectedDataOutLength, hasServiceActions, lookupCommand } from './command-table.js';
 import type { BlockLimits } from './inquiry.js';
 import { ModePages } from './mode-pages.js';
@@ -97,21 +97,12 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
   }
 
   execute(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
+    const info = lookupCommand(cmd.cdb);
+    if (info?.access !== 'write') return this.run(cmd, info, false);
     // Held before anything else (unit attentions included), so a held command runs later exactly as it came.
-    const writes = lookupCommand(cmd.cdb)?.access === 'write';
-    if (!writes) return this.run(cmd);
     if (this.gate !== null) return this.gate.then(() => this.execute(cmd));
     this.writesInFlight++;
-    let result: ScsiResult | Promise<ScsiResult>;
-    try {
-      result = this.run(cmd);
-    } catch (err) {
-      this.writeDone();
-      throw err;
-    }
-    if (result instanceof Promise) return result.finally(() => this.writeDone());
-    this.writeDone();
-    return result;
+    return this.run(cmd, info, true);
   }
 
   private writeDone(): void {
@@ -140,38 +131,66 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
     return release;
   }
 
-  private run(cmd: ScsiCommand): ScsiResult | Promise<ScsiResult> {
+  /**
+   * Runs a command once its entry is known. A write counted in writesInFlight is done when this returns a result,
+   * or when the promise it returns settles: the count rides on the one chain an asynchronous command has anyway.
+   */
+  private run(cmd: ScsiCommand, info: CommandInfo | undefined, counted: boolean): ScsiResult | Promise<ScsiResult> {
     const op = cmd.cdb[0];
-    this.unitAttentions.noteNexus(cmd.nexus);
-    if (!UA_EXEMPT.has(op)) {
-      const pending = this.unitAttentions.take(cmd.nexus);
-      if (pending !== undefined) return checkCondition(SenseKey.UNIT_ATTENTION, pending);
-    }
+    let pending: Promise<ScsiResult> | undefined;
     // Not an async function: a command that did not wait returns its result as is, one that did returns the
     // device's promise chained once.
     try {
-      const info = lookupCommand(cmd.cdb);
+      this.unitAttentions.noteNexus(cmd.nexus);
+      if (!UA_EXEMPT.has(op)) {
+        const ua = this.unitAttentions.take(cmd.nexus);
+        if (ua !== undefined) return checkCondition(SenseKey.UNIT_ATTENTION, ua);
+      }
       if (info === undefined) throw hasServiceActions(op) ? invalidFieldInCdb(1, 4) : invalidOpcode();
       this.reservations.check(cmd.nexus, info.access, op);
       if (this.qos !== null) {
         const cost = ioCost(cmd.cdb, this.blockSize);
         const admitted = cost === undefined ? undefined : this.qos.admit(cost.write, cost.bytes);
-        if (admitted !== undefined) return admitted.then(() => this.runAdmitted(info, cmd));
+        if (admitted !== undefined) {
+          return (pending = admitted.then(
+            () => this.runAdmitted(info, cmd, counted),
+            (err: unknown) => {
+              if (counted) this.writeDone();
+              return this.failure(err, cmd);
+            },
+          ));
+        }
       }
       const result = info.run(this, cmd);
-      if (result instanceof Promise) return result.catch((err: unknown) => this.failure(err, cmd));
-      return result;
+      if (!(result instanceof Promise)) return result;
+      pending = counted
+        ? result.then(
+            (r) => {
+              this.writeDone();
+              return r;
+            },
+            (err: unknown) => {
+              this.writeDone();
+              return this.failure(err, cmd);
+            },
+          )
+        : result.catch((err: unknown) => this.failure(err, cmd));
+      return pending;
     } catch (err) {
       return this.failure(err, cmd);
+    } finally {
+      if (counted && pending === undefined) this.writeDone();
     }
   }
 
   /** A command that waited for the QoS limiter runs now. */
-  private async runAdmitted(info: NonNullable<ReturnType<typeof lookupCommand>>, cmd: ScsiCommand): Promise<ScsiResult> {
+  private async runAdmitted(info: CommandInfo, cmd: ScsiCommand, counted: boolean): Promise<ScsiResult> {
     try {
       return await info.run(this, cmd);
     } catch (err) {
       return this.failure(err, cmd);
+    } finally {
+      if (counted) this.writeDone();
     }
   }
 
