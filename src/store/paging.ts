@@ -24,15 +24,20 @@ export function paged<QB extends SelectQueryBuilder<any, any, any>>(q: QB, page:
     const m = page.markerRow;
     out = out.where((eb) => {
       // Lexicographic "after the marker" over the sort keys: (k1 > m1) or (k1 = m1 and k2 > m2) ...
-      const ors = sort.map((s, i) => {
-        const ands = sort.slice(0, i).map((p) => eb(col(p.key), '=', m[p.key]));
-        ands.push(eb(col(s.key), s.dir === 'asc' ? '>' : '<', m[s.key]));
-        return eb.and(ands);
-      });
+      // NULL sorts below every value (the ORDER BY below says so to both engines), and SQL's = and > are never
+      // true for NULL, so a NULL on either side is spelled out: otherwise a marker row with a NULL sort value
+      // (an unnamed volume sorted by name) would end the listing.
+      const same = (key: string) => (m[key] === null ? eb(col(key), 'is', null) : eb(col(key), '=', m[key]));
+      const after = (key: string, dir: 'asc' | 'desc') => {
+        const v = m[key];
+        if (dir === 'asc') return v === null ? eb(col(key), 'is not', null) : eb(col(key), '>', v);
+        return v === null ? eb.lit(false) : eb.or([eb(col(key), '<', v), eb(col(key), 'is', null)]);
+      };
+      const ors = sort.map((s, i) => eb.and([...sort.slice(0, i).map((p) => same(p.key)), after(s.key, s.dir)]));
       return eb.or(ors);
     });
   }
-  for (const s of sort) out = out.orderBy(col(s.key), s.dir);
+  for (const s of sort) out = out.orderBy(col(s.key), (ob) => (s.dir === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()));
   // SQLite takes no OFFSET without a LIMIT, and PostgreSQL refuses SQLite's "LIMIT -1": a limit no table
   // reaches says "no limit" to both.
   if (page.limit !== undefined || page.offset !== undefined) out = out.limit(page.limit ?? NO_LIMIT);
