@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
+import { noauthOpenstack } from './cinder-cli.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { CinderApi } from './api-client.js';
 
@@ -43,7 +44,7 @@ describe('openstack CLI and openstacksdk against embervol (noauth)', { concurren
     svc = await startServiceProcess({ target: 'builtin' });
     // OSC without a project in the endpoint: embervol takes the default project, as real Cinder's noauth does.
     api = new CinderApi(svc.url, 'admin', 'notused');
-    osc = (...args: string[]) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3`, ...args], { timeoutMs: 60_000 });
+    osc = noauthOpenstack(svc.url);
   });
   after(async () => {
     await svc?.stop();

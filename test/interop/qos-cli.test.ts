@@ -2,7 +2,8 @@
 // associate with a type, show (with its associations), list, disassociate, delete.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProcess, type RunResult } from '../../src/util/exec.js';
+import type { RunResult } from '../../src/util/exec.js';
+import { noauthOpenstack } from './cinder-cli.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { CinderApi } from './api-client.js';
 
@@ -14,7 +15,7 @@ describe('openstack volume qos against embervol (noauth)', () => {
   before(async () => {
     svc = await startServiceProcess({ target: 'builtin' });
     api = new CinderApi(svc.url, 'admin', 'notused');
-    osc = (...args: string[]) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3`, ...args], { timeoutMs: 60_000 });
+    osc = noauthOpenstack(svc.url);
   });
   after(async () => {
     await svc?.stop();

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
+import { noauthOpenstack } from './cinder-cli.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { CinderApi } from './api-client.js';
 
@@ -22,7 +23,7 @@ describe('cinderclient and the openstack CLI: quotas and transfers', () => {
       runProcess('cinder', ['--os-auth-type', 'noauth', '--os-user-id', `user-${project}`, '--os-project-id', project, '--os-endpoint', `${svc.url}/v3/${project}`, ...args], {
         timeoutMs: 60_000,
       });
-    osc = (project, ...args) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3/${project}`, ...args], { timeoutMs: 60_000 });
+    osc = (project, ...args) => noauthOpenstack(svc.url, project)(...args);
   });
   after(async () => {
     await svc?.stop();

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess, type RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { field, noauthCinder } from './cinder-cli.js';
+import { field, noauthCinder, noauthOpenstack } from './cinder-cli.js';
 import { CinderApi } from './api-client.js';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -84,7 +84,7 @@ describe('snapshots through cinderclient, the openstack CLI and openstacksdk (no
   });
 
   it('openstack CLI: volume snapshot create/list/show/delete and volume create --snapshot', async () => {
-    const osc = (...args: string[]) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3/${project}`, ...args], { timeoutMs: 60_000 });
+    const osc = noauthOpenstack(svc.url, project);
     const json = (r: RunResult) => {
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout);

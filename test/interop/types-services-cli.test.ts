@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { runProcess, type RunResult } from '../../src/util/exec.js';
+import type { RunResult } from '../../src/util/exec.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { noauthCinder } from './cinder-cli.js';
+import { noauthCinder, noauthOpenstack } from './cinder-cli.js';
 import { CinderApi } from './api-client.js';
 
 describe('openstack CLI and cinderclient: type update, access and encryption; volume service list; backend pools', () => {
@@ -17,7 +17,7 @@ describe('openstack CLI and cinderclient: type update, access and encryption; vo
   before(async () => {
     svc = await startServiceProcess({ target: 'builtin' });
     api = new CinderApi(svc.url, 'admin', 'notused');
-    osc = (...args: string[]) => runProcess('openstack', ['--os-auth-type', 'none', '--os-endpoint', `${svc.url}/v3`, ...args], { timeoutMs: 60_000 });
+    osc = noauthOpenstack(svc.url);
     // cinderclient for what this OSC cannot do without Keystone (--project looks the project up in Identity)
     // or does not have (backend pool list).
     cinder = noauthCinder(svc.url, 'admin', 'admin');
