@@ -15,9 +15,9 @@ export const DEFAULT_TYPE_NAME = '__DEFAULT__';
 
 const ts = 'varchar(32)';
 
-// Helpers working in parallel append migrations with their own version ranges, so the list is kept in
-// version order here (the store test checks that a fresh open applies exactly this list, in this order).
-export const migrations: Migration[] = byVersion([
+// Listed in version order, the order runMigrations applies them (the store test checks that a fresh open applies
+// exactly this list, in this order).
+export const migrations: Migration[] = [
   {
     version: 1,
     name: 'initial schema',
@@ -382,31 +382,6 @@ export const migrations: Migration[] = byVersion([
     },
   },
   {
-    version: 50,
-    name: 'quality of service specs',
-    async up(db) {
-      await db.schema
-        .createTable('qos_specs')
-        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-        .addColumn('name', 'varchar(255)', (c) => c.notNull())
-        .addColumn('consumer', 'varchar(255)', (c) => c.notNull())
-        .addColumn('created_at', ts, (c) => c.notNull())
-        .addColumn('updated_at', ts)
-        .execute();
-      // Names are unique: a second create with the same name is a 409, also when two race.
-      await db.schema.createIndex('qos_specs_name').on('qos_specs').column('name').unique().execute();
-      await db.schema
-        .createTable('qos_specs_keys')
-        .addColumn('qos_specs_id', 'varchar(36)', (c) => c.notNull().references('qos_specs.id'))
-        .addColumn('key', 'varchar(255)', (c) => c.notNull())
-        .addColumn('value', 'varchar(255)', (c) => c.notNull())
-        .addPrimaryKeyConstraint('qos_specs_keys_pk', ['qos_specs_id', 'key'])
-        .execute();
-      // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
-      await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
-    },
-  },
-  {
     version: 42,
     name: 'snapshot quota usage',
     async up(db) {
@@ -436,11 +411,32 @@ export const migrations: Migration[] = byVersion([
       }
     },
   },
-]);
-
-function byVersion(list: Migration[]): Migration[] {
-  return [...list].sort((a, b) => a.version - b.version);
-}
+  {
+    version: 50,
+    name: 'quality of service specs',
+    async up(db) {
+      await db.schema
+        .createTable('qos_specs')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('consumer', 'varchar(255)', (c) => c.notNull())
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .execute();
+      // Names are unique: a second create with the same name is a 409, also when two race.
+      await db.schema.createIndex('qos_specs_name').on('qos_specs').column('name').unique().execute();
+      await db.schema
+        .createTable('qos_specs_keys')
+        .addColumn('qos_specs_id', 'varchar(36)', (c) => c.notNull().references('qos_specs.id'))
+        .addColumn('key', 'varchar(255)', (c) => c.notNull())
+        .addColumn('value', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('qos_specs_keys_pk', ['qos_specs_id', 'key'])
+        .execute();
+      // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
+      await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
+    },
+  },
+];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */
 export async function runMigrations(db: Kysely<any>, list: Migration[] = migrations): Promise<number[]> {
