@@ -74,9 +74,9 @@ async function member(groupId: string, typeId: string): Promise<string> {
   return r.body.volume.id as string;
 }
 
-const getGroup = async (id: string, headers = LATEST) => (await api.call('GET', `/groups/${id}`, undefined, headers)).body.group;
-const getVol = async (id: string, headers = LATEST) => (await api.call('GET', `/volumes/${id}`, undefined, headers)).body.volume;
-const groupAction = (id: string, body: unknown, headers = LATEST) => api.call('POST', `/groups/${id}/action`, body, headers);
+const getGroup = async (id: string, headers: Record<string, string> = LATEST) => (await api.call('GET', `/groups/${id}`, undefined, headers)).body.group;
+const getVol = async (id: string, headers: Record<string, string> = LATEST) => (await api.call('GET', `/volumes/${id}`, undefined, headers)).body.volume;
+const groupAction = (id: string, body: unknown, headers: Record<string, string> = LATEST) => api.call('POST', `/groups/${id}/action`, body, headers);
 
 async function groupSnapshot(groupId: string, name = 'gs'): Promise<string> {
   const r = await api.call('POST', '/group_snapshots', { group_snapshot: { group_id: groupId, name } }, LATEST);
