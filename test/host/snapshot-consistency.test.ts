@@ -13,7 +13,7 @@ import { createVolumeHost } from '../../src/host/local-host.js';
 import type { HostLifecycle, VolumeHost } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
-import { qemuIo, qemuIscsiJson } from '../support/qemu.js';
+import { qemuIo, qemuIscsiJson, type QemuIscsiTarget } from '../support/qemu.js';
 import { runProcess } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
@@ -123,7 +123,7 @@ async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Pr
 test('a group snapshot of two volumes written alternately is, taken together, a prefix of the combined writes', async () => {
   const ids = ['group-vol-a', 'group-vol-b'] as const;
   const initiator = 'iqn.2026-12.test:group-consistency';
-  const targets = [];
+  const targets: QemuIscsiTarget[] = [];
   for (const id of ids) {
     await host.createVolume(id, 1);
     const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
