@@ -115,7 +115,7 @@ describe('groups through cinderclient and the openstack CLI (noauth)', () => {
     const group = idOf(created.stdout);
     await waitFor(`/groups/${group}`, 'group', 'available');
     const vol = await api.call('POST', '/volumes', { volume: { size: 1, volume_type: 'osc-gvt', group_id: group } });
-    assert.equal(vol.status, 202, vol.text);
+    assert.equal(vol.status, 202, JSON.stringify(vol.body));
     await api.waitStatus(vol.body.volume.id, 'available');
 
     const listed = await o('volume', 'group', 'list', '-f', 'json');
