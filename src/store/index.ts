@@ -3,6 +3,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { OpenDatabase } from './dialect.js';
 import { openSqlite } from './dialects/sqlite.js';
+import { openPostgres } from './dialects/postgres.js';
 import { runMigrations } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -26,13 +27,16 @@ export interface Store {
 /** How often a transaction that lost a serialization conflict is run again before the error is thrown. */
 const SERIALIZATION_RETRIES = 5;
 
-/** `url`: "sqlite:PATH", or a bare file path (SQLite). */
-export async function openStore(opts: { url: string }): Promise<Store> {
-  const opened = openDatabase(opts.url);
+/**
+ * `url`: "sqlite:PATH" or a bare file path (SQLite), or "postgres://USER@HOST:PORT/DB[?pool_size=N]" (PostgreSQL,
+ * `poolSize` connections at most; store/dialects/postgres.ts).
+ */
+export async function openStore(opts: { url: string; poolSize?: number }): Promise<Store> {
+  const opened = openDatabase(opts.url, opts.poolSize);
   const { db } = opened;
   let appliedMigrations: number[];
   try {
-    appliedMigrations = await runMigrations(db);
+    appliedMigrations = await opened.withMigrationLock((conn) => runMigrations(conn));
   } catch (err) {
     await opened.close();
     throw err;
@@ -58,13 +62,11 @@ export async function openStore(opts: { url: string }): Promise<Store> {
   };
 }
 
-function openDatabase(url: string): OpenDatabase {
+function openDatabase(url: string, poolSize: number | undefined): OpenDatabase {
   // Two letters or more before the colon: a drive letter ("C:\\...") is part of a path.
   const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === undefined) return openSqlite(url);
   if (scheme === 'sqlite') return openSqlite(url.slice('sqlite:'.length));
-  if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new Error('the PostgreSQL store is not built yet (store/dialects/postgres.ts); use sqlite:PATH');
-  }
-  throw new Error(`unknown database URL scheme "${scheme}:" (use sqlite:PATH or a file path)`);
+  if (scheme === 'postgres' || scheme === 'postgresql') return openPostgres(url, { poolSize });
+  throw new Error(`unknown database URL scheme "${scheme}:" (use postgres://..., sqlite:PATH or a file path)`);
 }
