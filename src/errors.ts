@@ -40,8 +40,8 @@ export const forbidden = (rule: string) => new CinderFault(403, `Policy doesn't 
  * without importing the store.
  */
 export class StoreUnavailable extends Error {
-  constructor(cause: unknown) {
-    super('The database is unavailable; retry the request later.', { cause });
+  constructor(cause: unknown, message = 'The database is unavailable; retry the request later.') {
+    super(message, { cause });
     this.name = 'StoreUnavailable';
   }
 }
