@@ -1,7 +1,7 @@
 // Versioned schema migrations. Each runs once, inside a transaction, and records itself in
 // embervol_migrations. Only the kysely schema builder and portable column types are used, so the
 // same list runs unchanged on PostgreSQL. Never edit a migration that has shipped: append a new one.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { dbBool, nowTimestamp } from './schema.js';
 
 export interface Migration {
@@ -437,6 +437,22 @@ export const migrations: Migration[] = [
     },
   },
   {
+    version: 60,
+    name: 'names and descriptions as long as their trimmed length allows',
+    async up(db) {
+      // Cinder checks a name's or description's length after trimming (cinder/api/validation/validators.py
+      // _validate_string_length, remove_whitespaces) and stores the value as sent, so " <255 characters> " is
+      // valid and 257 long. SQLite never enforces a varchar length; PostgreSQL does, so there the columns become
+      // text. On SQLite the declared type changes nothing and ALTER COLUMN does not exist: nothing to do.
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      for (const table of ['volumes', 'snapshots'] as const) {
+        for (const column of ['name', 'description']) {
+          await db.schema.alterTable(table).alterColumn(column, (c) => c.setDataType('text')).execute();
+        }
+      }
+    },
+  },
+  {
     version: 80,
     name: 'generic volume groups and group snapshots',
     async up(db) {
@@ -445,8 +461,9 @@ export const migrations: Migration[] = [
         .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
         .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
         .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('name', 'varchar(255)')
-        .addColumn('description', 'varchar(255)')
+        // text, as migration 60 made the volumes' and snapshots' names: Cinder checks the trimmed length.
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
         .addColumn('status', 'varchar(255)', (c) => c.notNull())
         .addColumn('availability_zone', 'varchar(255)', (c) => c.notNull())
         .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
@@ -476,8 +493,8 @@ export const migrations: Migration[] = [
         .addColumn('group_id', 'varchar(36)', (c) => c.notNull().references('groups.id'))
         .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
         .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
-        .addColumn('name', 'varchar(255)')
-        .addColumn('description', 'varchar(255)')
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
         .addColumn('status', 'varchar(255)', (c) => c.notNull())
         .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
         .addColumn('lease_expires_at', ts)
