@@ -32,7 +32,7 @@ function isConnectionError(err: unknown): boolean {
   }
   const message = err instanceof Error ? err.message : '';
   // pg's own wording when the socket closes under a query, a connect times out or no pooled connection frees up in
-  // time (node_modules/pg/lib/client.js, pg-pool/index.js; those errors carry no code).
+  // time (pg's client.js and pg-pool's index.js; those errors carry no code).
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message);
 }
 
