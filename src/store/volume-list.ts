@@ -11,7 +11,7 @@ import type { SortKey, VolumeRow } from './volumes.js';
 export type FilterColumn = keyof Pick<
   VolumesTable,
   | 'id' | 'project_id' | 'user_id' | 'name' | 'description' | 'size' | 'status' | 'attach_status' | 'multiattach' | 'bootable'
-  | 'volume_type_id' | 'availability_zone' | 'host' | 'migration_status' | 'created_at' | 'updated_at'
+  | 'volume_type_id' | 'availability_zone' | 'host' | 'migration_status' | 'created_at' | 'updated_at' | 'group_id'
 >;
 
 export type FilterValue = string | number | boolean | null;
