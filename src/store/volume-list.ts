@@ -4,6 +4,7 @@
 import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import { dbBool, type Database, type Db, type VolumesTable } from './schema.js';
 import { paged } from './paging.js';
+import { containsAnyCase } from './text-match.js';
 import type { SortKey, VolumeRow } from './volumes.js';
 
 /** Columns a filter may name, as the volumes table spells them. */
@@ -14,6 +15,8 @@ export type FilterColumn = keyof Pick<
 >;
 
 export type FilterValue = string | number | boolean | null;
+
+const LIKE_BOOLEAN_COLUMNS: ReadonlySet<FilterColumn> = new Set(['multiattach', 'bootable']);
 
 export type VolumeFilter =
   /** column = value, or column IN (values); null matches NULL. */
@@ -49,8 +52,13 @@ function condition(eb: ExpressionBuilder<Database, 'volumes'>, f: VolumeFilter) 
       if (f.value === null) return eb(f.column, 'is', null);
       return eb(f.column, '=', norm(f.value) as string | number);
     }
-    case 'like':
-      return eb(f.column, 'like', `%${f.value}%`);
+    case 'like': {
+      // Compared as text, as MySQL compares Cinder's columns: integers as digits, booleans as 1/0 (PostgreSQL has no
+      // LIKE on integers or booleans and would spell a boolean "true").
+      const column = sql.ref(f.column);
+      const text = LIKE_BOOLEAN_COLUMNS.has(f.column) ? sql`case when ${column} then '1' else '0' end` : sql`cast(${column} as text)`;
+      return containsAnyCase(text, f.value);
+    }
     case 'time':
       return eb.or(f.any.map((c) => eb(f.column, c.op, c.value)));
     case 'metadata':
