@@ -222,6 +222,14 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
     fault(400, 'badRequest', `Invalid Group: Group ${g} still contains volumes. The delete-volumes flag is required to delete it.`),
   );
   assert.equal((await groupAction(g, { delete: { 'delete-volumes': 'maybe' } })).status, 400);
+  // A member a host task owns is not deleted under it (better than Cinder, which marks it deleting anyway).
+  assert.equal((await api.action(v, 'os-reset_status', { status: 'extending' }, LATEST)).status, 202);
+  assert.deepEqual(
+    (await groupAction(g, { delete: { 'delete-volumes': true } })).body,
+    fault(400, 'badRequest', `Invalid Group: Volume ${v} in group ${g} must be available or error or error_restoring or error_extending or error_managing, detached and without snapshots to be deleted with it.`),
+  );
+  assert.equal((await getGroup(g)).status, 'available', 'the refused delete changed nothing');
+  assert.equal((await api.action(v, 'os-reset_status', { status: 'available' }, LATEST)).status, 202);
   assert.equal((await groupAction(g, { delete: { 'delete-volumes': true } })).status, 202);
   await api.env.workflow.drain();
   assert.equal((await api.call('GET', `/groups/${g}`, undefined, LATEST)).status, 404);
