@@ -247,6 +247,7 @@ export function reconciler(deps: Deps) {
   }
 
   async function pass(startup: boolean): Promise<ReconcileReport> {
+    const started = performance.now();
     const report = emptyReport();
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
     await step(report, 'attachment leases', null, () => expireAttachments(report));
@@ -261,7 +262,7 @@ export function reconciler(deps: Deps) {
     await step(report, 'files', null, () => removeOrphanFiles(report));
     await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report));
     const acted = Object.entries(report).some(([, n]) => n > 0);
-    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
+    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report, ms: Math.round((performance.now() - started) * 100) / 100 }, 'reconcile pass done');
     return report;
   }
 
