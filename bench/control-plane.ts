@@ -123,15 +123,24 @@ interface CycleRun {
   label: string;
   samples: Samples;
   rate: number;
+  /** The service's CPU time (user + system, /proc/PID/stat) per cycle, in ms: steadier than latency on a shared machine. */
+  cpuMs: number;
 }
 
-async function runCycles(c: Client, clients: number, totalCycles: number, label: string): Promise<CycleRun> {
+/** utime + stime of a process in ms. */
+function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function runCycles(c: Client, clients: number, totalCycles: number, label: string, pid: number): Promise<CycleRun> {
   const vols = [];
   for (let i = 0; i < clients; i++) vols.push(await c.createVolume());
   // One warm-up cycle per volume: the first export of a volume creates its target.
   await Promise.all(vols.map((v, i) => cycle(c, v, `iqn.2020-01.bench:warm${i}`, emptySamples())));
   const samples = emptySamples();
   const perClient = Math.max(1, Math.round(totalCycles / clients));
+  const cpu0 = cpuTimeMs(pid);
   const t0 = performance.now();
   await Promise.all(
     vols.map(async (v, i) => {
@@ -139,7 +148,7 @@ async function runCycles(c: Client, clients: number, totalCycles: number, label:
     }),
   );
   const rate = (perClient * clients) / ((performance.now() - t0) / 1000);
-  return { label, samples, rate };
+  return { label, samples, rate, cpuMs: (cpuTimeMs(pid) - cpu0) / (perClient * clients) };
 }
 
 const f2 = (v: number) => v.toFixed(2);
@@ -149,7 +158,7 @@ function printCycleRuns(runs: CycleRun[], title: string): void {
   const header = ['call', ...runs.flatMap((r) => [`${r.label} p50`, 'p95', 'p99'])];
   const rows = [...CALLS, 'cycle' as const].map((k) => [k, ...runs.flatMap((r) => [f2(percentile(r.samples[k], 50)), f2(percentile(r.samples[k], 95)), f2(percentile(r.samples[k], 99))])]);
   printTable(header, rows);
-  printTable(['mode', 'cycles', 'cycles/s'], runs.map((r) => [r.label, String(r.samples.cycle.length), r.rate.toFixed(1)]));
+  printTable(['mode', 'cycles', 'cycles/s', 'service CPU ms/cycle'], runs.map((r) => [r.label, String(r.samples.cycle.length), r.rate.toFixed(1), r.cpuMs.toFixed(2)]));
 }
 
 function serviceOptions(extra: { dataDir?: string; extraArgs?: string[]; startTimeoutMs?: number } = {}) {
@@ -165,13 +174,14 @@ function serviceOptions(extra: { dataDir?: string; extraArgs?: string[]; startTi
 
 async function cyclePart(): Promise<void> {
   const total = Number(arg('cycles', '100'));
-  const clientCounts = arg('clients', '8,32').split(',').map(Number);
+  const clientCounts = arg('clients', '8,32').split(',').map(Number).filter((n) => n > 0);
   const svc = await startServiceProcess(serviceOptions());
   const c = new Client(svc.url);
   try {
     await unlimitedQuota(c);
-    const runs = [await runCycles(c, 1, total, 'sequential')];
-    for (const n of clientCounts) runs.push(await runCycles(c, n, Math.max(total, n * 4), `${n} clients`));
+    const pid = svc.child.pid!;
+    const runs = [await runCycles(c, 1, total, 'sequential', pid)];
+    for (const n of clientCounts) runs.push(await runCycles(c, n, Math.max(total, n * 4), `${n} clients`, pid));
     printCycleRuns(runs, `Six-call cycle over HTTP, --target ${arg('target', 'builtin')}, ms (keep-alive client, noauth)`);
   } finally {
     c.close();
@@ -359,7 +369,7 @@ async function phasePart(): Promise<void> {
   try {
     await unlimitedQuota(c);
     const from = svc.logs.length;
-    await runCycles(c, 1, total, 'sequential');
+    await runCycles(c, Number(arg('phase-clients', '1')), total, 'phases', svc.child.pid!);
     const by = new Map<string, Record<string, number[]>>();
     for (const line of svc.logs.slice(from)) {
       if (!line.includes('"timings"')) continue;
