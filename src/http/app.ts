@@ -22,6 +22,7 @@ import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { registerGroupTypeRoutes } from './routes/group-types.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerQosSpecsRoutes } from './routes/qos-specs.js';
 import { registerQuotaRoutes } from './routes/quotas.js';
 import { registerTransferRoutes } from './routes/transfers.js';
@@ -190,6 +191,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerAttachmentRoutes(scope, deps.workflow);
     registerSnapshotRoutes(scope, deps.workflow);
     registerGroupTypeRoutes(scope, deps.workflow);
+    registerGroupRoutes(scope, deps.workflow);
     registerQosSpecsRoutes(scope, deps.workflow);
     registerQuotaRoutes(scope, deps.workflow);
     registerTransferRoutes(scope, deps.workflow);

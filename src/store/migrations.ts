@@ -1,7 +1,7 @@
 // Versioned schema migrations. Each runs once, inside a transaction, and records itself in
 // embervol_migrations. Only the kysely schema builder and portable column types are used, so the
 // same list runs unchanged on PostgreSQL. Never edit a migration that has shipped: append a new one.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { dbBool, nowTimestamp } from './schema.js';
 
 export interface Migration {
@@ -434,6 +434,79 @@ export const migrations: Migration[] = [
         .execute();
       // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
       await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
+    },
+  },
+  {
+    version: 60,
+    name: 'names and descriptions as long as their trimmed length allows',
+    async up(db) {
+      // Cinder checks a name's or description's length after trimming (cinder/api/validation/validators.py
+      // _validate_string_length, remove_whitespaces) and stores the value as sent, so " <255 characters> " is
+      // valid and 257 long. SQLite never enforces a varchar length; PostgreSQL does, so there the columns become
+      // text. On SQLite the declared type changes nothing and ALTER COLUMN does not exist: nothing to do.
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      for (const table of ['volumes', 'snapshots'] as const) {
+        for (const column of ['name', 'description']) {
+          await db.schema.alterTable(table).alterColumn(column, (c) => c.setDataType('text')).execute();
+        }
+      }
+    },
+  },
+  {
+    version: 80,
+    name: 'generic volume groups and group snapshots',
+    async up(db) {
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        // text, as migration 60 made the volumes' and snapshots' names: Cinder checks the trimmed length.
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('availability_zone', 'varchar(255)', (c) => c.notNull())
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
+        // The volume host the group's volumes live on (Cinder's groups.host); its members are made there.
+        .addColumn('host', 'varchar(255)')
+        .addColumn('group_snapshot_id', 'varchar(36)')
+        .addColumn('source_group_id', 'varchar(36)')
+        // The deadline of creating (from a source) and deleting (workflow/leases.ts).
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('groups_project_deleted').on('groups').columns(['project_id', 'deleted']).execute();
+      await db.schema
+        .createTable('group_volume_type_mapping')
+        .addColumn('group_id', 'varchar(36)', (c) => c.notNull().references('groups.id'))
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        // Cinder lists a group's volume types in the order they were given.
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_volume_type_mapping_pk', ['group_id', 'volume_type_id'])
+        .execute();
+      await db.schema
+        .createTable('group_snapshots')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('group_id', 'varchar(36)', (c) => c.notNull().references('groups.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('group_snapshots_group_deleted').on('group_snapshots').columns(['group_id', 'deleted']).execute();
+      await db.schema.createIndex('snapshots_group_snapshot').on('snapshots').column('group_snapshot_id').execute();
+      await db.schema.alterTable('volumes').addColumn('group_id', 'varchar(36)').execute();
+      await db.schema.createIndex('volumes_group').on('volumes').column('group_id').execute();
     },
   },
   {

@@ -19,6 +19,8 @@ export interface Expected {
   noSnapshots?: boolean;
   /** Every live snapshot of the volume is in one of these statuses (volume_has_undeletable_snapshots_filter). */
   snapshotsIn?: readonly string[];
+  /** The volume's group_id is this one (null: the volume is in no group). */
+  groupId?: string | null;
 }
 
 export async function insertVolume(db: Db, row: NewVolume): Promise<void> {
@@ -59,6 +61,8 @@ export async function casVolume(db: Db, id: string, values: VolumeChanges, expec
       return eb.or(ors);
     });
   }
+  if (expected.groupId === null) q = q.where('group_id', 'is', null);
+  else if (expected.groupId !== undefined) q = q.where('group_id', '=', expected.groupId);
   if (expected.noSnapshots || expected.snapshotsIn) {
     const allowed = expected.noSnapshots ? [] : [...(expected.snapshotsIn ?? [])];
     q = q.where(({ not, exists, selectFrom }) => {

@@ -18,6 +18,7 @@ import type { QuotasWorkflow, QuotaUsageInfo } from './quotas-model.js';
 import { canSeeProject, requireAdmin } from './policy.js';
 import * as volumes from '../store/volumes.js';
 import * as snapshots from '../store/snapshots.js';
+import * as groups from '../store/groups.js';
 
 /** Cinder's built-in defaults (cinder/quota.py quota_opts; per_volume_size_limit -1). */
 export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
@@ -43,6 +44,8 @@ export interface QuotaDelta {
   volumes?: number;
   gigabytes?: number;
   snapshots?: number;
+  /** Generic volume groups (a project total only, like Cinder's GROUP_QUOTAS). */
+  groups?: number;
 }
 
 /** Limit lookup for one project: its own limit, else the default class's, else the built-in default. */
@@ -71,6 +74,7 @@ function overQuota(resource: string, name: string, requested: number, limit: num
     );
   }
   if (resource === 'snapshots') return new CinderFault(413, `Maximum number of snapshots allowed (${limit}) exceeded`);
+  if (resource === 'groups') return new CinderFault(413, `Maximum number of groups allowed (${limit}) exceeded`);
   return new CinderFault(413, `Maximum number of volumes allowed (${limit}) exceeded for quota '${name}'.`);
 }
 
@@ -185,6 +189,18 @@ export async function deleteSnapshotRow(trx: Transaction<Database>, snapshotId: 
   if (!row) return;
   await snapshots.softDeleteSnapshot(trx, snapshotId);
   await releaseQuota(trx, row.project_id, row.volume_type_id, { snapshots: 1, gigabytes: row.volume_size });
+}
+
+/** Charges a group row just inserted in `trx` to its project (groups 1; 413 when over). */
+export async function chargeNewGroup(trx: Transaction<Database>, projectId: string): Promise<void> {
+  await consumeQuota(trx, projectId, null, { groups: 1 });
+}
+
+/** Soft-deletes a group row and gives its charge back, in `trx`; a row already deleted releases nothing. */
+export async function deleteGroupRow(trx: Transaction<Database>, groupId: string): Promise<void> {
+  const row = await groups.findGroup(trx, groupId);
+  if (!row) return;
+  if (await groups.softDeleteGroup(trx, groupId)) await releaseQuota(trx, row.project_id, null, { groups: 1 });
 }
 
 /** A live volume type as the quota API names it. */

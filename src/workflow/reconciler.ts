@@ -20,6 +20,8 @@ import { cleanupAfterDetach, restoreExport, restoreExports } from './exports.js'
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
+import * as groups from '../store/groups.js';
+import { groupTasks } from './group-tasks.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
@@ -48,6 +50,7 @@ export function reconciler(deps: Deps) {
   const db = store.db;
   const tasks = hostTasks(deps);
   const snapTasks = snapshotTasks(deps);
+  const groupTaskRunner = groupTasks(deps);
   const log = logger.child({ component: 'reconciler' });
   /** Targets found orphaned by the previous periodic pass: removed only when a second pass agrees. */
   let orphanSuspects = new Set<string>();
@@ -71,6 +74,8 @@ export function reconciler(deps: Deps) {
     const rows = await volumes.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
     for (const row of rows) {
       if (deps.busy(row.id)) continue;
+      // The volumes of a group being made from a source are copied together, by the group's task (below).
+      if (row.status === 'creating' && row.group_id && (await groups.findGroup(db, row.group_id))?.status === 'creating') continue;
       const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
       await step(report, `finish ${row.status}`, row.id, async () => {
         if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row, row.size, why);
@@ -96,9 +101,33 @@ export function reconciler(deps: Deps) {
     // Snapshot tasks: a create or delete that no process runs is run again (both are idempotent on the host).
     for (const snap of await snapshots.snapshotsInStatus(db, host.hostName, ['creating', 'deleting'], startup ? undefined : nowTimestamp())) {
       if (deps.busy(snap.id)) continue;
+      // Members of a group snapshot are taken and removed with their group snapshot (below).
+      if (snap.group_snapshot_id) continue;
       await step(report, `finish snapshot ${snap.status}`, snap.volume_id, async () => {
         if (snap.status === 'creating') await snapTasks.finishSnapshotCreate(snap, snap.host);
         else await snapTasks.finishSnapshotDelete(snap, snap.host);
+        report.tasksFinished++;
+      });
+    }
+  }
+
+  /** Group tasks no process runs: a group made from a source, a group delete, a group snapshot's create or delete. */
+  async function finishGroupTasks(report: ReconcileReport, startup: boolean): Promise<void> {
+    const expiredBefore = startup ? undefined : nowTimestamp();
+    const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
+    for (const g of await groups.groupsInStatus(db, host.hostName, ['creating', 'deleting'], expiredBefore)) {
+      if (deps.busy(g.id)) continue;
+      await step(report, `finish group ${g.status}`, null, async () => {
+        if (g.status === 'creating') await groupTaskRunner.finishGroupFromSource(SYSTEM_ACTOR, g, why);
+        else await groupTaskRunner.finishGroupDelete(SYSTEM_ACTOR, g, why);
+        report.tasksFinished++;
+      });
+    }
+    for (const gs of await groups.groupSnapshotsInStatus(db, host.hostName, ['creating', 'deleting'], expiredBefore)) {
+      if (deps.busy(gs.id)) continue;
+      await step(report, `finish group snapshot ${gs.status}`, null, async () => {
+        if (gs.status === 'creating') await groupTaskRunner.finishGroupSnapshotCreate(gs, gs.host);
+        else await groupTaskRunner.finishGroupSnapshotDelete(gs, gs.host);
         report.tasksFinished++;
       });
     }
@@ -285,6 +314,7 @@ export function reconciler(deps: Deps) {
     const started = performance.now();
     const report = emptyReport();
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
+    await step(report, 'group tasks', null, () => finishGroupTasks(report, startup));
     await step(report, 'attachment leases', null, () => expireAttachments(report));
     await step(report, 'volume leases', null, () => expireVolumes(report));
     await step(report, 'pending connections', null, () => dropStalePending(report));
