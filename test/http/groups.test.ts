@@ -214,6 +214,9 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
   const v = await member(g, vt);
   assert.ok(await exists(volumeFile(v)));
   assert.equal((await api.call('DELETE', `/volumes/${v}`, undefined, LATEST)).status, 400, 'a member cannot be deleted alone');
+  const retyped = await api.action(v, 'os-retype', { new_type: await volumeType() }, LATEST);
+  assert.equal(retyped.status, 400, 'nor retyped (volume/api.py retype: group_id None)');
+  assert.match(retyped.body.badRequest.message, /^Invalid volume: Retype needs volume/);
   assert.deepEqual(
     (await groupAction(g, { delete: {} })).body,
     fault(400, 'badRequest', `Invalid Group: Group ${g} still contains volumes. The delete-volumes flag is required to delete it.`),
