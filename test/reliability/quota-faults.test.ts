@@ -149,7 +149,8 @@ test(`quota usage equals a recount and stays within limits under concurrent clie
         // What the rows looked like when they drifted apart, for the failure message.
         const snaps = await db.selectFrom('snapshots').select(['id', 'volume_id', 'project_id', 'volume_type_id', 'status', 'deleted', 'volume_size', 'created_at', 'deleted_at']).execute();
         const vols = await db.selectFrom('volumes').select(['id', 'project_id', 'volume_type_id', 'status', 'deleted', 'size', 'pending_size', 'deleted_at']).execute();
-        console.error(JSON.stringify({ when, snaps, vols }, null, 1));
+        const events = await db.selectFrom('volume_events').select(['volume_id', 'action', 'from_status', 'to_status', 'project_id', 'reason', 'created_at']).orderBy('seq').execute();
+        console.error(JSON.stringify({ when, snaps, vols, events }));
         console.error(svc.logs.filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n'));
       }
       assert.deepEqual(stored, usageFingerprint(recount), `${when}: stored usage equals a recount of the rows`);
