@@ -143,18 +143,16 @@ test(`quota usage equals a recount and stays within limits under concurrent clie
   async function checkInvariants(when: string): Promise<void> {
     const { db } = openSqlite(join(dataDir, 'embervol.sqlite'));
     try {
-      const stored = usageFingerprint(await storedUsage(db));
-      const recount = await recountUsage(db);
-      if (JSON.stringify(stored) !== JSON.stringify(usageFingerprint(recount))) {
-        // What the rows looked like when they drifted apart, for the failure message.
-        const snaps = await db.selectFrom('snapshots').select(['id', 'volume_id', 'project_id', 'volume_type_id', 'status', 'deleted', 'volume_size', 'created_at', 'deleted_at']).execute();
-        const vols = await db.selectFrom('volumes').select(['id', 'project_id', 'volume_type_id', 'status', 'deleted', 'size', 'pending_size', 'deleted_at']).execute();
-        const events = await db.selectFrom('volume_events').select(['volume_id', 'action', 'from_status', 'to_status', 'project_id', 'reason', 'created_at']).orderBy('seq').execute();
-        console.error(JSON.stringify({ when, snaps, vols, events }));
-        console.error(svc.logs.filter((l) => /"level":(40|50)/.test(l)).slice(-30).join('\n'));
-      }
-      assert.deepEqual(stored, usageFingerprint(recount), `${when}: stored usage equals a recount of the rows`);
-      for (const [p, rows] of recount) {
+      // Every read in one transaction: a background task (a delete's host half, the reconciler) that commits
+      // between two reads would otherwise show a drift that no single state of the database has.
+      const seen = await db.transaction().execute(async (trx) => ({
+        stored: usageFingerprint(await storedUsage(trx)),
+        recount: await recountUsage(trx),
+        live: await trx.selectFrom('volumes').select(['id', 'size', 'volume_type_id']).where('deleted', '=', dbBool(false)).execute(),
+        snaps: await trx.selectFrom('snapshots').select(['id', 'volume_id', 'volume_type_id']).where('deleted', '=', dbBool(false)).execute(),
+      }));
+      assert.deepEqual(seen.stored, usageFingerprint(seen.recount), `${when}: stored usage equals a recount of the rows`);
+      for (const [p, rows] of seen.recount) {
         const used = (r: string, typeId: string) => rows.find((u) => u.resource === r && u.typeId === typeId)?.inUse ?? 0;
         for (const [key, limit] of Object.entries(LIMITS)) {
           if (key === 'per_volume_gigabytes') continue;
@@ -163,11 +161,9 @@ test(`quota usage equals a recount and stays within limits under concurrent clie
           assert.ok(used(resource, typeId) <= limit, `${when}: ${p} holds ${used(resource, typeId)} ${key}, limit ${limit}`);
         }
       }
-      const live = await db.selectFrom('volumes').select(['id', 'size', 'volume_type_id']).where('deleted', '=', dbBool(false)).execute();
-      for (const v of live) assert.ok(v.size <= LIMITS.per_volume_gigabytes, `${when}: volume ${v.id} has ${v.size} GB, per_volume_gigabytes ${LIMITS.per_volume_gigabytes}`);
-      const typeOf = new Map(live.map((v) => [v.id, v.volume_type_id]));
-      const snaps = await db.selectFrom('snapshots').select(['id', 'volume_id', 'volume_type_id']).where('deleted', '=', dbBool(false)).execute();
-      for (const sn of snaps) {
+      for (const v of seen.live) assert.ok(v.size <= LIMITS.per_volume_gigabytes, `${when}: volume ${v.id} has ${v.size} GB, per_volume_gigabytes ${LIMITS.per_volume_gigabytes}`);
+      const typeOf = new Map(seen.live.map((v) => [v.id, v.volume_type_id]));
+      for (const sn of seen.snaps) {
         assert.ok(typeOf.has(sn.volume_id), `${when}: snapshot ${sn.id} outlived its volume ${sn.volume_id}`);
         assert.equal(sn.volume_type_id, typeOf.get(sn.volume_id), `${when}: snapshot ${sn.id} is charged to its volume's type`);
       }
