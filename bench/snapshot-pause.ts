@@ -80,7 +80,7 @@ async function phase(api: CinderApi, volumeId: string, url: string, probe: HeldS
     probeWrites: latencies.length,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    max: Math.max(...latencies),
+    max: latencies.reduce((m, x) => Math.max(m, x), 0),
     loadIops: loadOps / loadSeconds,
   };
 }
