@@ -18,6 +18,7 @@ import type { QuotasWorkflow, QuotaUsageInfo } from './quotas-model.js';
 import { canSeeProject, requireAdmin } from './policy.js';
 import * as volumes from '../store/volumes.js';
 import * as snapshots from '../store/snapshots.js';
+import * as groups from '../store/groups.js';
 
 /** Cinder's built-in defaults (cinder/quota.py quota_opts; per_volume_size_limit -1). */
 export const DEFAULT_LIMITS: Readonly<Record<string, number>> = {
@@ -43,6 +44,8 @@ export interface QuotaDelta {
   volumes?: number;
   gigabytes?: number;
   snapshots?: number;
+  /** Generic volume groups (a project total only, like Cinder's GROUP_QUOTAS). */
+  groups?: number;
 }
 
 /** Limit lookup for one project: its own limit, else the default class's, else the built-in default. */
@@ -64,16 +67,16 @@ async function typeName(db: Db, typeId: string): Promise<string> {
 
 /**
  * What a charge is for, which decides the QuotaError Cinder raises when it is refused:
- * - `volumes` / `snapshots`: quota_utils.process_reserve_over_quota(resource, size) as create, transfer accept
- *   and retype call it (`requested` in the gigabytes message is `size`);
+ * - `volumes` / `snapshots` / `groups`: quota_utils.process_reserve_over_quota(resource, size) as create,
+ *   transfer accept, retype and group create call it (`requested` in the gigabytes message is `size`);
  * - `extend`: volume/api.py extend, which always reports the project's total gigabytes (limit and consumed),
  *   whichever counter refused.
  */
-export type QuotaPurpose = { resource: 'volumes' | 'snapshots'; size: number } | { resource: 'extend'; size: number };
+export type QuotaPurpose = { resource: 'volumes' | 'snapshots' | 'groups'; size: number } | { resource: 'extend'; size: number };
 
-/** The default purpose of a delta: a snapshot charge when it counts snapshots, else a volume charge. */
+/** The default purpose of a delta: a group charge, a snapshot charge when it counts snapshots, else a volume charge. */
 function purposeOf(delta: QuotaDelta): QuotaPurpose {
-  return { resource: delta.snapshots ? 'snapshots' : 'volumes', size: delta.gigabytes ?? 0 };
+  return { resource: delta.groups ? 'groups' : delta.snapshots ? 'snapshots' : 'volumes', size: delta.gigabytes ?? 0 };
 }
 
 /** Cinder's exception for the first counter (`over`, named as in a quota set) that refused. */
@@ -85,6 +88,7 @@ function overQuota(purpose: QuotaPurpose, over: string, limit: number, consumed:
     );
   }
   if (purpose.resource === 'snapshots' && over.includes('snapshots')) return new QuotaFault('SnapshotLimitExceeded', `Maximum number of snapshots allowed (${limit}) exceeded`);
+  if (purpose.resource === 'groups' && over === 'groups') return new QuotaFault('GroupLimitExceeded', `Maximum number of groups allowed (${limit}) exceeded`);
   if (purpose.resource === 'volumes' && over.includes('volumes')) {
     return new QuotaFault('VolumeLimitExceeded', `Maximum number of volumes allowed (${limit}) exceeded for quota '${over}'.`);
   }
@@ -253,6 +257,18 @@ export async function deleteSnapshotRow(trx: Transaction<Database>, snapshotId: 
   if (!row) return;
   await snapshots.softDeleteSnapshot(trx, snapshotId);
   await releaseQuota(trx, row.project_id, row.volume_type_id, { snapshots: 1, gigabytes: row.volume_size });
+}
+
+/** Charges a group row just inserted in `trx` to its project (groups 1; 413 when over). */
+export async function chargeNewGroup(trx: Transaction<Database>, projectId: string): Promise<void> {
+  await consumeQuota(trx, projectId, null, { groups: 1 });
+}
+
+/** Soft-deletes a group row and gives its charge back, in `trx`; a row already deleted releases nothing. */
+export async function deleteGroupRow(trx: Transaction<Database>, groupId: string): Promise<void> {
+  const row = await groups.findGroup(trx, groupId);
+  if (!row) return;
+  if (await groups.softDeleteGroup(trx, groupId)) await releaseQuota(trx, row.project_id, null, { groups: 1 });
 }
 
 /** A live volume type as the quota API names it. */
