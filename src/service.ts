@@ -15,6 +15,7 @@ import { FileBackend } from './backends/file.js';
 import { createVolumeHost } from './host/local-host.js';
 import { localHostDirectory } from './host/directory.js';
 import { createTargetDriver } from './targets/index.js';
+import { timedHost } from './util/phase-timings.js';
 
 export interface RunningService {
   /** Base URL of the API, e.g. http://127.0.0.1:8776 */
@@ -51,7 +52,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     stopped.push(() => host.stop());
     const workflow = createWorkflow({
       store,
-      hosts: localHostDirectory(host),
+      hosts: localHostDirectory(timedHost(host)),
       logger: logger.child({ component: 'workflow' }),
       availabilityZone: config.availabilityZone,
       leases,

@@ -26,6 +26,20 @@ import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
 
+/** How many volumes (or exports, or files) a periodic pass looks at in each of its windows. */
+export const RECONCILE_WINDOW = 1000;
+
+/** Walks a list the host gives (exports, backing files) a window at a time, in id order, wrapping around. */
+class WindowCursor {
+  #after = '';
+  take(ids: readonly string[]): string[] {
+    const sorted = [...ids].sort();
+    const batch = sorted.filter((id) => id > this.#after).slice(0, RECONCILE_WINDOW);
+    this.#after = batch.length < RECONCILE_WINDOW ? '' : batch[batch.length - 1];
+    return batch;
+  }
+}
+
 function emptyReport(): ReconcileReport {
   return { tasksFinished: 0, leasesExpired: 0, pendingDropped: 0, exportsRestored: 0, exportsRemoved: 0, filesRemoved: 0, errors: 0 };
 }
@@ -40,6 +54,11 @@ export function reconciler(deps: Deps) {
   const log = logger.child({ component: 'reconciler' });
   /** Targets found orphaned by the previous periodic pass: removed only when a second pass agrees. */
   let orphanSuspects = new Set<string>();
+  /** Where the periodic passes' windows go on from (see reconcileExports). */
+  let neededCursor = '';
+  const exportCursor = new WindowCursor();
+  const fileCursor = new WindowCursor();
+  const snapshotFileCursor = new WindowCursor();
   let running: Promise<ReconcileReport> | null = null;
 
   async function step(report: ReconcileReport, what: string, volumeId: string | null, fn: () => Promise<void>): Promise<void> {
@@ -206,26 +225,40 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
+  /**
+   * Exports: recreate what live attachments need and the target lost; remove what nothing needs. At start-up
+   * every volume is looked at; a periodic pass looks at one window of the volumes that need an export and one
+   * of the exports (plus the previous pass's orphan suspects), and goes on from there the next time, so its
+   * cost does not grow with the number of volumes. A window that had to restore something is followed by the
+   * next one in the same pass (a target daemon that lost every export gets them all back at once).
+   */
   async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
     // Listed before the database is read: a detach commits before it removes its export, so an export that is
     // missing here and needed below was not just removed by a detach.
     const exported = new Set(await host.listExports());
-    const needed = await volumes.volumesNeedingExport(db, host.hostName);
-    for (const id of needed) {
-      if (exported.has(id)) continue;
-      await step(report, 'restore export', id, async () => {
-        const row = await volumes.findVolume(db, id);
-        if (!row || !row.provider_location) return;
-        await restoreExport(deps, row);
-        report.exportsRestored++;
-        log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
-      });
+    for (;;) {
+      const needed = await volumes.volumesNeedingExport(db, host.hostName, startup ? {} : { afterId: neededCursor, limit: RECONCILE_WINDOW });
+      if (!startup) neededCursor = needed.size < RECONCILE_WINDOW ? '' : [...needed.keys()].pop()!;
+      const restoredBefore = report.exportsRestored;
+      for (const [id, need] of needed) {
+        // A row that names no export has nothing to restore (its next initialize_connection makes one).
+        if (exported.has(id) || !need.exported) continue;
+        await step(report, 'restore export', id, async () => {
+          const row = await volumes.findVolume(db, id);
+          if (!row || !row.provider_location) return;
+          await restoreExport(deps, row);
+          report.exportsRestored++;
+          log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
+        });
+      }
+      if (startup || neededCursor === '' || report.exportsRestored === restoredBefore) break;
     }
+    const candidates = startup ? [...exported] : [...new Set([...orphanSuspects, ...exportCursor.take([...exported])])].filter((id) => exported.has(id));
+    const needed = await volumes.volumesNeedingExport(db, host.hostName, { ids: candidates });
     const suspects = new Set<string>();
     const lease = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
-    const known = await volumes.knownVolumeIds(db, [...exported]);
-    for (const id of exported) {
+    const known = await volumes.knownVolumeIds(db, candidates);
+    for (const id of candidates) {
       if (needed.has(id)) continue;
       const k = known.get(id);
       // A live volume touched recently may be in the middle of initialize_connection: not an orphan yet.
@@ -246,8 +279,9 @@ export function reconciler(deps: Deps) {
     orphanSuspects = suspects;
   }
 
-  async function removeOrphanFiles(report: ReconcileReport): Promise<void> {
-    const ids = await host.listBackingVolumes();
+  async function removeOrphanFiles(report: ReconcileReport, startup: boolean): Promise<void> {
+    const all = await host.listBackingVolumes();
+    const ids = startup ? all : fileCursor.take(all);
     const known = await volumes.knownVolumeIds(db, ids);
     for (const id of ids) {
       const k = known.get(id);
@@ -262,8 +296,9 @@ export function reconciler(deps: Deps) {
   }
 
   /** Snapshot files without a live snapshot row (a create whose row was rolled back, a delete cut off). */
-  async function removeOrphanSnapshotFiles(report: ReconcileReport): Promise<void> {
-    const ids = await host.listBackingSnapshots();
+  async function removeOrphanSnapshotFiles(report: ReconcileReport, startup: boolean): Promise<void> {
+    const all = await host.listBackingSnapshots();
+    const ids = startup ? all : snapshotFileCursor.take(all);
     const live = await snapshots.liveSnapshotIds(db, ids);
     for (const id of ids) {
       if (live.has(id) || deps.busy(id)) continue;
@@ -276,6 +311,7 @@ export function reconciler(deps: Deps) {
   }
 
   async function pass(startup: boolean): Promise<ReconcileReport> {
+    const started = performance.now();
     const report = emptyReport();
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
     await step(report, 'group tasks', null, () => finishGroupTasks(report, startup));
@@ -288,10 +324,10 @@ export function reconciler(deps: Deps) {
       });
     }
     await step(report, 'exports', null, () => reconcileExports(report, startup));
-    await step(report, 'files', null, () => removeOrphanFiles(report));
-    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report));
+    await step(report, 'files', null, () => removeOrphanFiles(report, startup));
+    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report, startup));
     const acted = Object.entries(report).some(([, n]) => n > 0);
-    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
+    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report, ms: Math.round((performance.now() - started) * 100) / 100 }, 'reconcile pass done');
     return report;
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeApi, fault, type Api } from './client.js';
+import { makeApi, fault, quotaFault, type Api } from './client.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
 
 let api: Api;
@@ -392,7 +392,7 @@ test('quotas: a group is charged `groups`, a group snapshot `snapshots` per memb
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { groups: (await usage()).groups.in_use } })).status, 200);
   assert.deepEqual(
     (await api.call('POST', '/groups', { group: { group_type: gt, volume_types: [vt] } }, LATEST)).body,
-    fault(413, 'overLimit', `Maximum number of groups allowed (${(await usage()).groups.in_use}) exceeded`),
+    quotaFault('GroupLimitExceeded', `Maximum number of groups allowed (${(await usage()).groups.in_use}) exceeded`),
   );
   assert.equal((await api.call('POST', '/groups/action', { 'create-from-src': { group_snapshot_id: gs } }, LATEST)).status, 413);
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { groups: -1 } })).status, 200);
@@ -400,7 +400,7 @@ test('quotas: a group is charged `groups`, a group snapshot `snapshots` per memb
   const snaps = (await usage()).snapshots.in_use;
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: snaps + 1 } })).status, 200);
   const over = await api.call('POST', '/group_snapshots', { group_snapshot: { group_id: g } }, LATEST);
-  assert.deepEqual(over.body, fault(413, 'overLimit', `Maximum number of snapshots allowed (${snaps + 1}) exceeded`));
+  assert.deepEqual(over.body, quotaFault('SnapshotLimitExceeded', `Maximum number of snapshots allowed (${snaps + 1}) exceeded`));
   assert.equal((await api.call('GET', `/group_snapshots/detail?group_id=${g}`, undefined, LATEST)).body.group_snapshots.length, 1, 'no group snapshot row was left');
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: -1 } })).status, 200);
 
