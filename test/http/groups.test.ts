@@ -284,6 +284,13 @@ test('group snapshots: one snapshot per member, taken together, with group_snaps
   assert.equal((await api.call('POST', '/group_snapshots', { group_snapshot: {} }, LATEST)).status, 400);
   assert.equal((await api.call('GET', `/group_snapshots/${gs}`, undefined, V(13))).status, 404);
 
+  // A volume taken out of the group keeps its member snapshot, which a cascade delete may not take away.
+  assert.equal((await api.call('PUT', `/groups/${g}`, { group: { remove_volumes: b } }, LATEST)).status, 202);
+  const cascade = await api.call('DELETE', `/volumes/${b}?cascade=true`, undefined, LATEST);
+  assert.equal(cascade.status, 400, cascade.text);
+  assert.equal((await getVol(b)).status, 'available', 'the refused cascade changed nothing');
+  assert.equal((await api.call('GET', `/snapshots/${snapOf(b)}`, undefined, LATEST)).body.snapshot.status, 'available');
+
   assert.equal((await api.call('DELETE', `/group_snapshots/${gs}`, undefined, LATEST)).status, 202);
   await api.env.workflow.drain();
   assert.deepEqual((await api.call('GET', `/group_snapshots/${gs}`, undefined, LATEST)).body, fault(404, 'itemNotFound', `GroupSnapshot ${gs} could not be found.`));
