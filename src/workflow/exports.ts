@@ -190,6 +190,7 @@ export async function restoreExports(deps: Deps): Promise<void> {
   const { store, logger } = deps;
   const db = store.db;
   const host = deps.hosts.local;
+  if (!host) return;
   for (const row of await volumes.exportedVolumes(db, host.hostName)) {
     try {
       const [live, pending] = await Promise.all([attachments.liveAttachments(db, [row.id]), connections.pendingFor(db, row.id)]);

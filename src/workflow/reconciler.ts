@@ -23,6 +23,7 @@ import * as snapshots from '../store/snapshots.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
+import type { VolumeHost } from '../host/types.js';
 
 function emptyReport(): ReconcileReport {
   return { tasksFinished: 0, leasesExpired: 0, pendingDropped: 0, exportsRestored: 0, exportsRemoved: 0, filesRemoved: 0, errors: 0 };
@@ -30,7 +31,6 @@ function emptyReport(): ReconcileReport {
 
 export function reconciler(deps: Deps) {
   const { store, logger } = deps;
-  const host = deps.hosts.local;
   const db = store.db;
   const tasks = hostTasks(deps);
   const snapTasks = snapshotTasks(deps);
@@ -48,7 +48,7 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function finishTasks(report: ReconcileReport, startup: boolean): Promise<void> {
+  async function finishTasks(host: VolumeHost, report: ReconcileReport, startup: boolean): Promise<void> {
     const rows = await volumes.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
     for (const row of rows) {
       if (deps.busy(row.id)) continue;
@@ -85,9 +85,9 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function expireAttachments(report: ReconcileReport): Promise<void> {
+  async function expireAttachments(hostName: string, report: ReconcileReport): Promise<void> {
     const now = nowTimestamp();
-    for (const att of await attachments.expiredAttachments(db, host.hostName, ATTACHMENT_INTERIM, now)) {
+    for (const att of await attachments.expiredAttachments(db, hostName, ATTACHMENT_INTERIM, now)) {
       await step(report, 'expire attachment', att.volume_id, async () => {
         const reason = `lease of ${att.attach_status} expired at ${att.lease_expires_at}`;
         const gone = await tracked(
@@ -119,8 +119,8 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function expireVolumes(report: ReconcileReport): Promise<void> {
-    const rows = await volumes.volumesInStatus(db, host.hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
+  async function expireVolumes(hostName: string, report: ReconcileReport): Promise<void> {
+    const rows = await volumes.volumesInStatus(db, hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
@@ -178,7 +178,7 @@ export function reconciler(deps: Deps) {
   }
 
   /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
-  async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
+  async function reconcileExports(host: VolumeHost, report: ReconcileReport, startup: boolean): Promise<void> {
     // Listed before the database is read: a detach commits before it removes its export, so an export that is
     // missing here and needed below was not just removed by a detach.
     const exported = new Set(await host.listExports());
@@ -217,7 +217,7 @@ export function reconciler(deps: Deps) {
     orphanSuspects = suspects;
   }
 
-  async function removeOrphanFiles(report: ReconcileReport): Promise<void> {
+  async function removeOrphanFiles(host: VolumeHost, report: ReconcileReport): Promise<void> {
     const ids = await host.listBackingVolumes();
     const known = await volumes.knownVolumeIds(db, ids);
     for (const id of ids) {
@@ -233,7 +233,7 @@ export function reconciler(deps: Deps) {
   }
 
   /** Snapshot files without a live snapshot row (a create whose row was rolled back, a delete cut off). */
-  async function removeOrphanSnapshotFiles(report: ReconcileReport): Promise<void> {
+  async function removeOrphanSnapshotFiles(host: VolumeHost, report: ReconcileReport): Promise<void> {
     const ids = await host.listBackingSnapshots();
     const live = await snapshots.liveSnapshotIds(db, ids);
     for (const id of ids) {
@@ -248,18 +248,21 @@ export function reconciler(deps: Deps) {
 
   async function pass(startup: boolean): Promise<ReconcileReport> {
     const report = emptyReport();
-    await step(report, 'host tasks', null, () => finishTasks(report, startup));
-    await step(report, 'attachment leases', null, () => expireAttachments(report));
-    await step(report, 'volume leases', null, () => expireVolumes(report));
+    // An API process (role api) runs no host: hosts reconcile their own volumes (expireLeasesOf covers dead ones).
+    const host = deps.hosts.local;
+    if (!host) return report;
+    await step(report, 'host tasks', null, () => finishTasks(host, report, startup));
+    await step(report, 'attachment leases', null, () => expireAttachments(host.hostName, report));
+    await step(report, 'volume leases', null, () => expireVolumes(host.hostName, report));
     await step(report, 'pending connections', null, () => dropStalePending(report));
     if (startup) {
       await step(report, 'restore exports', null, async () => {
         await restoreExports(deps);
       });
     }
-    await step(report, 'exports', null, () => reconcileExports(report, startup));
-    await step(report, 'files', null, () => removeOrphanFiles(report));
-    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report));
+    await step(report, 'exports', null, () => reconcileExports(host, report, startup));
+    await step(report, 'files', null, () => removeOrphanFiles(host, report));
+    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(host, report));
     const acted = Object.entries(report).some(([, n]) => n > 0);
     (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
     return report;
@@ -273,6 +276,17 @@ export function reconciler(deps: Deps) {
         running = null;
       });
       return running;
+    },
+    /**
+     * Expires the interim states (attachments and volumes past their lease) of the volumes of a host that is
+     * down, whose own reconciler is not running: what the clients see moves on; the host's export cleanup is
+     * retried by the host's startup pass when it comes back (its exports are gone with it meanwhile).
+     */
+    async expireLeasesOf(hostName: string): Promise<ReconcileReport> {
+      const report = emptyReport();
+      await step(report, 'attachment leases', null, () => expireAttachments(hostName, report));
+      await step(report, 'volume leases', null, () => expireVolumes(hostName, report));
+      return report;
     },
   };
 }
