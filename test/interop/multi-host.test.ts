@@ -1,0 +1,168 @@
+// Scale-out on one machine (issue 14; ../shared/DESIGN.md "Scale-out"): two volume hosts and two API processes,
+// real child processes sharing one database. Volumes land on both hosts; a reserve storm split across the API
+// processes has one winner; a volume attached through one API process (real initiator I/O) is detached through
+// the other; the openstack CLI lists both hosts; a host killed with SIGKILL shows down, new volumes go to the
+// other, and once restarted it restores its exports so the attached initiator reads its data again.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CinderApi } from './api-client.js';
+import { noauthOpenstack } from './cinder-cli.js';
+import { startCluster, SERVICE_DOWN_SECONDS, type Cluster } from './multi-host-cluster.js';
+import { lunUrl, qemuTarget, type FlatConnectionInfo } from './attachments-initiator.js';
+import { qemuIo } from '../support/qemu.js';
+import { iscsiInq } from '../support/libiscsi.js';
+import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { waitFor } from '../support/wait.js';
+
+const HOSTS = ['host-a', 'host-b'];
+
+describe('two API processes and two volume hosts on one database', () => {
+  let dir: TempDir;
+  let cluster: Cluster;
+  let admin: CinderApi[];
+
+  before(async () => {
+    dir = await makeTempDir('embervol-multihost-');
+    cluster = await startCluster({ database: `sqlite:${join(dir.path, 'shared.sqlite')}`, root: dir.path, hostNames: HOSTS, apiCount: 2 });
+    // Admin (to see os-vol-host-attr:host and os-services), at the attachments API's microversion.
+    admin = cluster.apis.map((a) => new CinderApi(a.url, 'admin', 'admin', '3.44'));
+    const unlimited = await admin[0]!.call('PUT', '/os-quota-sets/admin', { quota_set: { volumes: -1, gigabytes: -1, snapshots: -1 } });
+    assert.equal(unlimited.status, 200, JSON.stringify(unlimited.body));
+  });
+  after(async () => {
+    await cluster?.stop();
+    await dir?.cleanup();
+  });
+
+  const hostOf = async (api: CinderApi, id: string) => String((await api.volume(id))['os-vol-host-attr:host']).split('@')[0];
+  const volumeFile = (host: string, id: string) => join(dir.path, host, 'volumes', `volume-${id}`);
+  const hostProc = (name: string) => cluster.hosts.find((h) => h.name === name)!;
+
+  async function createOn(api: CinderApi, name: string): Promise<{ id: string; host: string }> {
+    const id = await api.createVolume(1, { name });
+    return { id, host: await hostOf(api, id) };
+  }
+
+  /** Reserve, connect and complete through `api`: the attachment id and connection_info. */
+  async function attach(api: CinderApi, id: string, initiator: string): Promise<{ attId: string; ci: FlatConnectionInfo }> {
+    const reserved = await api.call('POST', '/attachments', { attachment: { volume_uuid: id, instance_uuid: randomUUID(), connector: null } });
+    assert.equal(reserved.status, 200, JSON.stringify(reserved.body));
+    const attId = reserved.body.attachment.id as string;
+    const connector = { initiator, host: 'compute-1', ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false, mountpoint: '/dev/vdb' };
+    const updated = await api.call('PUT', `/attachments/${attId}`, { attachment: { connector } });
+    assert.equal(updated.status, 200, JSON.stringify(updated.body));
+    assert.equal((await api.call('POST', `/attachments/${attId}/action`, { 'os-complete': null })).status, 204);
+    return { attId, ci: updated.body.attachment.connection_info as FlatConnectionInfo };
+  }
+
+  it('places new volumes on both hosts, each in its own data dir; either API process serves any volume', async () => {
+    const made = [];
+    for (let i = 0; i < 4; i++) made.push(await createOn(admin[i % 2]!, `spread-${i}`));
+    assert.deepEqual([...new Set(made.map((m) => m.host))].sort(), HOSTS);
+    for (const m of made) {
+      assert.ok(existsSync(volumeFile(m.host, m.id)), `volume ${m.id} has no file on ${m.host}`);
+      assert.ok(!existsSync(volumeFile(HOSTS.find((h) => h !== m.host)!, m.id)));
+      assert.equal(await hostOf(admin[1]!, m.id), m.host);
+    }
+    // Deleting through the other API process removes the file on the volume's host.
+    const gone = made[0]!;
+    assert.equal((await admin[1]!.call('DELETE', `/volumes/${gone.id}`)).status, 202);
+    await waitFor('the deleted volume to go', async () => (await admin[0]!.call('GET', `/volumes/${gone.id}`)).status === 404);
+    assert.ok(!existsSync(volumeFile(gone.host, gone.id)));
+  });
+
+  it('a snapshot and a volume made from it stay on the source volume\'s host', async () => {
+    for (const api of admin) {
+      const src = await createOn(api, 'snap-source');
+      const snap = await api.call('POST', '/snapshots', { snapshot: { volume_id: src.id, name: 's' } });
+      assert.equal(snap.status, 202, JSON.stringify(snap.body));
+      const snapId = snap.body.snapshot.id as string;
+      await waitFor('the snapshot', async () => (await api.call('GET', `/snapshots/${snapId}`)).body.snapshot.status === 'available');
+      const copy = await api.createVolume(1, { snapshot_id: snapId });
+      assert.equal(await hostOf(api, copy), src.host);
+      assert.ok(existsSync(volumeFile(src.host, copy)));
+    }
+  });
+
+  it('a 50-way os-reserve storm split across both API processes has exactly one winner', async () => {
+    const { id } = await createOn(admin[0]!, 'storm');
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => admin[i % 2]!.action(id, 'os-reserve')));
+    const statuses = results.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 202).length, 1, JSON.stringify(statuses));
+    assert.equal(statuses.filter((s) => s === 400).length, 49, JSON.stringify(statuses));
+    assert.equal((await admin[1]!.volume(id)).status, 'attaching');
+    assert.equal((await admin[1]!.action(id, 'os-unreserve')).status, 202);
+    assert.equal((await admin[0]!.volume(id)).status, 'available');
+  });
+
+  it('a volume attached through one API process with real I/O is detached through the other', async () => {
+    const initiator = 'iqn.1993-08.org.debian:01:multi-host-1';
+    for (const [via, back] of [[0, 1], [1, 0]] as const) {
+      const { id, host } = await createOn(admin[via]!, `attach-${via}`);
+      const { attId, ci } = await attach(admin[via]!, id, initiator);
+      assert.equal(ci.target_portal, `127.0.0.1:${hostProc(host).iscsiPort}`);
+      const io = await qemuIo(qemuTarget(ci, initiator), ['write -P 0x5a 0 64k', 'read -P 0x5a 0 64k']);
+      assert.equal(io.code, 0, io.stdout + io.stderr);
+      assert.doesNotMatch(io.stdout, /Pattern verification failed/);
+      assert.equal((await admin[back]!.volume(id)).status, 'in-use');
+      const del = await admin[back]!.call('DELETE', `/attachments/${attId}`);
+      assert.equal(del.status, 200, JSON.stringify(del.body));
+      assert.equal((await admin[via]!.volume(id)).status, 'available');
+      // The host removed the target: the same login is refused now.
+      assert.notEqual((await iscsiInq(lunUrl(ci), initiator)).code, 0);
+    }
+  });
+
+  it('openstack volume service list shows both hosts and both API processes\' schedulers, up', async () => {
+    const osc = noauthOpenstack(cluster.apis[1]!.url);
+    const r = await osc('volume', 'service', 'list', '--long', '-f', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as { Binary: string; Host: string; State: string; Status: string }[];
+    const volumeHosts = rows.filter((s) => s.Binary === 'cinder-volume').map((s) => [s.Host, s.State, s.Status]);
+    assert.deepEqual(volumeHosts.sort(), [['host-a@file', 'up', 'enabled'], ['host-b@file', 'up', 'enabled']]);
+    const schedulers = rows.filter((s) => s.Binary === 'cinder-scheduler').map((s) => s.Host);
+    assert.deepEqual(schedulers.sort(), ['api-0', 'api-1']);
+    const pools = await admin[0]!.call('GET', '/scheduler-stats/get_pools');
+    assert.deepEqual(pools.body.pools.map((p: { name: string }) => p.name).sort(), ['host-a@file#file', 'host-b@file#file']);
+  });
+
+  it('a host killed with SIGKILL shows down, new volumes go to the other; restarted, its exports serve the initiator again', async () => {
+    const initiator = 'iqn.1993-08.org.debian:01:multi-host-2';
+    // A volume on host-b attached with data on it, then host-b dies.
+    let victim = await createOn(admin[0]!, 'victim');
+    for (let i = 0; victim.host !== 'host-b' && i < 4; i++) victim = await createOn(admin[i % 2]!, `victim-${i}`);
+    assert.equal(victim.host, 'host-b');
+    const { attId, ci } = await attach(admin[0]!, victim.id, initiator);
+    const write = await qemuIo(qemuTarget(ci, initiator), ['write -P 0xc3 0 128k']);
+    assert.equal(write.code, 0, write.stdout + write.stderr);
+    const b = hostProc('host-b');
+    await b.proc.kill9();
+
+    const osc = noauthOpenstack(cluster.apis[0]!.url);
+    const stateOfB = async () => {
+      const r = await osc('volume', 'service', 'list', '--service', 'cinder-volume', '-f', 'json');
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { Host: string; State: string }[]).find((s) => s.Host === 'host-b@file')?.State;
+    };
+    await waitFor('host-b to show down', async () => (await stateOfB()) === 'down', SERVICE_DOWN_SECONDS * 1000 * 5);
+    for (let i = 0; i < 4; i++) assert.equal((await createOn(admin[i % 2]!, `after-kill-${i}`)).host, 'host-a');
+    // Its volume still shows attached: the attachment is not the host's to drop.
+    assert.equal((await admin[1]!.volume(victim.id)).status, 'in-use');
+
+    await cluster.restartHost(b);
+    await waitFor('host-b to show up again', async () => (await stateOfB()) === 'up', SERVICE_DOWN_SECONDS * 1000 * 5);
+    // The restarted host restored the export with the same portal, IQN and CHAP: the initiator reads its data.
+    const read = await qemuIo(qemuTarget(ci, initiator), ['read -P 0xc3 0 128k']);
+    assert.equal(read.code, 0, read.stdout + read.stderr);
+    assert.doesNotMatch(read.stdout, /Pattern verification failed/);
+    // And it takes new volumes again (it has the least provisioned now).
+    const next = await createOn(admin[1]!, 'after-restart');
+    assert.equal(next.host, 'host-b');
+    const del = await admin[1]!.call('DELETE', `/attachments/${attId}`);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal((await admin[0]!.volume(victim.id)).status, 'available');
+  });
+});
