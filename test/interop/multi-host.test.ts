@@ -26,7 +26,14 @@ describe('two API processes and two volume hosts on one database', () => {
 
   before(async () => {
     dir = await makeTempDir('embervol-multihost-');
-    cluster = await startCluster({ database: `sqlite:${join(dir.path, 'shared.sqlite')}`, root: dir.path, hostNames: HOSTS, apiCount: 2 });
+    cluster = await startCluster({
+      database: `sqlite:${join(dir.path, 'shared.sqlite')}`,
+      root: dir.path,
+      hostNames: HOSTS,
+      apiCount: 2,
+      // Short task leases so that a create cut off by a killed API process is finished by its host's reconciler soon.
+      extraArgs: ['--lease-task-seconds', '3', '--reconcile-interval-seconds', '1'],
+    });
     // Admin (to see os-vol-host-attr:host and os-services), at the attachments API's microversion.
     admin = cluster.apis.map((a) => new CinderApi(a.url, 'admin', 'admin', '3.44'));
     const unlimited = await admin[0]!.call('PUT', '/os-quota-sets/admin', { quota_set: { volumes: -1, gigabytes: -1, snapshots: -1 } });
@@ -164,5 +171,30 @@ describe('two API processes and two volume hosts on one database', () => {
     const del = await admin[1]!.call('DELETE', `/attachments/${attId}`);
     assert.equal(del.status, 200, JSON.stringify(del.body));
     assert.equal((await admin[0]!.volume(victim.id)).status, 'available');
+  });
+
+  it('an API process killed mid-request leaves no half state: the other serves, every accepted create finishes', async () => {
+    const victim = admin[0]!;
+    const creates = Array.from({ length: 16 }, (_, i) => victim.call('POST', '/volumes', { volume: { size: 1, name: `midkill-${i}` } }));
+    // Killed while requests are in flight: some answered, some cut off before or after their row committed.
+    await Promise.race(creates);
+    await cluster.apis[0]!.kill9();
+    const settled = await Promise.allSettled(creates);
+    const accepted = settled.flatMap((r) => (r.status === 'fulfilled' && r.value.status === 202 ? [r.value.body.volume.id as string] : []));
+    assert.ok(accepted.length >= 1);
+    const survivor = admin[1]!;
+    const mine = async () =>
+      ((await survivor.call('GET', '/volumes/detail?all_tenants=1')).body.volumes as any[]).filter((v) => String(v.name).startsWith('midkill-'));
+    // Every create whose row committed (answered or not) ends available on its host, with its file; none stays creating.
+    const done = await waitFor('every cut-off create to finish', async () => {
+      const vs = await mine();
+      return vs.every((v) => v.status === 'available') ? vs : null;
+    }, 60_000);
+    for (const id of accepted) assert.ok(done.some((v) => v.id === id), `accepted volume ${id} is missing`);
+    for (const v of done) assert.ok(existsSync(volumeFile(String(v['os-vol-host-attr:host']).split('@')[0], v.id)));
+    // The killed process comes back and serves the same volumes.
+    await cluster.restartApi(0);
+    admin[0] = new CinderApi(cluster.apis[0]!.url, 'admin', 'admin', '3.44');
+    assert.equal((await admin[0].volume(accepted[0]!)).status, 'available');
   });
 });
