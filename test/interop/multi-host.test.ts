@@ -32,7 +32,8 @@ describe('two API processes and two volume hosts on one database', () => {
       hostNames: HOSTS,
       apiCount: 2,
       // Short task leases so that a create cut off by a killed API process is finished by its host's reconciler soon.
-      extraArgs: ['--lease-task-seconds', '3', '--reconcile-interval-seconds', '1'],
+      // Short leases so that what a dead host or a killed API process left in an interim state moves on soon.
+      extraArgs: ['--lease-task-seconds', '3', '--lease-attaching-seconds', '8', '--reconcile-interval-seconds', '1'],
     });
     // Admin (to see os-vol-host-attr:host and os-services), at the attachments API's microversion.
     admin = cluster.apis.map((a) => new CinderApi(a.url, 'admin', 'admin', '3.44'));
@@ -51,6 +52,15 @@ describe('two API processes and two volume hosts on one database', () => {
   async function createOn(api: CinderApi, name: string): Promise<{ id: string; host: string }> {
     const id = await api.createVolume(1, { name });
     return { id, host: await hostOf(api, id) };
+  }
+
+  /** A new volume that placement put on `host` (placement alternates between equal hosts). */
+  async function createOnHost(host: string, name: string): Promise<{ id: string; host: string }> {
+    for (let i = 0; i < 6; i++) {
+      const made = await createOn(admin[i % 2]!, `${name}-${i}`);
+      if (made.host === host) return made;
+    }
+    throw new Error(`no new volume landed on ${host}`);
   }
 
   /** Reserve, connect and complete through `api`: the attachment id and connection_info. */
@@ -139,10 +149,11 @@ describe('two API processes and two volume hosts on one database', () => {
   it('a host killed with SIGKILL shows down, new volumes go to the other; restarted, its exports serve the initiator again', async () => {
     const initiator = 'iqn.1993-08.org.debian:01:multi-host-2';
     // A volume on host-b attached with data on it, then host-b dies.
-    let victim = await createOn(admin[0]!, 'victim');
-    for (let i = 0; victim.host !== 'host-b' && i < 4; i++) victim = await createOn(admin[i % 2]!, `victim-${i}`);
-    assert.equal(victim.host, 'host-b');
+    const victim = await createOnHost('host-b', 'victim');
     const { attId, ci } = await attach(admin[0]!, victim.id, initiator);
+    // And one reserved by a client that never finishes (os-reserve): its lease must run out without host-b.
+    const reserved = await createOnHost('host-b', 'reserved');
+    assert.equal((await admin[1]!.action(reserved.id, 'os-reserve')).status, 202);
     const write = await qemuIo(qemuTarget(ci, initiator), ['write -P 0xc3 0 128k']);
     assert.equal(write.code, 0, write.stdout + write.stderr);
     const b = hostProc('host-b');
@@ -158,6 +169,9 @@ describe('two API processes and two volume hosts on one database', () => {
     for (let i = 0; i < 4; i++) assert.equal((await createOn(admin[i % 2]!, `after-kill-${i}`)).host, 'host-a');
     // Its volume still shows attached: the attachment is not the host's to drop.
     assert.equal((await admin[1]!.volume(victim.id)).status, 'in-use');
+    // The reservation expires by its lease although its host is down: the API processes roll it back.
+    await waitFor('the reservation on the dead host to expire', async () => (await admin[0]!.volume(reserved.id)).status === 'available', 60_000);
+    assert.equal(b.proc.child.exitCode ?? b.proc.child.signalCode, 'SIGKILL');
 
     await cluster.restartHost(b);
     await waitFor('host-b to show up again', async () => (await stateOfB()) === 'up', SERVICE_DOWN_SECONDS * 1000 * 5);
