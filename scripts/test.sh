@@ -9,3 +9,6 @@ fi
 npm run --silent typecheck
 npm run --silent lint:layers
 npm test
+# The store, workflow and HTTP suites once more on PostgreSQL (a private cluster per test file, a fresh database
+# per store: test/support/database.ts).
+EMBERVOL_TEST_DATABASE=postgres npm test -- test/store test/workflow test/http

@@ -79,7 +79,7 @@ export const optionHelp: Record<OptionName, string> = {
   iscsiPortal: 'HOST:PORT of the iSCSI portal that initiators connect to (default 127.0.0.1:3260)',
   target: `iSCSI target: ${TARGETS.join(' | ')} (default builtin)`,
   auth: 'authentication: noauth (X-Auth-Token "user:project"; see README) | keystone (needs the keystone* options)',
-  database: 'database URL: sqlite:PATH or a SQLite file path (default <data-dir>/embervol.sqlite)',
+  database: 'database URL: postgres://USER@HOST:PORT/DB[?pool_size=N], sqlite:PATH or a SQLite file path (default <data-dir>/embervol.sqlite)',
   iqnPrefix: 'prefix of target IQNs (default iqn.2010-10.org.openstack:)',
   tgtManage: 'tgt target: start and supervise a private tgtd (default true)',
   tgtControlPort: 'tgt target: tgtd control port (default 3261 for a private tgtd)',
@@ -222,7 +222,7 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
     iscsiPortal: parseHostPort(String(raw.iscsiPortal ?? '127.0.0.1:3260'), 'iscsi-portal'),
     target: oneOf(raw.target ?? 'builtin', TARGETS, 'target'),
     auth,
-    // A URL (sqlite:PATH) or a path; the store parses it (store/index.ts openStore).
+    // A URL (postgres://..., sqlite:PATH) or a path; the store parses it (store/index.ts openStore).
     database: raw.database !== undefined ? String(raw.database) : join(dataDir, 'embervol.sqlite'),
     iqnPrefix: String(raw.iqnPrefix ?? 'iqn.2010-10.org.openstack:'),
     tgtManage: asBool(raw.tgtManage ?? true, 'tgt-manage'),

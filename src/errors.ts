@@ -32,3 +32,16 @@ export const invalidVolume = (why: string) => new CinderFault(400, `Invalid volu
 export const invalidInput = (why: string) => new CinderFault(400, `Invalid input received: ${why}`);
 export const volumeNotFound = (id: string) => new CinderFault(404, `Volume ${id} could not be found.`);
 export const forbidden = (rule: string) => new CinderFault(403, `Policy doesn't allow ${rule} to be performed.`);
+
+/**
+ * The database cannot be reached (connection refused, dropped or timed out): nothing of the request was committed
+ * and the same request may succeed later. The store throws it (store/dialects/postgres.ts); the API answers 503
+ * with a Retry-After hint (http/faults.ts). It lives here, beside CinderFault, so the HTTP layer can name it
+ * without importing the store.
+ */
+export class StoreUnavailable extends Error {
+  constructor(cause: unknown, message = 'The database is unavailable; retry the request later.') {
+    super(message, { cause });
+    this.name = 'StoreUnavailable';
+  }
+}

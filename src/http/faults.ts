@@ -1,7 +1,10 @@
 // Every error leaves as Cinder's fault body; anything unexpected is a logged 500 without details.
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { CinderFault } from '../errors.js';
+import { CinderFault, StoreUnavailable } from '../errors.js';
 import type { Logger } from '../log.js';
+
+/** Seconds a client is told to wait when the database is unreachable: about one reconnect attempt. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 export const SERVER_ERROR_MESSAGE = 'The server has either erred or is incapable of performing the requested operation.';
 
@@ -28,6 +31,14 @@ export function toFault(err: unknown): CinderFault | null {
 
 export function installFaultHandlers(app: FastifyInstance, logger: Logger): void {
   app.setErrorHandler((err, request, reply) => {
+    if (err instanceof StoreUnavailable) {
+      // Nothing was committed (a transaction without its COMMIT rolls back), so the same request may simply be
+      // sent again; Retry-After says when, the header Cinder's faults carry when a later retry may succeed
+      // (cinder/api/openstack/wsgi.py Fault, OverLimitFault).
+      logger.warn({ reqId: request.id, err: err.cause }, 'database unavailable');
+      const f = new CinderFault(503, err.message);
+      return reply.code(503).header('retry-after', String(STORE_RETRY_AFTER_SECONDS)).type('application/json').send(f.body());
+    }
     const fault = toFault(err);
     if (fault) {
       if (fault.status >= 500) logger.error({ reqId: request.id, err }, 'request failed');

@@ -10,6 +10,11 @@ export interface OpenDatabase {
    * (PostgreSQL SQLSTATE 40001 / 40P01). The store's transaction helper retries those.
    */
   isSerializationFailure(err: unknown): boolean;
+  /**
+   * Runs fn (the migrations) holding a lock that a second process opening the same database waits for, on one
+   * connection that fn must use for all its work.
+   */
+  withMigrationLock<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Releases the connection(s) and leaves the database self-contained. */
   close(): Promise<void>;
 }

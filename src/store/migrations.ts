@@ -1,7 +1,7 @@
 // Versioned schema migrations. Each runs once, inside a transaction, and records itself in
 // embervol_migrations. Only the kysely schema builder and portable column types are used, so the
 // same list runs unchanged on PostgreSQL. Never edit a migration that has shipped: append a new one.
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { dbBool, nowTimestamp } from './schema.js';
 
 export interface Migration {
@@ -434,6 +434,22 @@ export const migrations: Migration[] = [
         .execute();
       // A type has at most one QoS spec (Cinder's volume_types.qos_specs_id).
       await db.schema.alterTable('volume_types').addColumn('qos_specs_id', 'varchar(36)').execute();
+    },
+  },
+  {
+    version: 60,
+    name: 'names and descriptions as long as their trimmed length allows',
+    async up(db) {
+      // Cinder checks a name's or description's length after trimming (cinder/api/validation/validators.py
+      // _validate_string_length, remove_whitespaces) and stores the value as sent, so " <255 characters> " is
+      // valid and 257 long. SQLite never enforces a varchar length; PostgreSQL does, so there the columns become
+      // text. On SQLite the declared type changes nothing and ALTER COLUMN does not exist: nothing to do.
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      for (const table of ['volumes', 'snapshots'] as const) {
+        for (const column of ['name', 'description']) {
+          await db.schema.alterTable(table).alterColumn(column, (c) => c.setDataType('text')).execute();
+        }
+      }
     },
   },
 ];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { buildApp } from '../../src/http/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
 import { FileBackend } from '../../src/backends/file.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
 import { createVolumeHost } from '../../src/host/local-host.js';
@@ -28,7 +29,7 @@ let stopHost: () => Promise<void>;
 before(async () => {
   dir = await makeTempDir('embervol-qos-');
   const logger = silentLogger();
-  store = await openStore({ url: join(dir.path, 'db.sqlite') });
+  store = await openStore({ url: await freshDatabaseUrl(dir.path) });
   const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger });
   const host = createVolumeHost({ backend: new FileBackend(join(dir.path, 'volumes')), target, logger, hostName: 'qos-host', portals: [] });
   await host.start();

@@ -1,16 +1,19 @@
-// The store on a real SQLite file: durable settings, migrations that run once, and compare-and-swap updates.
+// The store on the engine under test (test/support/database.ts): migrations that run once, compare-and-swap
+// updates; and SQLite's own settings and URL forms on a real SQLite file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import { openStore } from '../../src/store/index.js';
+import { StoreUnavailable } from '../../src/errors.js';
 import * as volumes from '../../src/store/volumes.js';
 import * as attachments from '../../src/store/attachments.js';
 import * as types from '../../src/store/volume-types.js';
 import { DEFAULT_TYPE_NAME, migrations, runMigrations, type Migration } from '../../src/store/migrations.js';
-import { dbBool, nowTimestamp } from '../../src/store/schema.js';
+import { dbBool, nowTimestamp, toBool } from '../../src/store/schema.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 let dir: TempDir;
 before(async () => {
@@ -48,14 +51,14 @@ test('opens in WAL mode with synchronous=FULL and foreign keys on', async () => 
 });
 
 test('migrations run once: a reopen applies nothing and keeps the data', async () => {
-  const path = join(dir.path, 'reopen.sqlite');
-  const first = await openStore({ url: path });
+  const url = await freshDatabaseUrl(dir.path, 'reopen');
+  const first = await openStore({ url });
   assert.deepEqual(first.appliedMigrations, migrations.map((m) => m.version));
   const id = randomUUID();
   await volumes.insertVolume(first.db, newVolume(id));
   await first.close();
 
-  const second = await openStore({ url: path });
+  const second = await openStore({ url });
   try {
     assert.deepEqual(second.appliedMigrations, []);
     assert.ok(await volumes.findVolume(second.db, id));
@@ -69,8 +72,7 @@ test('migrations run once: a reopen applies nothing and keeps the data', async (
 });
 
 test('a failing migration leaves no trace (it runs in a transaction)', async () => {
-  const path = join(dir.path, 'failing.sqlite');
-  const store = await openStore({ url: path });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path, 'failing') });
   try {
     const broken: Migration = {
       version: 99,
@@ -91,7 +93,7 @@ test('a failing migration leaves no trace (it runs in a transaction)', async () 
 });
 
 test('casVolume changes the row only when every expectation holds', async () => {
-  const store = await openStore({ url: join(dir.path, 'cas.sqlite') });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path, 'cas') });
   try {
     const id = randomUUID();
     await volumes.insertVolume(store.db, newVolume(id));
@@ -114,7 +116,7 @@ test('casVolume changes the row only when every expectation holds', async () => 
 });
 
 test('status derivation: first non-error attach_status of live rows wins (as Cinder derives it)', async () => {
-  const store = await openStore({ url: join(dir.path, 'derive.sqlite') });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path, 'derive') });
   try {
     const id = randomUUID();
     await volumes.insertVolume(store.db, newVolume(id, 'detaching'));
@@ -150,7 +152,7 @@ test('status derivation: first non-error attach_status of live rows wins (as Cin
 });
 
 test('unreserve is one statement: attaching -> in-use with a live attachment, else available; other states untouched', async () => {
-  const store = await openStore({ url: join(dir.path, 'unreserve.sqlite') });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path, 'unreserve') });
   try {
     const plain = randomUUID();
     await volumes.insertVolume(store.db, newVolume(plain, 'attaching'));
@@ -172,20 +174,21 @@ test('unreserve is one statement: attaching -> in-use with a live attachment, el
 });
 
 test('volume type names are unique among live types only', async () => {
-  const store = await openStore({ url: join(dir.path, 'types.sqlite') });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path, 'types') });
   try {
     const a = randomUUID();
     await types.insertType(store.db, { id: a, name: 'gold', description: null, isPublic: true });
-    await assert.rejects(types.insertType(store.db, { id: randomUUID(), name: 'gold', description: null, isPublic: true }), /UNIQUE/);
+    // SQLite: "UNIQUE constraint failed"; PostgreSQL: "duplicate key value violates unique constraint".
+    await assert.rejects(types.insertType(store.db, { id: randomUUID(), name: 'gold', description: null, isPublic: true }), /unique constraint/i);
     await types.softDeleteType(store.db, a);
     await types.insertType(store.db, { id: randomUUID(), name: 'gold', description: null, isPublic: true });
-    assert.equal((await types.findTypeByName(store.db, 'gold'))!.deleted, 0);
+    assert.equal(toBool((await types.findTypeByName(store.db, 'gold'))!.deleted), false);
   } finally {
     await store.close();
   }
 });
 
-test('openStore takes sqlite:PATH or a bare path to the same file, and refuses what it cannot open yet', async () => {
+test('openStore takes sqlite:PATH or a bare path to the same file, and refuses what it cannot open', async () => {
   const path = join(dir.path, 'url.sqlite');
   const byUrl = await openStore({ url: `sqlite:${path}` });
   const id = randomUUID();
@@ -197,6 +200,7 @@ test('openStore takes sqlite:PATH or a bare path to the same file, and refuses w
   } finally {
     await byPath.close();
   }
-  await assert.rejects(openStore({ url: 'postgres://embervol@localhost/embervol' }), /PostgreSQL store is not built yet/);
+  // Port 1 on loopback refuses: the store reports the database as unavailable (503 at the API), not a crash.
+  await assert.rejects(openStore({ url: 'postgres://embervol@127.0.0.1:1/embervol' }), StoreUnavailable);
   await assert.rejects(openStore({ url: 'mysql://localhost/embervol' }), /unknown database URL scheme "mysql:"/);
 });

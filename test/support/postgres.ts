@@ -9,10 +9,10 @@
 // creates; otherwise it belongs to the caller. The cluster trusts local connections (it listens on loopback
 // only and lives as long as the test file) and runs with fsync off: tests check behaviour, never durability of
 // the PostgreSQL files themselves.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +28,12 @@ export interface PostgresCluster {
   adminUrl: string;
   /** A fresh, empty database; its URL. */
   createDatabase(): Promise<string>;
+  /** Stops the server (pg_ctl stop -m fast) and keeps its data, to test an outage; start() brings it back on the same port. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
   stop(): Promise<void>;
+  /** stop(), synchronously: for a process 'exit' handler, where nothing asynchronous runs any more. */
+  stopSync(): void;
 }
 
 /** The directory of initdb and pg_ctl, the newest installed major version; null when the package is missing. */
@@ -51,13 +56,15 @@ export async function startPostgres(): Promise<PostgresCluster> {
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
-  const asOwner = (cmd: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args);
+  const command = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+  const asOwner = (cmd: string, args: string[]) => run(...command(cmd, args));
   const data = join(dir, 'data');
   await asOwner('initdb', ['-D', data, '-U', SUPERUSER, '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const port = await findFreePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
-  await asOwner('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '60', 'start']);
+  const pgStart = () => asOwner('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '60', 'start']);
+  await pgStart();
   const adminUrl = `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
   let stopped = false;
   return {
@@ -74,11 +81,27 @@ export async function startPostgres(): Promise<PostgresCluster> {
       }
       return `postgres://${SUPERUSER}@127.0.0.1:${port}/${name}`;
     },
+    async pause() {
+      await asOwner('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    async start() {
+      await pgStart();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       await asOwner('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
+    },
+    stopSync() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        execFileSync(...command('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']), { stdio: 'ignore' });
+      } catch {
+        // Already stopped (a paused cluster): the directory still goes.
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,5 @@
-// Shared setup for store, workflow and HTTP tests: a real SQLite file in a fresh temp dir, a workflow,
+// Shared setup for store, workflow and HTTP tests: a fresh database on the engine under test (a SQLite file in a
+// fresh temp dir, or PostgreSQL: test/support/database.ts), a workflow,
 // and either the real volume host (file backend + private tgtd) or a recording host for tests that
 // only check bookkeeping (status, rows, messages) and never need bytes or a target.
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import type { RequestContext } from '../../src/workflow/context.js';
 import { MAX_VERSION } from '../../src/workflow/context.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { freshDatabaseUrl } from '../support/database.js';
 import { startPrivateTgt, type PrivateTgt } from '../support/tgtd.js';
 
 export interface HostCall {
@@ -178,7 +180,7 @@ export interface Env {
 export async function makeEnv(opts: { real?: boolean; logger?: Logger; cinderQuotas?: boolean } = {}): Promise<Env> {
   const dir = await makeTempDir();
   const logger = opts.logger ?? silentLogger();
-  const store = await openStore({ url: join(dir.path, 'embervol.sqlite') });
+  const store = await openStore({ url: await freshDatabaseUrl(dir.path) });
   if (!opts.cinderQuotas) {
     // Tests of other features create far more than Cinder's default 10 volumes in one project; they run with
     // the default quota class lifted (as `cinder quota-class-update default` would). Quota tests ask for

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { CinderFault } from '../../src/errors.js';
-import { openStore } from '../../src/store/index.js';
+import { openDatabase, openStore } from '../../src/store/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
 import { migrations, runMigrations } from '../../src/store/migrations.js';
-import { openSqlite } from '../../src/store/dialects/sqlite.js';
 import * as volumes from '../../src/store/volumes.js';
 import { dbBool, nowTimestamp } from '../../src/store/schema.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
@@ -93,8 +93,8 @@ test('an extend cut off by a crash is finished by the reconciler with its charge
 test('migration 40 charges the volumes that existed before quotas', async () => {
   const dir = await makeTempDir();
   try {
-    const path = join(dir.path, 'old.sqlite');
-    const { db } = openSqlite(path);
+    const url = await freshDatabaseUrl(dir.path, 'old');
+    const { db } = openDatabase(url);
     await runMigrations(db, migrations.filter((m) => m.version < 40));
     const row = (project: string, size: number, deleted: boolean, pending: number | null = null) => ({
       id: randomUUID(), project_id: project, user_id: 'u', name: null, description: null, size, status: 'available', attach_status: 'detached',
@@ -104,7 +104,7 @@ test('migration 40 charges the volumes that existed before quotas', async () => 
     });
     for (const r of [row('a', 2, false), row('a', 3, false, 5), row('a', 7, true), row('b', 1, false)]) await db.insertInto('volumes').values(r).execute();
     await db.destroy();
-    const store = await openStore({ url: path });
+    const store = await openStore({ url });
     try {
       assert.deepEqual(store.appliedMigrations.filter((v) => v >= 40 && v < 50), [40, 41, 42]);
       const stored = usageFingerprint(await storedUsage(store.db));

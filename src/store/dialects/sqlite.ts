@@ -40,6 +40,8 @@ export function openSqlite(path: string): OpenDatabase {
     db,
     // BEGIN IMMEDIATE never lets two writers interleave, so no transaction fails for a conflict.
     isSerializationFailure: () => false,
+    // One connection, and each migration's BEGIN IMMEDIATE already excludes a second process.
+    withMigrationLock: (fn) => fn(db),
     async close() {
       // Fold the WAL back into the main file so a stopped service leaves one self-contained file.
       try {

@@ -1,0 +1,92 @@
+// The PostgreSQL dialect (store/dialects/postgres.ts) on a private cluster: openStore takes a postgres:// URL,
+// migrations run once also when two processes open one fresh database at the same moment, the pool is bounded,
+// and numbers and booleans read back as the repositories expect.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { openStore } from '../../src/store/index.js';
+import { migrations } from '../../src/store/migrations.js';
+import * as volumes from '../../src/store/volumes.js';
+import { addUsage, TOTAL } from '../../src/store/quotas.js';
+import { dbBool, nowTimestamp, toBool } from '../../src/store/schema.js';
+import { startPostgres, type PostgresCluster } from '../support/postgres.js';
+
+let cluster: PostgresCluster;
+before(async () => {
+  cluster = await startPostgres();
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+function newVolume(id = randomUUID()): volumes.NewVolume {
+  return {
+    id, project_id: 'p', user_id: 'u', name: null, description: null, size: 3, status: 'available', attach_status: 'detached',
+    multiattach: dbBool(true), bootable: dbBool(false), volume_type_id: null, availability_zone: 'nova', host: 'h',
+    provider_location: null, provider_auth: null, migration_status: null, encryption_key_id: null,
+    created_at: nowTimestamp(), updated_at: null, deleted_at: null, deleted: dbBool(false),
+  };
+}
+
+test('openStore opens a postgres:// URL, migrates it once, and a reopen applies nothing and keeps the data', async () => {
+  const url = await cluster.createDatabase();
+  const first = await openStore({ url });
+  assert.deepEqual(first.appliedMigrations, migrations.map((m) => m.version));
+  const id = randomUUID();
+  await volumes.insertVolume(first.db, newVolume(id));
+  await first.close();
+  const second = await openStore({ url: url.replace(/^postgres:/, 'postgresql:') });
+  try {
+    assert.deepEqual(second.appliedMigrations, []);
+    const row = await volumes.findVolume(second.db, id);
+    assert.ok(row);
+    assert.equal(row.size, 3);
+    assert.equal(toBool(row.multiattach), true);
+    assert.equal(toBool(row.bootable), false);
+  } finally {
+    await second.close();
+  }
+});
+
+test('two opens at once on one fresh database: every migration is applied exactly once, by one of them', async () => {
+  const url = await cluster.createDatabase();
+  const [a, b] = await Promise.all([openStore({ url }), openStore({ url })]);
+  try {
+    const all = migrations.map((m) => m.version);
+    assert.deepEqual([...a.appliedMigrations, ...b.appliedMigrations].sort((x, y) => x - y), all);
+    const recorded = await a.db.selectFrom('embervol_migrations').select('version').orderBy('version').execute();
+    assert.deepEqual(recorded.map((r) => r.version), all);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('the pool is bounded: pool_size=2 runs 8 concurrent statements on at most 2 server connections', async () => {
+  const store = await openStore({ url: `${await cluster.createDatabase()}?pool_size=2` });
+  try {
+    const pids = await Promise.all(
+      Array.from({ length: 8 }, () => sql<{ pid: number }>`select pg_backend_pid() as pid, pg_sleep(0.05)`.execute(store.db).then((r) => r.rows[0]!.pid)),
+    );
+    assert.ok(new Set(pids).size <= 2, `backends used: ${[...new Set(pids)].join(', ')}`);
+    assert.ok(new Set(pids).size >= 1);
+  } finally {
+    await store.close();
+  }
+  await assert.rejects(openStore({ url: `${await cluster.createDatabase()}?pool_size=zero` }), /pool_size must be a positive integer/);
+});
+
+test('bigint quota figures and count(*) read back as numbers, as on SQLite', async () => {
+  const store = await openStore({ url: await cluster.createDatabase() });
+  try {
+    assert.equal(await addUsage(store.db, 'p', { resource: 'gigabytes', typeId: TOTAL }, 7, -1), true);
+    const row = await store.db.selectFrom('quota_usages').select('in_use').where('project_id', '=', 'p').executeTakeFirstOrThrow();
+    assert.strictEqual(row.in_use, 7);
+    await volumes.insertVolume(store.db, newVolume());
+    const { n } = await store.db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.strictEqual(n, 1);
+  } finally {
+    await store.close();
+  }
+});
