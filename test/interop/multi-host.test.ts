@@ -1,8 +1,9 @@
 // Scale-out on one machine (issue 14; ../shared/DESIGN.md "Scale-out"): two volume hosts and two API processes,
-// real child processes sharing one database. Volumes land on both hosts; a reserve storm split across the API
-// processes has one winner; a volume attached through one API process (real initiator I/O) is detached through
-// the other; the openstack CLI lists both hosts; a host killed with SIGKILL shows down, new volumes go to the
-// other, and once restarted it restores its exports so the attached initiator reads its data again.
+// real child processes sharing one PostgreSQL (a private cluster, test/support/postgres.ts). Volumes land on both
+// hosts; a reserve storm split across the API processes has one winner; a volume attached through one API process
+// (real initiator I/O) is detached through the other; the openstack CLI lists both hosts; a host killed with
+// SIGKILL shows down, new volumes go to the other, and once restarted it restores its exports so the attached
+// initiator reads its data again; an API process killed mid-request leaves nothing half-done.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,19 +16,22 @@ import { lunUrl, qemuTarget, type FlatConnectionInfo } from './attachments-initi
 import { qemuIo } from '../support/qemu.js';
 import { iscsiInq } from '../support/libiscsi.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { startPostgres, type PostgresCluster } from '../support/postgres.js';
 import { waitFor } from '../support/wait.js';
 
 const HOSTS = ['host-a', 'host-b'];
 
-describe('two API processes and two volume hosts on one database', () => {
+describe('two API processes and two volume hosts on one PostgreSQL', () => {
   let dir: TempDir;
+  let pg: PostgresCluster;
   let cluster: Cluster;
   let admin: CinderApi[];
 
   before(async () => {
     dir = await makeTempDir('embervol-multihost-');
+    pg = await startPostgres();
     cluster = await startCluster({
-      database: `sqlite:${join(dir.path, 'shared.sqlite')}`,
+      database: await pg.createDatabase(),
       root: dir.path,
       hostNames: HOSTS,
       apiCount: 2,
@@ -42,6 +46,7 @@ describe('two API processes and two volume hosts on one database', () => {
   });
   after(async () => {
     await cluster?.stop();
+    await pg?.stop();
     await dir?.cleanup();
   });
 
