@@ -1,7 +1,8 @@
 // Placement across volume hosts (workflow/services.ts placeVolume): every volume service registered in the services
 // table is a candidate; the filters are Cinder's (up, enabled, zone, capabilities, room) and the weight its
 // CapacityWeigher's. The other hosts here are registered rows, as a host process would write them; their bytes
-// are never reached (no RPC secret in this process), so a volume placed there ends in error, never stuck.
+// are never reached (no RPC secret in this process), so a volume placed there stays creating under its task lease,
+// for that host's reconciler to finish when it is back (host-faults.ts isHostUnreachable).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -34,13 +35,16 @@ async function register(host: string, zone: string, caps: Record<string, unknown
 
 const hostOf = async (id: string) => (await api.call('GET', `/volumes/${id}`, undefined, { 'OpenStack-API-Version': 'volume 3.0' })).body.volume['os-vol-host-attr:host'];
 
-test('a type naming another volume_backend_name goes to the host that reports it; unreachable, the volume errors', async () => {
+test('a type naming another volume_backend_name goes to the host that reports it; unreachable, the create waits for it', async () => {
   await register('fast-host', 'nova', { volume_backend_name: 'fast' });
   await api.call('POST', '/types', { volume_type: { name: 'fast', extra_specs: { volume_backend_name: 'fast' } } });
   const id = await api.create({ volume_type: 'fast' });
   assert.equal(await hostOf(id), 'fast-host@file#file');
   const v = (await api.call('GET', `/volumes/${id}`)).body.volume;
-  assert.equal(v.status, 'error');
+  assert.equal(v.status, 'creating');
+  // No driver-failure message: nothing failed, the host was not there.
+  const messages = (await api.call('GET', '/messages', undefined, { 'OpenStack-API-Version': 'volume 3.3' })).body.messages.filter((m: any) => m.resource_uuid === id);
+  assert.deepEqual(messages, []);
 });
 
 test('a zone another host is in is valid and places there; an unknown zone is refused', async () => {

@@ -159,6 +159,9 @@ describe('two API processes and two volume hosts on one PostgreSQL', () => {
     // And one reserved by a client that never finishes (os-reserve): its lease must run out without host-b.
     const reserved = await createOnHost('host-b', 'reserved');
     assert.equal((await admin[1]!.action(reserved.id, 'os-reserve')).status, 202);
+    // And two more: one to attach and one to delete while host-b is gone.
+    const toAttach = await createOnHost('host-b', 'to-attach');
+    const toDelete = await createOnHost('host-b', 'to-delete');
     const write = await qemuIo(qemuTarget(ci, initiator), ['write -P 0xc3 0 128k']);
     assert.equal(write.code, 0, write.stdout + write.stderr);
     const b = hostProc('host-b');
@@ -174,6 +177,21 @@ describe('two API processes and two volume hosts on one PostgreSQL', () => {
     for (let i = 0; i < 4; i++) assert.equal((await createOn(admin[i % 2]!, `after-kill-${i}`)).host, 'host-a');
     // Its volume still shows attached: the attachment is not the host's to drop.
     assert.equal((await admin[1]!.volume(victim.id)).status, 'in-use');
+    // An attach that needs the dead host is refused with 503 and leaves the volume as it was.
+    const refused = await admin[1]!.call('POST', '/attachments', {
+      attachment: { volume_uuid: toAttach.id, instance_uuid: randomUUID(), connector: { initiator, host: 'compute-1', ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false } },
+    });
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(refused.body.serviceUnavailable.message, /host is unavailable/);
+    const untouched = await admin[0]!.volume(toAttach.id);
+    assert.deepEqual([untouched.status, untouched.attachments], ['available', []]);
+    // A delete is accepted and waits for its host: deleting until host-b is back.
+    assert.equal((await admin[0]!.call('DELETE', `/volumes/${toDelete.id}`)).status, 202);
+    await waitFor('the delete to reach the host', async () => (await admin[1]!.volume(toDelete.id)).status === 'deleting');
+    // A copy of a volume on the dead host has no host to go to: No valid backend.
+    const clone = await admin[0]!.call('POST', '/volumes', { volume: { size: 1, source_volid: toAttach.id } });
+    assert.equal(clone.status, 202);
+    assert.equal((await admin[0]!.volume(clone.body.volume.id)).status, 'error');
     // The reservation expires by its lease although its host is down: the API processes roll it back.
     await waitFor('the reservation on the dead host to expire', async () => (await admin[0]!.volume(reserved.id)).status === 'available', 60_000);
     assert.equal(b.proc.child.exitCode ?? b.proc.child.signalCode, 'SIGKILL');
@@ -184,6 +202,9 @@ describe('two API processes and two volume hosts on one PostgreSQL', () => {
     const read = await qemuIo(qemuTarget(ci, initiator), ['read -P 0xc3 0 128k']);
     assert.equal(read.code, 0, read.stdout + read.stderr);
     assert.doesNotMatch(read.stdout, /Pattern verification failed/);
+    // Its startup pass finished the delete that waited for it.
+    await waitFor('the waiting delete to finish', async () => (await admin[0]!.call('GET', `/volumes/${toDelete.id}`)).status === 404);
+    assert.ok(!existsSync(volumeFile('host-b', toDelete.id)));
     // And it takes new volumes again (it has the least provisioned now).
     const next = await createOn(admin[1]!, 'after-restart');
     assert.equal(next.host, 'host-b');
