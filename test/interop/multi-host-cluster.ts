@@ -37,10 +37,12 @@ export interface ClusterOptions {
   apiCount: number;
   /** More serve options for every process (leases, reconcile interval). */
   extraArgs?: string[];
+  /** More environment for every process (EMBERVOL_* options). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
-  const env = { EMBERVOL_RPC_SECRET: randomBytes(24).toString('hex') };
+  const env = { ...opts.env, EMBERVOL_RPC_SECRET: randomBytes(24).toString('hex') };
   const common = [
     '--database', opts.database,
     '--report-interval-seconds', String(REPORT_INTERVAL_SECONDS),
