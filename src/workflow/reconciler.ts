@@ -15,8 +15,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
-import { volumeRef } from './loader.js';
-import { cleanupAfterDetach, restoreExport, restoreExports } from './exports.js';
+import { cleanupAfterDetach, dropUnusedExport, restoreExport, restoreExports } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
@@ -208,8 +207,8 @@ export function reconciler(deps: Deps) {
       }
       await step(report, 'remove orphan export', id, async () => {
         const row = await volumes.findVolume(db, id);
-        await host.disconnect(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
-        if (row?.provider_location) await volumes.updateVolume(db, id, { provider_location: null });
+        if (row) await dropUnusedExport(deps, row, null);
+        else await host.disconnect({ id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
         report.exportsRemoved++;
         log.warn({ volumeId: id }, 'removed a target that no live attachment needs');
       });

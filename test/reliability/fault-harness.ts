@@ -384,7 +384,12 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
         for (const iqn of seen.iqns) visible.add(iqn);
       }
       for (const iqn of visible) if (!expected.has(iqn)) violation(`${at}: initiator ${initiator} still sees target ${iqn} without a live attachment`);
-      for (const iqn of expected) if (!visible.has(iqn)) violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored)`);
+      for (const iqn of expected) {
+        if (visible.has(iqn)) continue;
+        const id = iqn.replace(/^.*volume-/, '');
+        const ev = ((await api.call('GET', `/volumes/${id}/events`)).body?.events ?? []) as any[];
+        violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored); last events: ${JSON.stringify(ev.slice(-5).map((e) => [e.action, e.from_status, e.to_status, e.reason, e.created_at]))}`);
+      }
       for (const v of mine.values()) {
         if (!v.attached) continue;
         const reads = v.data.map((d) => `read -P ${d.byte} ${d.offset} 64k`);
