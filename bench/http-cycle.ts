@@ -6,11 +6,11 @@ import { CinderApi } from '../test/interop/api-client.js';
 import { startServiceProcess } from '../test/interop/service-process.js';
 import { percentile, printTable } from './table.js';
 
-const CALLS = ['os-reserve', 'os-initialize_connection', 'os-attach', 'os-begin_detaching', 'os-terminate_connection', 'os-detach'] as const;
+export const CALLS = ['os-reserve', 'os-initialize_connection', 'os-attach', 'os-begin_detaching', 'os-terminate_connection', 'os-detach'] as const;
 
-type Samples = Record<(typeof CALLS)[number] | 'cycle', number[]>;
+export type Samples = Record<(typeof CALLS)[number] | 'cycle', number[]>;
 
-function emptySamples(): Samples {
+export function emptySamples(): Samples {
   return Object.fromEntries([...CALLS, 'cycle'].map((k) => [k, []])) as unknown as Samples;
 }
 

@@ -1,6 +1,7 @@
 // Entry point: `npm run bench -- <name> [options]`. Each benchmark prints Markdown tables.
 const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'http-cycle': () => import('./http-cycle.js'),
+  'control-plane': () => import('./control-plane.js'),
   datapath: () => import('./datapath.js'),
   'api-under-load': () => import('./api-under-load.js'),
   snapshots: () => import('./snapshots.js'),

@@ -18,6 +18,7 @@ import { remoteHostDirectory } from './host/directory.js';
 import { createRpcServer } from './host/rpc-server.js';
 import * as services from './store/services.js';
 import { createTargetDriver } from './targets/index.js';
+import { timedHost } from './util/phase-timings.js';
 
 export interface RunningService {
   /** Base URL of the API, e.g. http://127.0.0.1:8776 */
@@ -52,7 +53,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     // Volumes of other hosts are reached over their RPC endpoint, at the address they registered in the services table.
     const hosts = remoteHostDirectory({
-      local: host,
+      local: host ? timedHost(host) : null,
       secret: config.rpcSecret,
       lookup: (name) => services.volumeServiceAddress(store.db, name),
       cacheMs: config.reportIntervalMs,

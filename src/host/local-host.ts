@@ -10,7 +10,9 @@ import type {
   HostCapacity,
   HostConnection,
   HostLifecycle,
+  GroupSnapshotMember,
   TargetDriver,
+  VolumeCopy,
   VolumeHost,
   VolumeRef,
 } from './types.js';
@@ -169,6 +171,54 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
     });
   }
 
+  /**
+   * Every member volume's queue is held (in id order, so two group calls cannot wait on each other) and, with a
+   * target that can, every member's logical unit is quiesced together while the copies are made.
+   */
+  createGroupSnapshot(members: GroupSnapshotMember[]): Promise<void> {
+    const volumeIds = [...new Set(members.map((m) => m.volumeId))];
+    return this.serialAll(volumeIds, async () => {
+      const discard = () =>
+        Promise.all(members.map((m) => this.backend.deleteSnapshot(m.snapshotId).catch((e) => this.log.error({ err: e, snapshotId: m.snapshotId }, 'rollback of a group snapshot member failed'))));
+      // Members left by an interrupted run were taken at another moment: the group is taken anew, all at once.
+      await discard();
+      const copy = async () => {
+        for (const m of members) await this.backend.createSnapshot(m.volumeId, m.snapshotId);
+      };
+      try {
+        if (this.target.quiesced) await this.target.quiesced(volumeIds, copy);
+        else await copy();
+      } catch (err) {
+        await discard();
+        throw new HostError(isMissing(err) ? 'not-found' : 'backend', `group snapshot of volumes ${volumeIds.join(', ')} failed: ${messageOf(err)}`, { cause: err });
+      }
+      this.log.info({ volumeIds, snapshotIds: members.map((m) => m.snapshotId) }, 'group snapshot created');
+    });
+  }
+
+  /** The new volumes' and the volume sources' queues are held; the volume sources are quiesced together. */
+  createVolumesFrom(copies: VolumeCopy[]): Promise<void> {
+    const sources = [...new Set(copies.filter((c) => c.source.kind === 'volume').map((c) => c.source.id))];
+    const targets = copies.map((c) => c.volumeId);
+    return this.serialAll([...new Set([...targets, ...sources])], async () => {
+      const discard = () =>
+        Promise.all(targets.map((id) => this.backend.delete(id).catch((e) => this.log.error({ err: e, volumeId: id }, 'rollback of a group copy failed'))));
+      // Copies left by an interrupted run were made at another moment: all are made anew, together.
+      await discard();
+      const copy = async () => {
+        for (const c of copies) await this.backend.createFrom(c.volumeId, c.source, toBytes(c.sizeGiB));
+      };
+      try {
+        if (sources.length > 0 && this.target.quiesced) await this.target.quiesced(sources, copy);
+        else await copy();
+      } catch (err) {
+        await discard();
+        throw new HostError(isMissing(err) ? 'not-found' : 'backend', `volumes ${targets.join(', ')} from their sources failed: ${messageOf(err)}`, { cause: err });
+      }
+      this.log.info({ copies }, 'volumes created from copies, together');
+    });
+  }
+
   deleteSnapshot(volumeId: string, snapshotId: string): Promise<void> {
     return this.serial(volumeId, async () => {
       await this.backend.deleteSnapshot(snapshotId);
@@ -251,6 +301,13 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
 
   private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
     return this.queue.run(volumeId, task);
+  }
+
+  /** Runs `task` holding the queues of all `volumeIds`, taken in sorted order so that no two callers deadlock. */
+  private serialAll<T>(volumeIds: string[], task: () => Promise<T>): Promise<T> {
+    const sorted = [...volumeIds].sort();
+    const run = (i: number): Promise<T> => (i === sorted.length ? task() : this.serial(sorted[i], () => run(i + 1)));
+    return run(0);
   }
 }
 

@@ -6,7 +6,9 @@ import type {
   AclEntry,
   Connector,
   CopySource,
+  GroupSnapshotMember,
   HostConnection,
+  VolumeCopy,
   VolumeHost,
   VolumeRef,
 } from './types.js';
@@ -93,6 +95,12 @@ export class RemoteVolumeHost implements VolumeHost {
   }
   deleteSnapshot(volumeId: string, snapshotId: string): Promise<void> {
     return this.call('deleteSnapshot', [volumeId, snapshotId]);
+  }
+  createGroupSnapshot(members: GroupSnapshotMember[]): Promise<void> {
+    return this.call('createGroupSnapshot', [members]);
+  }
+  createVolumesFrom(copies: VolumeCopy[]): Promise<void> {
+    return this.call('createVolumesFrom', [copies]);
   }
   createVolumeFrom(volumeId: string, source: CopySource, sizeGiB: number): Promise<void> {
     return this.call('createVolumeFrom', [volumeId, source, sizeGiB]);

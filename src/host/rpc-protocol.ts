@@ -21,6 +21,8 @@ export const RPC_METHODS = [
   'listBackingVolumes',
   'createSnapshot',
   'deleteSnapshot',
+  'createGroupSnapshot',
+  'createVolumesFrom',
   'createVolumeFrom',
   'revertToSnapshot',
   'listBackingSnapshots',

@@ -130,6 +130,19 @@ export interface VolumeHost {
   createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
   /** Removes the snapshot's storage; never touches the volume's. Deleting what is gone is not an error. */
   deleteSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /**
+   * A group snapshot: one snapshot of each member volume, all at one point in time. The target quiesces every
+   * member's logical unit at once around the copies, so the set holds each write acknowledged on any member
+   * before the call and none accepted after it. Running it again (after an interruption) discards the members
+   * made so far and takes them all anew, so a retried group is still consistent; a failed call leaves no file.
+   */
+  createGroupSnapshot(members: GroupSnapshotMember[]): Promise<void>;
+  /**
+   * Several new volumes copied together (a group from a source group or group snapshot): the volume sources are
+   * quiesced at once, so clones of a group are consistent with each other. Running it again discards the copies
+   * made so far and makes them all anew; a failed call leaves none of them.
+   */
+  createVolumesFrom(copies: VolumeCopy[]): Promise<void>;
   /** A new volume with the content of a snapshot or another volume, at sizeGiB (>= the source). Idempotent. */
   createVolumeFrom(volumeId: string, source: CopySource, sizeGiB: number): Promise<void>;
   /** Puts the snapshot's content back into the volume (same size). Running it again after an interruption finishes it. */
@@ -146,6 +159,19 @@ export interface VolumeHost {
 
 /** What a new volume is copied from. */
 export type CopySource = { kind: 'snapshot'; id: string } | { kind: 'volume'; id: string };
+
+/** One member of a group snapshot: the volume and the id its snapshot gets. */
+export interface GroupSnapshotMember {
+  volumeId: string;
+  snapshotId: string;
+}
+
+/** One new volume of a group made from a source: its id, what it copies, and its size. */
+export interface VolumeCopy {
+  volumeId: string;
+  source: CopySource;
+  sizeGiB: number;
+}
 
 /** Running a host in this process: what the service starts, stops and measures; the workflow never sees it. */
 export interface HostLifecycle {

@@ -22,6 +22,7 @@ import { registerServiceRoutes } from './routes/services.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { registerGroupTypeRoutes } from './routes/group-types.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerQosSpecsRoutes } from './routes/qos-specs.js';
 import { registerQuotaRoutes } from './routes/quotas.js';
 import { registerTransferRoutes } from './routes/transfers.js';
@@ -30,6 +31,7 @@ import { registerMessageRoutes } from './routes/messages.js';
 import { registerDiscoveryRoutes } from './routes/discovery.js';
 import { cinderValidatorCompiler } from './validation.js';
 import { versionEntry } from './views/versions.js';
+import { runTimed, timingsEnabled, type PhaseTimings } from '../util/phase-timings.js';
 
 /**
  * A client that stalls cannot hold a connection forever: an idle socket is closed after CONNECTION_TIMEOUT_MS,
@@ -57,6 +59,44 @@ export interface AppDeps {
   auth: 'noauth' | { keystone: KeystoneValidator };
   /** HTTP timeouts (defaults CONNECTION_TIMEOUT_MS / REQUEST_TIMEOUT_MS); tests use short ones. */
   timeouts?: { connectionMs?: number; requestMs?: number };
+}
+
+/**
+ * EMBERVOL_DEBUG_TIMINGS=1 (util/phase-timings.ts): one "timings" line per request, from the first hook to the
+ * response sent, with the SQL, commit and volume-host time spent in between. The accumulator rides the request's
+ * async context, so everything the handler awaits is counted.
+ */
+function installTimings(app: FastifyInstance, log: Logger): void {
+  const started = new WeakMap<FastifyRequest, { t0: number; t: PhaseTimings }>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    const t0 = performance.now();
+    started.set(request, { t0, t: runTimed(done) });
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const s = started.get(request);
+    if (!s) return;
+    const r2 = (v: number) => Math.round(v * 100) / 100;
+    const t = s.t;
+    log.info(
+      {
+        url: request.url,
+        method: request.method,
+        // The action of POST .../action, so a line says which call it measured.
+        action: request.body && typeof request.body === 'object' ? Object.keys(request.body)[0] : undefined,
+        status: reply.statusCode,
+        ms: r2(performance.now() - s.t0),
+        sqlCount: t.sqlCount,
+        sqlMs: r2(t.sqlMs),
+        commits: t.commits,
+        commitMs: r2(t.commitMs),
+        prepares: t.prepares,
+        prepareMs: r2(t.prepareMs),
+        hostCalls: t.hostCalls,
+        hostMs: r2(t.hostMs),
+      },
+      'timings',
+    );
+  });
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -109,6 +149,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onResponse', async (request, reply) => {
     log.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode }, 'request');
   });
+  if (timingsEnabled) installTimings(app, log);
 
   app.get('/', async (request, reply) => reply.code(300).send({ versions: [versionEntry(requestOrigin(request))] }));
   // Absolute, as webob sends it: keystoneauth's discovery does not resolve a relative Location.
@@ -150,6 +191,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerAttachmentRoutes(scope, deps.workflow);
     registerSnapshotRoutes(scope, deps.workflow);
     registerGroupTypeRoutes(scope, deps.workflow);
+    registerGroupRoutes(scope, deps.workflow);
     registerQosSpecsRoutes(scope, deps.workflow);
     registerQuotaRoutes(scope, deps.workflow);
     registerTransferRoutes(scope, deps.workflow);

@@ -76,6 +76,12 @@ function describe(err: ValueError): { at: string[]; message: string } {
     case ValueErrorType.NumberMaximum:
     case ValueErrorType.IntegerMaximum:
       return { at: parts, message: `${pyRepr(v)} is greater than the maximum of ${s.maximum}` };
+    case ValueErrorType.ArrayMinItems:
+      return { at: parts, message: `${pyRepr(v)} is too short` };
+    case ValueErrorType.ArrayMaxItems:
+      return { at: parts, message: `${pyRepr(v)} is too long` };
+    case ValueErrorType.ArrayUniqueItems:
+      return { at: parts, message: `${pyRepr(v)} has non-unique elements` };
     case ValueErrorType.ObjectMinProperties:
       return { at: parts, message: `${pyRepr(v)} does not have enough properties` };
     case ValueErrorType.ObjectMaxProperties:

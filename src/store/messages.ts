@@ -1,8 +1,9 @@
 // User messages (cinder/db/sqlalchemy/api.py message_*): one row per failed asynchronous request, soft-deleted.
-import type { Insertable, Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from './schema.js';
 import { dbBool, nowTimestamp, type MessagesTable } from './schema.js';
 import { paged } from './paging.js';
+import { containsAnyCase } from './text-match.js';
 
 export type MessageRow = Selectable<MessagesTable>;
 export type NewMessage = Omit<Insertable<MessagesTable>, 'deleted' | 'deleted_at'>;
@@ -37,7 +38,7 @@ export async function listMessages(db: Db, query: ListMessagesQuery): Promise<Me
   let q = db.selectFrom('messages').selectAll().where('deleted', '=', dbBool(false));
   if (query.projectId !== null) q = q.where('project_id', '=', query.projectId);
   for (const [k, v] of Object.entries(query.equals ?? {})) q = q.where(k as keyof MessagesTable, '=', v);
-  for (const [k, v] of Object.entries(query.like ?? {})) q = q.where(k as keyof MessagesTable, 'like', `%${v}%`);
+  for (const [k, v] of Object.entries(query.like ?? {})) q = q.where(containsAnyCase(sql.ref(k), v));
   return paged(q, query).execute();
 }
 

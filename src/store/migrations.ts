@@ -452,6 +452,107 @@ export const migrations: Migration[] = [
       }
     },
   },
+  {
+    version: 80,
+    name: 'generic volume groups and group snapshots',
+    async up(db) {
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        // text, as migration 60 made the volumes' and snapshots' names: Cinder checks the trimmed length.
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('availability_zone', 'varchar(255)', (c) => c.notNull())
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
+        // The volume host the group's volumes live on (Cinder's groups.host); its members are made there.
+        .addColumn('host', 'varchar(255)')
+        .addColumn('group_snapshot_id', 'varchar(36)')
+        .addColumn('source_group_id', 'varchar(36)')
+        // The deadline of creating (from a source) and deleting (workflow/leases.ts).
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('groups_project_deleted').on('groups').columns(['project_id', 'deleted']).execute();
+      await db.schema
+        .createTable('group_volume_type_mapping')
+        .addColumn('group_id', 'varchar(36)', (c) => c.notNull().references('groups.id'))
+        .addColumn('volume_type_id', 'varchar(36)', (c) => c.notNull())
+        // Cinder lists a group's volume types in the order they were given.
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_volume_type_mapping_pk', ['group_id', 'volume_type_id'])
+        .execute();
+      await db.schema
+        .createTable('group_snapshots')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('group_id', 'varchar(36)', (c) => c.notNull().references('groups.id'))
+        .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(255)', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('description', 'text')
+        .addColumn('status', 'varchar(255)', (c) => c.notNull())
+        .addColumn('group_type_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('lease_expires_at', ts)
+        .addColumn('created_at', ts, (c) => c.notNull())
+        .addColumn('updated_at', ts)
+        .addColumn('deleted_at', ts)
+        .addColumn('deleted', 'boolean', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('group_snapshots_group_deleted').on('group_snapshots').columns(['group_id', 'deleted']).execute();
+      await db.schema.createIndex('snapshots_group_snapshot').on('snapshots').column('group_snapshot_id').execute();
+      await db.schema.alterTable('volumes').addColumn('group_id', 'varchar(36)').execute();
+      await db.schema.createIndex('volumes_group').on('volumes').column('group_id').execute();
+    },
+  },
+  {
+    version: 90,
+    name: 'indexes for every list sort and filter, the reconciler and event numbering',
+    async up(db) {
+      // A list is one project's (or, for all_tenants, every project's) live volumes in one sort order, paged by
+      // limit and marker: an index that starts with the scope and goes on in the sort key (id breaks ties, as in
+      // store/paging.ts) gives the first page without reading or sorting the rest. One per sort key the API
+      // offers (workflow/volume-list.ts SORT_KEYS), per scope; and the filters that come with the default sort
+      // (created_at) as an equality in front of it. The all-tenants ones do not start with `deleted`: with two
+      // values it narrows nothing, and SQLite's planner (which has no statistics here) would take an index that
+      // starts with it for any query on live rows.
+      const sortKeys = ['created_at', 'updated_at', 'name', 'status', 'size', 'availability_zone', 'bootable'];
+      for (const key of sortKeys) {
+        await db.schema.createIndex(`volumes_project_by_${key}`).on('volumes').columns(['project_id', 'deleted', key, 'id']).execute();
+        await db.schema.createIndex(`volumes_all_by_${key}`).on('volumes').columns([key, 'id']).execute();
+      }
+      await db.schema.createIndex('volumes_project_by_id').on('volumes').columns(['project_id', 'deleted', 'id']).execute();
+      for (const key of ['status', 'name', 'availability_zone', 'bootable']) {
+        await db.schema
+          .createIndex(`volumes_project_${key}_by_created_at`)
+          .on('volumes')
+          .columns(['project_id', 'deleted', key, 'created_at', 'id'])
+          .execute();
+        await db.schema.createIndex(`volumes_all_${key}_by_created_at`).on('volumes').columns([key, 'created_at', 'id']).execute();
+      }
+      // The metadata filter (key=value) can start from the matching metadata rows.
+      await db.schema.createIndex('volume_metadata_key_value').on('volume_metadata').columns(['key', 'value', 'volume_id']).execute();
+      // The reconciler and the host tasks look for this host's volumes and snapshots in a few interim statuses.
+      // Status first: every volume of a single-host install has the same host, and an index that starts with it
+      // would draw the planner into reading all of them (joins would start from volumes instead of attachments).
+      await db.schema.createIndex('volumes_status_host').on('volumes').columns(['status', 'host']).execute();
+      await db.schema.createIndex('snapshots_status').on('snapshots').column('status').execute();
+      // Pending connections older than the attach lease are dropped by the reconciler.
+      await db.schema.createIndex('volume_connections_created').on('volume_connections').column('created_at').execute();
+      // insertEvents numbers events max(seq)+1: without an index on seq alone that is a scan of the whole history.
+      await db.schema.createIndex('volume_events_seq').on('volume_events').column('seq').execute();
+      // Attachment lists (workflow/attachments.ts SORT_KEYS) and the instance filter.
+      for (const key of ['created_at', 'updated_at', 'attach_status', 'instance_uuid', 'attach_time']) {
+        await db.schema.createIndex(`volume_attachment_by_${key}`).on('volume_attachment').columns([key, 'id']).execute();
+      }
+      // Snapshot lists, default sort.
+      await db.schema.createIndex('snapshots_project_by_created_at').on('snapshots').columns(['project_id', 'deleted', 'created_at', 'id']).execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

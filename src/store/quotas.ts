@@ -101,7 +101,7 @@ export function chargedSize(row: { size: number; pending_size?: number | null })
 }
 
 /**
- * Usage derived from the rows (live volumes and live snapshots), keyed like
+ * Usage derived from the rows (live volumes, live snapshots and live groups), keyed like
  * storedUsage(). Counters that are 0 are left out.
  */
 export async function recountUsage(db: Db, projectId?: string): Promise<Map<string, UsageRow[]>> {
@@ -131,6 +131,9 @@ export async function recountUsage(db: Db, projectId?: string): Promise<Map<stri
       add(r.project_id, 'gigabytes', t, r.volume_size);
     }
   }
+  let gq = db.selectFrom('groups').select('project_id').where('deleted', '=', dbBool(false));
+  if (projectId !== undefined) gq = gq.where('project_id', '=', projectId);
+  for (const r of await gq.execute()) add(r.project_id, 'groups', TOTAL, 1);
   const out = new Map<string, UsageRow[]>();
   for (const [p, m] of acc) out.set(p, [...m.values()].filter((u) => u.inUse !== 0));
   return out;

@@ -38,6 +38,52 @@ export interface VolumesTable {
   snapshot_id?: string | null;
   /** The volume this volume was cloned from; migration 30. */
   source_volid?: string | null;
+  /** The generic volume group the volume belongs to; migration 80. */
+  group_id?: string | null;
+}
+
+/** A generic volume group (Cinder's groups); migration 80. */
+export interface GroupsTable {
+  id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  status: string;
+  availability_zone: string;
+  group_type_id: string;
+  host: string | null;
+  group_snapshot_id: string | null;
+  source_group_id: string | null;
+  lease_expires_at: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
+}
+
+/** The volume types a group allows, in the order the request gave them; migration 80. */
+export interface GroupVolumeTypeMappingTable {
+  group_id: string;
+  volume_type_id: string;
+  position: number;
+}
+
+/** A snapshot of every volume of a group, taken together (Cinder's group_snapshots); migration 80. */
+export interface GroupSnapshotsTable {
+  id: string;
+  group_id: string;
+  project_id: string;
+  user_id: string;
+  name: string | null;
+  description: string | null;
+  status: string;
+  group_type_id: string;
+  lease_expires_at: string | null;
+  created_at: string;
+  updated_at: string | null;
+  deleted_at: string | null;
+  deleted: DbBool;
 }
 
 /** A point-in-time copy of a volume (Cinder's snapshots table); migration 30. */
@@ -297,6 +343,9 @@ export interface Database {
   snapshot_metadata: SnapshotMetadataTable;
   group_types: GroupTypesTable;
   group_type_specs: GroupTypeSpecsTable;
+  groups: GroupsTable;
+  group_volume_type_mapping: GroupVolumeTypeMappingTable;
+  group_snapshots: GroupSnapshotsTable;
   volume_type_projects: VolumeTypeProjectsTable;
   encryption: EncryptionTable;
   services: ServicesTable;

@@ -4,16 +4,19 @@
 import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import { dbBool, type Database, type Db, type VolumesTable } from './schema.js';
 import { paged } from './paging.js';
+import { containsAnyCase } from './text-match.js';
 import type { SortKey, VolumeRow } from './volumes.js';
 
 /** Columns a filter may name, as the volumes table spells them. */
 export type FilterColumn = keyof Pick<
   VolumesTable,
   | 'id' | 'project_id' | 'user_id' | 'name' | 'description' | 'size' | 'status' | 'attach_status' | 'multiattach' | 'bootable'
-  | 'volume_type_id' | 'availability_zone' | 'host' | 'migration_status' | 'created_at' | 'updated_at'
+  | 'volume_type_id' | 'availability_zone' | 'host' | 'migration_status' | 'created_at' | 'updated_at' | 'group_id'
 >;
 
 export type FilterValue = string | number | boolean | null;
+
+const LIKE_BOOLEAN_COLUMNS: ReadonlySet<FilterColumn> = new Set(['multiattach', 'bootable']);
 
 export type VolumeFilter =
   /** column = value, or column IN (values); null matches NULL. */
@@ -49,8 +52,13 @@ function condition(eb: ExpressionBuilder<Database, 'volumes'>, f: VolumeFilter) 
       if (f.value === null) return eb(f.column, 'is', null);
       return eb(f.column, '=', norm(f.value) as string | number);
     }
-    case 'like':
-      return eb(f.column, 'like', `%${f.value}%`);
+    case 'like': {
+      // Compared as text, as MySQL compares Cinder's columns: integers as digits, booleans as 1/0 (PostgreSQL has no
+      // LIKE on integers or booleans and would spell a boolean "true").
+      const column = sql.ref(f.column);
+      const text = LIKE_BOOLEAN_COLUMNS.has(f.column) ? sql`case when ${column} then '1' else '0' end` : sql`cast(${column} as text)`;
+      return containsAnyCase(text, f.value);
+    }
     case 'time':
       return eb.or(f.any.map((c) => eb(f.column, c.op, c.value)));
     case 'metadata':

@@ -19,6 +19,8 @@ export interface Expected {
   noSnapshots?: boolean;
   /** Every live snapshot of the volume is in one of these statuses (volume_has_undeletable_snapshots_filter). */
   snapshotsIn?: readonly string[];
+  /** The volume's group_id is this one (null: the volume is in no group). */
+  groupId?: string | null;
 }
 
 export async function insertVolume(db: Db, row: NewVolume): Promise<void> {
@@ -59,6 +61,8 @@ export async function casVolume(db: Db, id: string, values: VolumeChanges, expec
       return eb.or(ors);
     });
   }
+  if (expected.groupId === null) q = q.where('group_id', 'is', null);
+  else if (expected.groupId !== undefined) q = q.where('group_id', '=', expected.groupId);
   if (expected.noSnapshots || expected.snapshotsIn) {
     const allowed = expected.noSnapshots ? [] : [...(expected.snapshotsIn ?? [])];
     q = q.where(({ not, exists, selectFrom }) => {
@@ -276,29 +280,55 @@ export async function knownVolumeIds(db: Db, ids: string[]): Promise<Map<string,
   return out;
 }
 
+/** Which part of the volumes volumesNeedingExport looks at: all, those after `afterId` (at most `limit`), or `ids`. */
+export interface ExportNeedsWindow {
+  afterId?: string;
+  limit?: number;
+  ids?: readonly string[];
+}
+
 /**
  * Live volumes of this host that need their export: a live non-error attachment or a pending connection.
- * (A new-style attachment that is only reserved has no connector yet and needs no export.)
+ * (A new-style attachment that is only reserved has no connector yet and needs no export.) Ids in ascending
+ * order, each with whether its row names an export (provider_location), limited to `window`: the reconciler's
+ * periodic pass walks them a window at a time instead of reading every attached volume each pass.
  */
-export async function volumesNeedingExport(db: Db, hostName: string): Promise<Set<string>> {
-  const withAttachments = await db
+export async function volumesNeedingExport(db: Db, hostName: string, window: ExportNeedsWindow = {}): Promise<Map<string, { exported: boolean }>> {
+  if (window.ids && window.ids.length === 0) return new Map();
+  let withAttachments = db
     .selectFrom('volume_attachment as a')
     .innerJoin('volumes as v', 'v.id', 'a.volume_id')
-    .select('a.volume_id')
+    .select(['a.volume_id', 'v.provider_location'])
     .distinct()
     .where('a.deleted', '=', dbBool(false))
     .where('v.deleted', '=', dbBool(false))
     .where('v.host', '=', hostName)
     .where('a.attach_status', 'not like', 'error_%')
-    .where('a.attach_status', '<>', 'reserved')
-    .execute();
-  const withPending = await db
+    .where('a.attach_status', '<>', 'reserved');
+  let withPending = db
     .selectFrom('volume_connections as c')
     .innerJoin('volumes as v', 'v.id', 'c.volume_id')
-    .select('c.volume_id')
+    .select(['c.volume_id', 'v.provider_location'])
     .distinct()
     .where('v.deleted', '=', dbBool(false))
-    .where('v.host', '=', hostName)
-    .execute();
-  return new Set([...withAttachments, ...withPending].map((r) => r.volume_id));
+    .where('v.host', '=', hostName);
+  if (window.ids) {
+    withAttachments = withAttachments.where('a.volume_id', 'in', [...window.ids]);
+    withPending = withPending.where('c.volume_id', 'in', [...window.ids]);
+  }
+  if (window.afterId !== undefined) {
+    withAttachments = withAttachments.where('a.volume_id', '>', window.afterId);
+    withPending = withPending.where('c.volume_id', '>', window.afterId);
+  }
+  if (window.limit !== undefined) {
+    withAttachments = withAttachments.orderBy('a.volume_id').limit(window.limit);
+    withPending = withPending.orderBy('c.volume_id').limit(window.limit);
+  }
+  const rows = [...(await withAttachments.execute()), ...(await withPending.execute())].sort((x, y) => (x.volume_id < y.volume_id ? -1 : x.volume_id > y.volume_id ? 1 : 0));
+  const out = new Map<string, { exported: boolean }>();
+  for (const r of rows) {
+    if (window.limit !== undefined && out.size >= window.limit && !out.has(r.volume_id)) break;
+    out.set(r.volume_id, { exported: r.provider_location !== null });
+  }
+  return out;
 }

@@ -15,6 +15,7 @@ import { eventActions } from './events.js';
 import { reconciler } from './reconciler.js';
 import { snapshotActions } from './snapshots.js';
 import { groupTypeActions } from './group-types.js';
+import { groupActions } from './groups.js';
 import { typeAccessActions } from './type-access.js';
 import { encryptionTypeActions } from './encryption-types.js';
 import { DEFAULT_SERVICE_TIMING, servicesActions } from './services.js';
@@ -100,6 +101,7 @@ export function createWorkflow(deps: WorkflowOptions): Workflow {
     ...eventActions(shared),
     ...snapshotActions(shared),
     ...groupTypeActions(shared),
+    ...groupActions(shared),
     ...quotaActions(shared),
     ...transferActions(shared),
     ...volumeListing(shared),

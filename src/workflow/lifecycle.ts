@@ -22,6 +22,7 @@ import { servicesActions } from './services.js';
 import { messageOrigin, recordMessage } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
 import { chargeNewVolume, withVolumeCharge } from './quotas.js';
+import { checkGroupForNewVolume } from './groups.js';
 import type { CreateVolumeRequest, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 export function lifecycle(deps: Deps) {
@@ -50,17 +51,19 @@ export function lifecycle(deps: Deps) {
     // A private type outside the caller's projects is "not found", as in Cinder's type query.
     const type = await resolveType(db, req.volumeType ?? (source?.volumeTypeId ? source.volumeTypeId : DEFAULT_TYPE_NAME), ctx);
     provisionFilterOnSize(type, req.size);
+    // A volume created in a group lives where the group's volumes do (create_volume.py: the group's zone and backend).
+    const group = req.groupId ? await checkGroupForNewVolume(db, ctx, req.groupId, req.volumeType ? type : null) : null;
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
     // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
     // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
-    // A copy is made where its source's bytes are, so only the source's host may take it.
+    // A copy is made where its source's bytes are, a group's volume where the group's are: only that host may take it.
     const placed = await servicesActions(deps).placeVolume({
       extraSpecs: type.extraSpecs,
       zone,
       sizeGiB: req.size,
-      ...(source ? { host: source.host } : {}),
+      ...(group?.host ? { host: group.host } : source ? { host: source.host } : {}),
     });
     const noBackend = 'problem' in placed ? placed.problem : null;
     const host = 'host' in placed ? placed.host : null;
@@ -84,6 +87,7 @@ export function lifecycle(deps: Deps) {
         host,
         snapshot_id: source?.snapshotId ?? null,
         source_volid: source?.sourceVolid ?? null,
+        group_id: group?.id ?? null,
         provider_location: null,
         provider_auth: null,
         migration_status: null,
@@ -132,7 +136,8 @@ export function lifecycle(deps: Deps) {
     if (await servicesActions(deps).backendFrozen(row.host)) {
       throw invalidInput('Modification operations are not allowed on frozen storage backends.');
     }
-    const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST };
+    // volume/api.py delete: a volume in a group goes only with its group (or after leaving it).
+    const expected: volumes.Expected = { attachStatusNot: ['attached'], migrationStatus: MIGRATION_AT_REST, groupId: null };
     if (!force) expected.status = DELETABLE_STATUSES;
     // volume/api.py delete: without cascade no snapshot may exist; with it (not forced) every one must be deletable.
     if (!cascade) expected.noSnapshots = true;

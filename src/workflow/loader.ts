@@ -53,6 +53,7 @@ export async function hydrate(db: Db, rows: volumes.VolumeRow[]): Promise<Volume
     encryptionKeyId: r.encryption_key_id,
     snapshotId: r.snapshot_id ?? null,
     sourceVolid: r.source_volid ?? null,
+    groupId: r.group_id ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     metadata: meta.get(r.id) ?? {},

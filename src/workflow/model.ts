@@ -5,7 +5,7 @@ import type { TransfersWorkflow } from './transfers-model.js';
 import type { RequestContext } from './context.js';
 import type { AccessMode } from '../host/types.js';
 import type { SnapshotsWorkflow } from './snapshot-model.js';
-import type { GroupTypesWorkflow } from './group-model.js';
+import type { GroupsWorkflow, GroupTypesWorkflow } from './group-model.js';
 import type { EncryptionTypesWorkflow, RetypeWorkflow, ServicesWorkflow, TypeAccessWorkflow } from './types-services-model.js';
 import type { VolumeExtrasWorkflow } from './volume-extras-model.js';
 
@@ -44,6 +44,8 @@ export interface VolumeInfo {
   /** What the volume was copied from (snapshot_id / source_volid in the views). */
   snapshotId: string | null;
   sourceVolid: string | null;
+  /** The generic volume group the volume belongs to (group_id in the views from 3.13). */
+  groupId: string | null;
   createdAt: string;
   updatedAt: string | null;
   metadata: Record<string, string>;
@@ -100,6 +102,8 @@ export interface CreateVolumeRequest {
   metadata?: Record<string, string> | null;
   snapshotId?: string | null;
   sourceVolid?: string | null;
+  /** group_id (3.13): the group the new volume joins; its type must be one of the group's. */
+  groupId?: string | null;
   imageRef?: string | null;
   backupId?: string | null;
 }
@@ -275,6 +279,7 @@ export interface Workflow
     VolumeExtrasWorkflow,
     SnapshotsWorkflow,
     GroupTypesWorkflow,
+    GroupsWorkflow,
     QosSpecsWorkflow {
   createVolume(ctx: Ctx, req: CreateVolumeRequest): Promise<VolumeInfo>;
   getVolume(ctx: Ctx, id: string): Promise<VolumeInfo>;

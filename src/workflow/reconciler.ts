@@ -19,10 +19,26 @@ import { cleanupAfterDetach, dropUnusedExport, restoreExport, restoreExports } f
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
+import * as groups from '../store/groups.js';
+import { groupTasks } from './group-tasks.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
 import type { VolumeHost } from '../host/types.js';
+
+/** How many volumes (or exports, or files) a periodic pass looks at in each of its windows. */
+export const RECONCILE_WINDOW = 1000;
+
+/** Walks a list the host gives (exports, backing files) a window at a time, in id order, wrapping around. */
+class WindowCursor {
+  #after = '';
+  take(ids: readonly string[]): string[] {
+    const sorted = [...ids].sort();
+    const batch = sorted.filter((id) => id > this.#after).slice(0, RECONCILE_WINDOW);
+    this.#after = batch.length < RECONCILE_WINDOW ? '' : batch[batch.length - 1];
+    return batch;
+  }
+}
 
 function emptyReport(): ReconcileReport {
   return { tasksFinished: 0, leasesExpired: 0, pendingDropped: 0, exportsRestored: 0, exportsRemoved: 0, filesRemoved: 0, errors: 0 };
@@ -30,12 +46,21 @@ function emptyReport(): ReconcileReport {
 
 export function reconciler(deps: Deps) {
   const { store, logger } = deps;
+  // An API process (role api) runs no host: pass() returns at once there, and only expireLeasesOf (which names its
+  // host) runs; everything else here is the local host's.
+  const host = deps.hosts.local as VolumeHost;
   const db = store.db;
   const tasks = hostTasks(deps);
   const snapTasks = snapshotTasks(deps);
+  const groupTaskRunner = groupTasks(deps);
   const log = logger.child({ component: 'reconciler' });
   /** Targets found orphaned by the previous periodic pass: removed only when a second pass agrees. */
   let orphanSuspects = new Set<string>();
+  /** Where the periodic passes' windows go on from (see reconcileExports). */
+  let neededCursor = '';
+  const exportCursor = new WindowCursor();
+  const fileCursor = new WindowCursor();
+  const snapshotFileCursor = new WindowCursor();
   let running: Promise<ReconcileReport> | null = null;
 
   async function step(report: ReconcileReport, what: string, volumeId: string | null, fn: () => Promise<void>): Promise<void> {
@@ -47,10 +72,12 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function finishTasks(host: VolumeHost, report: ReconcileReport, startup: boolean): Promise<void> {
+  async function finishTasks(report: ReconcileReport, startup: boolean): Promise<void> {
     const rows = await volumes.volumesInStatus(db, host.hostName, TASK_STATUSES, startup ? undefined : nowTimestamp());
     for (const row of rows) {
       if (deps.busy(row.id)) continue;
+      // The volumes of a group being made from a source are copied together, by the group's task (below).
+      if (row.status === 'creating' && row.group_id && (await groups.findGroup(db, row.group_id))?.status === 'creating') continue;
       const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
       await step(report, `finish ${row.status}`, row.id, async () => {
         if (row.status === 'creating') await tasks.finishCreate(SYSTEM_ACTOR, row, row.size, why);
@@ -76,9 +103,33 @@ export function reconciler(deps: Deps) {
     // Snapshot tasks: a create or delete that no process runs is run again (both are idempotent on the host).
     for (const snap of await snapshots.snapshotsInStatus(db, host.hostName, ['creating', 'deleting'], startup ? undefined : nowTimestamp())) {
       if (deps.busy(snap.id)) continue;
+      // Members of a group snapshot are taken and removed with their group snapshot (below).
+      if (snap.group_snapshot_id) continue;
       await step(report, `finish snapshot ${snap.status}`, snap.volume_id, async () => {
         if (snap.status === 'creating') await snapTasks.finishSnapshotCreate(snap, snap.host);
         else await snapTasks.finishSnapshotDelete(snap, snap.host);
+        report.tasksFinished++;
+      });
+    }
+  }
+
+  /** Group tasks no process runs: a group made from a source, a group delete, a group snapshot's create or delete. */
+  async function finishGroupTasks(report: ReconcileReport, startup: boolean): Promise<void> {
+    const expiredBefore = startup ? undefined : nowTimestamp();
+    const why = startup ? 'resumed at start-up: the process running it stopped' : 'lease expired and no process runs the task';
+    for (const g of await groups.groupsInStatus(db, host.hostName, ['creating', 'deleting'], expiredBefore)) {
+      if (deps.busy(g.id)) continue;
+      await step(report, `finish group ${g.status}`, null, async () => {
+        if (g.status === 'creating') await groupTaskRunner.finishGroupFromSource(SYSTEM_ACTOR, g, why);
+        else await groupTaskRunner.finishGroupDelete(SYSTEM_ACTOR, g, why);
+        report.tasksFinished++;
+      });
+    }
+    for (const gs of await groups.groupSnapshotsInStatus(db, host.hostName, ['creating', 'deleting'], expiredBefore)) {
+      if (deps.busy(gs.id)) continue;
+      await step(report, `finish group snapshot ${gs.status}`, null, async () => {
+        if (gs.status === 'creating') await groupTaskRunner.finishGroupSnapshotCreate(gs, gs.host);
+        else await groupTaskRunner.finishGroupSnapshotDelete(gs, gs.host);
         report.tasksFinished++;
       });
     }
@@ -176,26 +227,40 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  /** Exports: recreate what live attachments need and the target lost; remove what nothing needs. */
-  async function reconcileExports(host: VolumeHost, report: ReconcileReport, startup: boolean): Promise<void> {
+  /**
+   * Exports: recreate what live attachments need and the target lost; remove what nothing needs. At start-up
+   * every volume is looked at; a periodic pass looks at one window of the volumes that need an export and one
+   * of the exports (plus the previous pass's orphan suspects), and goes on from there the next time, so its
+   * cost does not grow with the number of volumes. A window that had to restore something is followed by the
+   * next one in the same pass (a target daemon that lost every export gets them all back at once).
+   */
+  async function reconcileExports(report: ReconcileReport, startup: boolean): Promise<void> {
     // Listed before the database is read: a detach commits before it removes its export, so an export that is
     // missing here and needed below was not just removed by a detach.
     const exported = new Set(await host.listExports());
-    const needed = await volumes.volumesNeedingExport(db, host.hostName);
-    for (const id of needed) {
-      if (exported.has(id)) continue;
-      await step(report, 'restore export', id, async () => {
-        const row = await volumes.findVolume(db, id);
-        if (!row || !row.provider_location) return;
-        await restoreExport(deps, row);
-        report.exportsRestored++;
-        log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
-      });
+    for (;;) {
+      const needed = await volumes.volumesNeedingExport(db, host.hostName, startup ? {} : { afterId: neededCursor, limit: RECONCILE_WINDOW });
+      if (!startup) neededCursor = needed.size < RECONCILE_WINDOW ? '' : [...needed.keys()].pop()!;
+      const restoredBefore = report.exportsRestored;
+      for (const [id, need] of needed) {
+        // A row that names no export has nothing to restore (its next initialize_connection makes one).
+        if (exported.has(id) || !need.exported) continue;
+        await step(report, 'restore export', id, async () => {
+          const row = await volumes.findVolume(db, id);
+          if (!row || !row.provider_location) return;
+          await restoreExport(deps, row);
+          report.exportsRestored++;
+          log.warn({ volumeId: id }, 'export was missing for a volume with live attachments; restored');
+        });
+      }
+      if (startup || neededCursor === '' || report.exportsRestored === restoredBefore) break;
     }
+    const candidates = startup ? [...exported] : [...new Set([...orphanSuspects, ...exportCursor.take([...exported])])].filter((id) => exported.has(id));
+    const needed = await volumes.volumesNeedingExport(db, host.hostName, { ids: candidates });
     const suspects = new Set<string>();
     const lease = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
-    const known = await volumes.knownVolumeIds(db, [...exported]);
-    for (const id of exported) {
+    const known = await volumes.knownVolumeIds(db, candidates);
+    for (const id of candidates) {
       if (needed.has(id)) continue;
       const k = known.get(id);
       // A live volume touched recently may be in the middle of initialize_connection: not an orphan yet.
@@ -216,8 +281,9 @@ export function reconciler(deps: Deps) {
     orphanSuspects = suspects;
   }
 
-  async function removeOrphanFiles(host: VolumeHost, report: ReconcileReport): Promise<void> {
-    const ids = await host.listBackingVolumes();
+  async function removeOrphanFiles(report: ReconcileReport, startup: boolean): Promise<void> {
+    const all = await host.listBackingVolumes();
+    const ids = startup ? all : fileCursor.take(all);
     const known = await volumes.knownVolumeIds(db, ids);
     for (const id of ids) {
       const k = known.get(id);
@@ -232,8 +298,9 @@ export function reconciler(deps: Deps) {
   }
 
   /** Snapshot files without a live snapshot row (a create whose row was rolled back, a delete cut off). */
-  async function removeOrphanSnapshotFiles(host: VolumeHost, report: ReconcileReport): Promise<void> {
-    const ids = await host.listBackingSnapshots();
+  async function removeOrphanSnapshotFiles(report: ReconcileReport, startup: boolean): Promise<void> {
+    const all = await host.listBackingSnapshots();
+    const ids = startup ? all : snapshotFileCursor.take(all);
     const live = await snapshots.liveSnapshotIds(db, ids);
     for (const id of ids) {
       if (live.has(id) || deps.busy(id)) continue;
@@ -246,11 +313,11 @@ export function reconciler(deps: Deps) {
   }
 
   async function pass(startup: boolean): Promise<ReconcileReport> {
+    const started = performance.now();
     const report = emptyReport();
-    // An API process (role api) runs no host: hosts reconcile their own volumes (expireLeasesOf covers dead ones).
-    const host = deps.hosts.local;
-    if (!host) return report;
-    await step(report, 'host tasks', null, () => finishTasks(host, report, startup));
+    if (!deps.hosts.local) return report;
+    await step(report, 'host tasks', null, () => finishTasks(report, startup));
+    await step(report, 'group tasks', null, () => finishGroupTasks(report, startup));
     await step(report, 'attachment leases', null, () => expireAttachments(host.hostName, report));
     await step(report, 'volume leases', null, () => expireVolumes(host.hostName, report));
     await step(report, 'pending connections', null, () => dropStalePending(report));
@@ -259,11 +326,11 @@ export function reconciler(deps: Deps) {
         await restoreExports(deps);
       });
     }
-    await step(report, 'exports', null, () => reconcileExports(host, report, startup));
-    await step(report, 'files', null, () => removeOrphanFiles(host, report));
-    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(host, report));
+    await step(report, 'exports', null, () => reconcileExports(report, startup));
+    await step(report, 'files', null, () => removeOrphanFiles(report, startup));
+    await step(report, 'snapshot files', null, () => removeOrphanSnapshotFiles(report, startup));
     const acted = Object.entries(report).some(([, n]) => n > 0);
-    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report }, 'reconcile pass done');
+    (acted ? log.info.bind(log) : log.debug.bind(log))({ startup, ...report, ms: Math.round((performance.now() - started) * 100) / 100 }, 'reconcile pass done');
     return report;
   }
 

@@ -43,11 +43,12 @@ const COLUMNS: Record<string, FilterColumn> = {
   migration_status: 'migration_status',
   created_at: 'created_at',
   updated_at: 'updated_at',
+  group_id: 'group_id',
 };
 
-/** Columns Cinder's volumes have that are always NULL here (no groups, snapshots, replication, clusters). */
+/** Columns Cinder's volumes have that are always NULL here (no consistency groups, replication, clusters). */
 const NULL_COLUMNS = new Set([
-  'snapshot_id', 'source_volid', 'consistencygroup_id', 'group_id', 'replication_status', 'replication_extended_status',
+  'snapshot_id', 'source_volid', 'consistencygroup_id', 'replication_status', 'replication_extended_status',
   'replication_driver_data', 'provider_id', 'provider_geometry', 'cluster_name', 'service_uuid', 'previous_status',
   'scheduled_at', 'launched_at', 'terminated_at', 'instance_uuid', 'mountpoint', 'attach_time', 'attached_host',
 ]);

@@ -1,7 +1,9 @@
 // A snapshot of an attached volume holds every write the builtin target acknowledged before it and none it
 // accepted after. A real initiator (qemu-io over iSCSI) writes numbered blocks in order, each acknowledged
 // before the next is sent, while the volume host takes snapshots; every snapshot must then be an exact prefix
-// of the sequence: blocks 0..k-1 whole with their numbers, block k onwards never written.
+// of the sequence: blocks 0..k-1 whole with their numbers, block k onwards never written. A group snapshot of two
+// volumes written alternately must be a prefix of the combined sequence taken together (the target quiesces both
+// logical units at once); taking the members one after the other fails this test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
@@ -11,7 +13,8 @@ import { createVolumeHost } from '../../src/host/local-host.js';
 import type { HostLifecycle, VolumeHost } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
-import { qemuIo } from '../support/qemu.js';
+import { qemuIo, qemuIscsiJson, type QemuIscsiTarget } from '../support/qemu.js';
+import { runProcess } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
 const BLOCK = 64 * 1024;
@@ -92,4 +95,80 @@ test('every snapshot taken while a real initiator writes in order is an exact pr
   for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] >= lengths[i - 1], `prefixes ${lengths.join(',')}`);
   assert.ok(lengths.some((n) => n > 0 && n < WRITES), `no snapshot fell inside the write sequence: ${lengths.join(',')}`);
   assert.equal(await prefixLength(backend.devicePath(id)), WRITES);
+});
+
+/** Like prefixLength, for the blocks of one volume of a pair written alternately: block j holds write `2j + parity`. */
+async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(BLOCK);
+    let k = -1;
+    for (let j = 0; j < blocks; j++) {
+      await fh.read(buf, 0, BLOCK, j * BLOCK);
+      const first = buf[0];
+      if (!buf.every((b) => b === first)) throw new Error(`block ${j} is torn`);
+      if (first === 0) {
+        if (k < 0) k = j;
+        continue;
+      }
+      if (k >= 0) throw new Error(`block ${j} was written but block ${k} before it was not: not a prefix`);
+      if (first !== pattern(2 * j + parity)) throw new Error(`block ${j} holds ${first}, expected ${pattern(2 * j + parity)}`);
+    }
+    return k < 0 ? blocks : k;
+  } finally {
+    await fh.close();
+  }
+}
+
+test('a group snapshot of two volumes written alternately is, taken together, a prefix of the combined writes', async () => {
+  const ids = ['group-vol-a', 'group-vol-b'] as const;
+  const initiator = 'iqn.2026-12.test:group-consistency';
+  const targets: QemuIscsiTarget[] = [];
+  for (const id of ids) {
+    await host.createVolume(id, 1);
+    const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
+    targets.push({
+      portal: conn.data.target_portal,
+      iqn: conn.data.target_iqn,
+      lun: conn.data.target_lun,
+      user: conn.data.auth_username,
+      password: conn.data.auth_password,
+      initiatorName: initiator,
+    });
+  }
+  const total = 80;
+  // One qemu-io writes them all in order: write i goes to volume i % 2, block i >> 1, each acknowledged before the
+  // next is sent. It switches volumes by closing one and opening the other (an iSCSI logout and login).
+  const commands = Array.from({ length: total }, (_, i) => [`open ${qemuIscsiJson(targets[i % 2]!)}`, `write -P ${pattern(i)} ${(i >> 1) * BLOCK} ${BLOCK}`, 'close']).flat();
+  const writer = runProcess('qemu-io', commands.flatMap((c) => ['-c', c]), { timeoutMs: 120_000 });
+  let done = false;
+  void writer.finally(() => {
+    done = true;
+  });
+  const groups: [string, string][] = [];
+  while (!done) {
+    const n = groups.length;
+    const members: [string, string] = [`gsnap-${n}-a`, `gsnap-${n}-b`];
+    await host.createGroupSnapshot([
+      { volumeId: ids[0], snapshotId: members[0] },
+      { volumeId: ids[1], snapshotId: members[1] },
+    ]);
+    groups.push(members);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const result = await writer;
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stdout, /error|failed/i);
+  const combined: number[] = [];
+  for (const [a, b] of groups) {
+    const ka = await pairPrefixLength(backend.snapshotPath(a), 0, total / 2);
+    const kb = await pairPrefixLength(backend.snapshotPath(b), 1, total / 2);
+    // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
+    assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
+    combined.push(ka + kb);
+  }
+  for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
+  assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
+  assert.equal(await pairPrefixLength(backend.devicePath(ids[0]), 0, total / 2), total / 2);
+  assert.equal(await pairPrefixLength(backend.devicePath(ids[1]), 1, total / 2), total / 2);
 });

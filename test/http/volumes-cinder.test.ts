@@ -97,6 +97,11 @@ test('filters: metadata dict, name, status, bootable, zone; unknown non-admin fi
   const likeMember = await api.call('GET', `${p}/volumes?name~=alp`, undefined, { ...h, ...mv('3.34') });
   assert.deepEqual(likeMember.body, fault(400, 'badRequest', 'Invalid filters name~ are found in query options.'));
   assert.deepEqual(await ids('name~=alp', { 'x-auth-token': `admin:${project}`, ...mv('3.34') }), [a], 'admins may use like filters');
+  // Inexact filters ignore case and compare numbers and flags as text, on every engine (store/text-match.ts).
+  const likeAdmin = { 'x-auth-token': `admin:${project}`, ...mv('3.34') };
+  assert.deepEqual(await ids('name~=ALP', likeAdmin), [a], 'case does not matter');
+  assert.deepEqual(await ids('size~=2', likeAdmin), [b], 'an integer column matches by its digits');
+  assert.deepEqual(await ids('bootable~=0', likeAdmin), [a, b].sort(), 'a flag matches as 1/0');
   const badBool = await api.call('GET', `${p}/volumes?bootable=maybe`, undefined, { ...h, ...mv('3.2') });
   assert.deepEqual(badBool.body, fault(400, 'badRequest', "Invalid input received: 'bootable = maybe'"));
   // admin/test_volumes_list: all_tenants with project_id lists exactly that project's volumes.

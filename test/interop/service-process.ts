@@ -37,6 +37,12 @@ export interface ServiceProcessOptions {
   extraArgs?: string[];
   /** Extra environment for the service (e.g. secrets that should not appear in argv). */
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (benchmarks: --cpu-prof). */
+  nodeArgs?: string[];
+  /** The checkout whose src/cli/main.ts runs (benchmarks compare two checkouts); default this one. */
+  repoRoot?: string;
+  /** How long the service may take to listen (default 60 s; a start-up reconcile over a large database takes longer). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -57,8 +63,10 @@ export async function startServiceProcess(opts: ServiceProcessOptions = {}): Pro
 async function startOnce(opts: ServiceProcessOptions): Promise<ServiceProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'embervol-it-'));
   const iscsiPort = opts.iscsiPort ?? (await findFreePort());
+  const root = opts.repoRoot ?? repoRoot;
   const args = [
-    '--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve',
+    ...(opts.nodeArgs ?? []),
+    '--import', 'tsx', join(root, 'src/cli/main.ts'), 'serve',
     '--data-dir', dataDir,
     '--listen', '127.0.0.1:0',
     '--iscsi-portal', `127.0.0.1:${iscsiPort}`,
@@ -67,12 +75,16 @@ async function startOnce(opts: ServiceProcessOptions): Promise<ServiceProcess> {
     '--log-level', process.env.EMBERVOL_TEST_LOG_LEVEL ?? 'info',
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += String(d)));
+  const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
   const started = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`embervol serve did not start within 60 s\n${stderr}\n${logs.join('\n')}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`embervol serve did not start within ${startTimeoutMs / 1000} s\n${stderr}\n${logs.join('\n')}`)),
+      startTimeoutMs,
+    );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
       try {

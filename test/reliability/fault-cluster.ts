@@ -44,6 +44,7 @@ export async function clusterDeployment(env: NodeJS.ProcessEnv): Promise<FaultDe
     return {
       url: `http://127.0.0.1:${port}`,
       portals: () => c.hosts.map((h) => `127.0.0.1:${h.iscsiPort}`),
+      volumesDirs: () => c.hosts.map((h) => join(h.dataDir, 'volumes')),
       async killAndRestart(rand) {
         const victims = [...c.hosts.map((h) => ({ name: h.name, kind: 'host' as const, i: 0, h })), ...c.apis.map((_, i) => ({ name: `api-${i}`, kind: 'api' as const, i, h: null }))];
         const v = victims[Math.floor(rand() * victims.length)]!;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { openStore } from '../../src/store/index.js';
+import { StoreUnavailable } from '../../src/errors.js';
 import { migrations } from '../../src/store/migrations.js';
 import * as volumes from '../../src/store/volumes.js';
 import { addUsage, TOTAL } from '../../src/store/quotas.js';
@@ -86,6 +87,29 @@ test('bigint quota figures and count(*) read back as numbers, as on SQLite', asy
     await volumes.insertVolume(store.db, newVolume());
     const { n } = await store.db.selectFrom('volumes').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     assert.strictEqual(n, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test('every pooled connection busy for longer than the wait: StoreUnavailable; the same store serves once one is free', async () => {
+  const store = await openStore({ url: await cluster.createDatabase(), poolSize: 1 });
+  try {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let holding!: () => void;
+    const isHolding = new Promise<void>((r) => (holding = r));
+    const holder = store.transaction(async (trx) => {
+      await sql`select 1`.execute(trx);
+      holding();
+      await held;
+    });
+    await isHolding;
+    await assert.rejects(sql`select 1`.execute(store.db), StoreUnavailable);
+    release();
+    await holder;
+    const { rows } = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+    assert.equal(rows[0]!.one, 1);
   } finally {
     await store.close();
   }

@@ -138,6 +138,14 @@ export class RecordingHost implements VolumeHost, HostLifecycle {
     this.calls.push({ op: 'deleteSnapshot', volumeId });
     this.maybeFail('deleteSnapshot');
   }
+  async createGroupSnapshot(members: { volumeId: string }[]) {
+    for (const m of members) this.calls.push({ op: 'createSnapshot', volumeId: m.volumeId });
+    this.maybeFail('createGroupSnapshot');
+  }
+  async createVolumesFrom(copies: { volumeId: string }[]) {
+    for (const c of copies) this.calls.push({ op: 'createVolumeFrom', volumeId: c.volumeId });
+    this.maybeFail('createVolumesFrom');
+  }
   async createVolumeFrom(volumeId: string) {
     this.calls.push({ op: 'createVolumeFrom', volumeId });
     this.maybeFail('createVolumeFrom');

@@ -62,6 +62,7 @@ export function registerVolumeRoutes(app: FastifyInstance, workflow: Workflow): 
       metadata: v.metadata ?? null,
       snapshotId: v.snapshot_id ?? null,
       sourceVolid: v.source_volid ?? null,
+      groupId: atLeast(ctx.version, 13) ? (v.group_id ?? null) : null,
       imageRef: v.imageRef ?? v.image_id ?? null,
       backupId: atLeast(ctx.version, 47) ? (v.backup_id ?? null) : null,
     });

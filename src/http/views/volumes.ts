@@ -65,7 +65,7 @@ export function volumeDetail(base: LinkBase, ctx: RequestContext, v: VolumeInfo)
   };
   if (ctx.isAdmin) out.migration_status = v.migrationStatus;
   const ver = ctx.version;
-  if (atLeast(ver, 13)) out.group_id = null;
+  if (atLeast(ver, 13)) out.group_id = v.groupId;
   if (atLeast(ver, 21) && ctx.isAdmin) out.provider_id = null;
   if (atLeast(ver, 48)) {
     // Each volume has its own target (tgt), so hosts never share one: false, as LVM reports.

@@ -31,8 +31,9 @@ function isConnectionError(err: unknown): boolean {
     if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) return true;
   }
   const message = err instanceof Error ? err.message : '';
-  // pg's own wording when the socket closes under a query or a connect times out (no code on those errors).
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(message);
+  // pg's own wording when the socket closes under a query, a connect times out or no pooled connection frees up in
+  // time (pg's client.js and pg-pool's index.js; those errors carry no code).
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message);
 }
 
 function mapConnectionError(err: unknown): unknown {
