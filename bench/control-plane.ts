@@ -431,8 +431,73 @@ async function explainPart(): Promise<void> {
   });
 }
 
+/** p50 of `n` timed runs of a synchronous function. */
+function medianOf(n: number, fn: () => void): number {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    xs.push(performance.now() - t0);
+  }
+  return percentile(xs, 50);
+}
+
+/**
+ * What one sequential cycle must cost at least here, measured in the same minutes as the cycle itself: the
+ * durable commits the six calls make (each a SQLite commit with synchronous=FULL in WAL mode, i.e. an fsync of
+ * the WAL, measured on a file next to the service's), plus six HTTP round trips through fastify with no work
+ * behind them (GET /v3/, keep-alive), against the measured cycle median.
+ */
+async function floorPart(): Promise<void> {
+  const rounds = Number(arg('rounds', '3'));
+  const rows: string[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const dir = mkdtempSync(join(tmpdir(), 'embervol-bench-fsync-'));
+    const db = new BetterSqlite3(join(dir, 'f.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const commit = medianOf(200, () => ins.run('x'.repeat(300)));
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+    const svc = await startServiceProcess(serviceOptions());
+    const c = new Client(svc.url);
+    try {
+      const rtts: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const t0 = performance.now();
+        const res = await new Promise<number>((resolve, reject) => {
+          http.get({ host: c.host, port: c.port, path: '/v3/', agent: c.agent }, (res) => res.resume().on('end', () => resolve(res.statusCode!))).on('error', reject);
+        });
+        if (res !== 200) throw new Error(`GET /v3/: ${res}`);
+        rtts.push(performance.now() - t0);
+      }
+      const rtt = percentile(rtts, 50);
+      await unlimitedQuota(c);
+      const run = await runCycles(c, 1, 60, 'sequential', svc.child.pid!);
+      const cycle = percentile(run.samples.cycle, 50);
+      const floor = COMMITS_PER_CYCLE * commit + CALLS.length * rtt;
+      rows.push([String(r + 1), commit.toFixed(2), rtt.toFixed(2), floor.toFixed(2), cycle.toFixed(2), (cycle / floor).toFixed(2), run.cpuMs.toFixed(2)]);
+    } finally {
+      c.close();
+      await svc.stop();
+    }
+  }
+  console.log(`\nThe floor of one sequential cycle: ${COMMITS_PER_CYCLE} durable commits + ${CALLS.length} HTTP round trips, ms (medians)`);
+  printTable(['round', 'one durable commit', 'one HTTP round trip', 'floor', 'cycle measured', 'cycle / floor', 'service CPU ms/cycle'], rows);
+}
+
+/**
+ * Durable commits one legacy cycle needs as the workflow is built: reserve 1; initialize_connection 2 (the
+ * pending connection before the export is made, provider_location after); attach 1; begin_detaching 1;
+ * terminate_connection 0 (nothing changes on a detaching volume); detach 2 (the detach, then the export's removal).
+ */
+const COMMITS_PER_CYCLE = 7;
+
 export async function main() {
   const part = arg('part', 'all');
+  if (part === 'floor') return floorPart();
   if (part === 'explain') return explainPart();
   if (part === 'phases') return phasePart();
   if (part === 'cycle' || part === 'all') await cyclePart();
