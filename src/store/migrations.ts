@@ -541,6 +541,9 @@ export const migrations: Migration[] = [
       // would draw the planner into reading all of them (joins would start from volumes instead of attachments).
       await db.schema.createIndex('volumes_status_host').on('volumes').columns(['status', 'host']).execute();
       await db.schema.createIndex('snapshots_status').on('snapshots').column('status').execute();
+      await db.schema.createIndex('groups_status_host').on('groups').columns(['status', 'host']).execute();
+      // The start-up pass restores the export of every volume whose row names one.
+      await db.schema.createIndex('volumes_provider_location').on('volumes').column('provider_location').execute();
       // Pending connections older than the attach lease are dropped by the reconciler.
       await db.schema.createIndex('volume_connections_created').on('volume_connections').column('created_at').execute();
       // insertEvents numbers events max(seq)+1: without an index on seq alone that is a scan of the whole history.
