@@ -6,6 +6,7 @@
 //          [--scale 1k,100k] (1m is allowed; it seeds for about a minute and needs ~1 GB of disk)
 //          [--target builtin|tgt] [--root DIR] (run the service from another checkout, e.g. a worktree of main)
 //          [--cpu-prof DIR] (write a V8 CPU profile of the service to DIR: node --cpu-prof)
+//          [--no-keepalive] (a new TCP connection for every request)
 //
 // The client keeps one HTTP/1.1 connection per simulated client (node:http keep-alive), noauth. The scale
 // databases are written through the store's own schema (openStore runs the migrations) and then filled with
@@ -33,7 +34,8 @@ function arg(name: string, dflt: string): string {
 
 /** A minimal keep-alive JSON client: one agent socket per concurrent caller, no per-request connection setup. */
 class Client {
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // --no-keepalive: one TCP connection per request, as bench_attach.py makes them (Cinder's uwsgi closes each).
+  readonly agent = new http.Agent({ keepAlive: !process.argv.includes('--no-keepalive'), maxSockets: 256 });
   readonly host: string;
   readonly port: number;
   constructor(baseUrl: string) {
