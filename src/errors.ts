@@ -23,8 +23,31 @@ export class CinderFault extends Error {
     super(message);
     this.name = 'CinderFault';
   }
-  body(): Record<string, { code: number; message: string }> {
+  body(): Record<string, { code: number; message: string; retryAfter?: string }> {
     return { [faultName(this.status)]: { code: this.status, message: this.message } };
+  }
+  /** Extra response headers the fault carries. */
+  headers(): Record<string, string> {
+    return {};
+  }
+}
+
+/**
+ * One of Cinder's QuotaError exceptions (cinder/exception.py: VolumeLimitExceeded, SnapshotLimitExceeded,
+ * VolumeSizeExceedsAvailableQuota, VolumeSizeExceedsLimit, UnexpectedOverQuota, ...). They are not caught by the
+ * API's ResourceExceptionHandler but by the FaultWrapper middleware (cinder/api/middleware/fault.py), which
+ * answers 413 overLimit with the message "<exception class>: <message>" (QuotaError.safe), the header
+ * `Retry-After: 0` (QuotaError.headers) and, from that header, `retryAfter` in the body (api/openstack/wsgi.py Fault).
+ */
+export class QuotaFault extends CinderFault {
+  constructor(readonly exception: string, message: string) {
+    super(413, `${exception}: ${message}`);
+  }
+  override body() {
+    return { overLimit: { code: 413, message: this.message, retryAfter: '0' } };
+  }
+  override headers(): Record<string, string> {
+    return { 'Retry-After': '0' };
   }
 }
 

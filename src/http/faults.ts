@@ -42,7 +42,7 @@ export function installFaultHandlers(app: FastifyInstance, logger: Logger): void
     const fault = toFault(err);
     if (fault) {
       if (fault.status >= 500) logger.error({ reqId: request.id, err }, 'request failed');
-      return reply.code(fault.status).type('application/json').send(fault.body());
+      return reply.code(fault.status).headers(fault.headers()).type('application/json').send(fault.body());
     }
     logger.error({ reqId: request.id, err }, 'unexpected error');
     const f = new CinderFault(500, SERVER_ERROR_MESSAGE);

@@ -16,7 +16,7 @@ import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import { canSeeProject, requireAdmin, requireMember } from './policy.js';
 import { chargeNewSnapshot } from './quotas.js';
 import { snapshotLease } from './snapshot-tasks.js';
-import { checkListFilters, groupNotFound } from './groups-common.js';
+import { checkListFilters, groupNotFound, invalidGroup } from './groups-common.js';
 import { servicesActions } from './services.js';
 
 const SORT_KEYS: Record<string, groups.GroupSnapshotSortKey> = {
@@ -115,8 +115,10 @@ export function groupSnapshotActions(deps: Deps): GroupSnapshotActions {
         // Each member is charged like a snapshot (snapshots 1, gigabytes its size); over quota leaves nothing.
         await chargeNewSnapshot(trx, snapId);
       }
-      // The group is claimed too: no delete of it can start before this commits.
-      if (!(await groups.casGroup(trx, group.id, {}, { status: ['available', 'in-use', 'error', 'updating', 'creating'] }))) throw groupNotFound(group.id);
+      // The group is claimed too: a delete of it (which requires no group snapshot) cannot start before this commits.
+      if (!(await groups.casGroup(trx, group.id, {}, { status: ['available', 'in-use', 'error', 'updating', 'creating'] }))) {
+        throw invalidGroup(`Group ${group.id} is being deleted.`);
+      }
     });
     const row = (await groups.findGroupSnapshot(db, id))!;
     deps.background('group-snapshot', id, () => tasks.finishGroupSnapshotCreate({ id }, group.host));

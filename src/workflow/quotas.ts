@@ -8,7 +8,7 @@
 // in the one that soft-deletes it, add the rows to recountUsage() in src/store/quotas.ts, and move the charge in
 // workflow/transfers.ts acceptTransfer when the volume's snapshots move with it.
 import type { Transaction } from 'kysely';
-import { CinderFault, forbidden, invalidInput } from '../errors.js';
+import { CinderFault, QuotaFault, forbidden, invalidInput } from '../errors.js';
 import type { Database, Db } from '../store/schema.js';
 import * as quotas from '../store/quotas.js';
 import * as types from '../store/volume-types.js';
@@ -65,57 +65,98 @@ async function typeName(db: Db, typeId: string): Promise<string> {
   return (await types.findType(db, typeId, { includeDeleted: true }))?.name ?? typeId;
 }
 
-function overQuota(resource: string, name: string, requested: number, limit: number, consumed: number): CinderFault {
-  // The three messages of cinder/quota_utils.py process_reserve_over_quota (exception.py QuotaError subclasses).
-  if (resource === 'gigabytes') {
-    return new CinderFault(
-      413,
-      `Requested volume or snapshot exceeds allowed ${name} quota. Requested ${requested}G, quota is ${limit}G and ${consumed}G has been consumed.`,
+/**
+ * What a charge is for, which decides the QuotaError Cinder raises when it is refused:
+ * - `volumes` / `snapshots` / `groups`: quota_utils.process_reserve_over_quota(resource, size) as create,
+ *   transfer accept, retype and group create call it (`requested` in the gigabytes message is `size`);
+ * - `extend`: volume/api.py extend, which always reports the project's total gigabytes (limit and consumed),
+ *   whichever counter refused.
+ */
+export type QuotaPurpose = { resource: 'volumes' | 'snapshots' | 'groups'; size: number } | { resource: 'extend'; size: number };
+
+/** The default purpose of a delta: a group charge, a snapshot charge when it counts snapshots, else a volume charge. */
+function purposeOf(delta: QuotaDelta): QuotaPurpose {
+  return { resource: delta.groups ? 'groups' : delta.snapshots ? 'snapshots' : 'volumes', size: delta.gigabytes ?? 0 };
+}
+
+/** Cinder's exception for the first counter (`over`, named as in a quota set) that refused. */
+function overQuota(purpose: QuotaPurpose, over: string, limit: number, consumed: number): QuotaFault {
+  if (over.includes('gigabytes')) {
+    return new QuotaFault(
+      'VolumeSizeExceedsAvailableQuota',
+      `Requested volume or snapshot exceeds allowed ${over} quota. Requested ${purpose.size}G, quota is ${limit}G and ${consumed}G has been consumed.`,
     );
   }
-  if (resource === 'snapshots') return new CinderFault(413, `Maximum number of snapshots allowed (${limit}) exceeded`);
-  if (resource === 'groups') return new CinderFault(413, `Maximum number of groups allowed (${limit}) exceeded`);
-  return new CinderFault(413, `Maximum number of volumes allowed (${limit}) exceeded for quota '${name}'.`);
+  if (purpose.resource === 'snapshots' && over.includes('snapshots')) return new QuotaFault('SnapshotLimitExceeded', `Maximum number of snapshots allowed (${limit}) exceeded`);
+  if (purpose.resource === 'groups' && over === 'groups') return new QuotaFault('GroupLimitExceeded', `Maximum number of groups allowed (${limit}) exceeded`);
+  if (purpose.resource === 'volumes' && over.includes('volumes')) {
+    return new QuotaFault('VolumeLimitExceeded', `Maximum number of volumes allowed (${limit}) exceeded for quota '${over}'.`);
+  }
+  // e.g. snapshots_<type> refused while retyping a volume with snapshots (resource 'volumes').
+  return new QuotaFault('UnexpectedOverQuota', `Unexpected over quota on ${over}.`);
 }
 
 /** per_volume_gigabytes: a volume (created, extended or accepted) may not be larger than this (VolumeSizeExceedsLimit). */
 export async function checkPerVolumeSize(db: Db, projectId: string, size: number, opts: { check?: boolean } = {}): Promise<void> {
   if (opts.check === false) return;
   const limit = (await limitsFor(db, projectId))('per_volume_gigabytes', quotas.TOTAL);
-  if (limit >= 0 && size > limit) throw new CinderFault(413, `Requested volume size ${size}G is larger than maximum allowed limit ${limit}G.`);
+  if (limit >= 0 && size > limit) throw new QuotaFault('VolumeSizeExceedsLimit', `Requested volume size ${size}G is larger than maximum allowed limit ${limit}G.`);
+}
+
+/** Which counters a charge touches: the totals and the type's (default), or the type's alone (a retype). */
+type Scopes = 'total-and-type' | 'type-only';
+
+function scopesOf(typeId: string | null, scopes: Scopes = 'total-and-type'): string[] {
+  if (scopes === 'type-only') return typeId ? [typeId] : [];
+  return typeId ? [quotas.TOTAL, typeId] : [quotas.TOTAL];
 }
 
 /**
  * Charges `delta` to `projectId` (totals and, with a type, the per-type counters) inside `trx`, the
  * transaction that writes the row being counted. Every positive change is one conditional UPDATE against the
  * limit; the first one refused throws Cinder's 413 and, since the caller's transaction then rolls back, nothing
- * was charged. Snapshots call this with { snapshots: 1, gigabytes: size }.
+ * was charged. The counters are tried in Cinder's order (totals, then the type's; volumes, gigabytes,
+ * snapshots as the delta lists them), so the first refused is the one Cinder would name.
  */
 export async function consumeQuota(
   trx: Transaction<Database>,
   projectId: string,
   typeId: string | null,
   delta: QuotaDelta,
-  opts: { check?: boolean } = {},
+  opts: { check?: boolean; purpose?: QuotaPurpose; scopes?: Scopes } = {},
 ): Promise<void> {
   const limitOf = opts.check === false ? () => -1 : await limitsFor(trx, projectId);
-  const scopes = typeId ? [quotas.TOTAL, typeId] : [quotas.TOTAL];
-  for (const scope of scopes) {
+  /** Total gigabytes charged by this call so far: a message reports usage as it was before the request. */
+  let totalGigabytesAdded = 0;
+  for (const scope of scopesOf(typeId, opts.scopes)) {
     for (const [resource, n] of Object.entries(delta) as [string, number | undefined][]) {
       if (!n) continue;
       const limit = limitOf(resource, scope);
-      if (await quotas.addUsage(trx, projectId, { resource, typeId: scope }, n, limit)) continue;
+      if (await quotas.addUsage(trx, projectId, { resource, typeId: scope }, n, limit)) {
+        if (resource === 'gigabytes' && scope === quotas.TOTAL) totalGigabytesAdded += n;
+        continue;
+      }
+      const purpose = opts.purpose ?? purposeOf(delta);
+      if (purpose.resource === 'extend') {
+        const total = { resource: 'gigabytes', typeId: quotas.TOTAL };
+        throw overQuota(purpose, 'gigabytes', limitOf('gigabytes', quotas.TOTAL), (await quotas.usageOf(trx, projectId, total)) - totalGigabytesAdded);
+      }
       const consumed = await quotas.usageOf(trx, projectId, { resource, typeId: scope });
       const name = scope === quotas.TOTAL ? resource : `${resource}_${await typeName(trx, scope)}`;
-      throw overQuota(resource, name, n, limit, consumed);
+      throw overQuota(purpose, name, limit, consumed);
     }
   }
 }
 
 /** Gives `delta` back (the row it counted left the project); never refused. */
-export async function releaseQuota(trx: Transaction<Database>, projectId: string, typeId: string | null, delta: QuotaDelta): Promise<void> {
-  const scopes = typeId ? [quotas.TOTAL, typeId] : [quotas.TOTAL];
-  for (const scope of scopes) {
+export async function releaseQuota(
+  trx: Transaction<Database>,
+  projectId: string,
+  typeId: string | null,
+  delta: QuotaDelta,
+  opts: { scopes?: Scopes } = {},
+): Promise<void> {
+  for (const scope of scopesOf(typeId, opts.scopes)) {
     for (const [resource, n] of Object.entries(delta) as [string, number | undefined][]) {
       if (n) await quotas.addUsage(trx, projectId, { resource, typeId: scope }, -n);
     }
@@ -135,8 +176,9 @@ function chargeOf(row: volumes.VolumeRow | undefined): VolumeCharge | null {
 /**
  * Runs `fn` (a write to one volume row, inside `trx`) and moves the volume's quota charge along with it: a new
  * row is charged, a deleted one released, a grown or shrunk one (size, pending extend) re-charged, one that
- * changed project (transfer) or type (retype) released from the old owner and charged to the new. Growth is
- * checked against the limits unless `check` is false (a task finishing what was already charged).
+ * changed project (transfer) released from the old owner and charged to the new, one that changed type (retype)
+ * moved between the types' counters with its snapshots (retypeCharge). Growth is checked against the limits
+ * unless `check` is false (a task finishing what was already charged).
  * Whatever `fn` does to the row, stored usage keeps equal to recountUsage().
  */
 export async function withVolumeCharge<T>(
@@ -151,10 +193,13 @@ export async function withVolumeCharge<T>(
   if (before && after && before.projectId === after.projectId && before.typeId === after.typeId) {
     const d = after.gigabytes - before.gigabytes;
     if (d > 0) {
-      const row = await volumes.findVolume(trx, volumeId);
-      await checkPerVolumeSize(trx, after.projectId, quotas.chargedSize(row!), opts);
-      await consumeQuota(trx, after.projectId, after.typeId, { gigabytes: d }, opts);
+      await checkPerVolumeSize(trx, after.projectId, after.gigabytes, opts);
+      await consumeQuota(trx, after.projectId, after.typeId, { gigabytes: d }, { ...opts, purpose: { resource: 'extend', size: d } });
     } else if (d < 0) await releaseQuota(trx, after.projectId, after.typeId, { gigabytes: -d });
+    return result;
+  }
+  if (before && after && before.projectId === after.projectId && before.gigabytes === after.gigabytes) {
+    await retypeCharge(trx, volumeId, before, after.typeId, opts);
     return result;
   }
   if (before) await releaseQuota(trx, before.projectId, before.typeId, { volumes: 1, gigabytes: before.gigabytes });
@@ -163,6 +208,29 @@ export async function withVolumeCharge<T>(
     await consumeQuota(trx, after.projectId, after.typeId, { volumes: 1, gigabytes: after.gigabytes }, opts);
   }
   return result;
+}
+
+/**
+ * A volume changed type: as Cinder's retype (quota_utils.get_volume_type_reservation with reserve_vol_type_only,
+ * volume/manager.py retype), only the per-type counters move -- volumes_<type>, gigabytes_<type> (the volume and
+ * its snapshots) and snapshots_<type> -- and the volume's snapshots take the new type, so a snapshot is always
+ * charged to its volume's type. The project's totals do not change, so they are not checked again.
+ */
+async function retypeCharge(trx: Transaction<Database>, volumeId: string, before: VolumeCharge, toTypeId: string | null, opts: { check?: boolean }): Promise<void> {
+  await releaseQuota(trx, before.projectId, before.typeId, { volumes: 1, gigabytes: before.gigabytes }, { scopes: 'type-only' });
+  const moving = (await snapshots.snapshotsOfVolume(trx, volumeId)).filter((s) => s.volume_type_id !== toTypeId);
+  for (const s of moving) {
+    await releaseQuota(trx, s.project_id, s.volume_type_id, { snapshots: 1, gigabytes: s.volume_size }, { scopes: 'type-only' });
+    await snapshots.casSnapshot(trx, s.id, { volume_type_id: toTypeId }, {});
+  }
+  // One charge per project (a transfer with no_snapshots leaves the snapshots with the donor), the volume's first.
+  const projects = [before.projectId, ...new Set(moving.map((s) => s.project_id).filter((p) => p !== before.projectId))];
+  for (const p of projects) {
+    const mine = moving.filter((s) => s.project_id === p);
+    const volume = p === before.projectId ? 1 : 0;
+    const charge = { volumes: volume, gigabytes: volume * before.gigabytes + mine.reduce((n, s) => n + s.volume_size, 0), snapshots: mine.length };
+    await consumeQuota(trx, p, toTypeId, charge, { ...opts, purpose: { resource: 'volumes', size: before.gigabytes }, scopes: 'type-only' });
+  }
 }
 
 /** Charges a volume row just inserted in `trx` to its project (checked: 413 when over a limit). */

@@ -68,7 +68,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
 
       await tracked(deps, actor, 'retype', row.id, async (trx) => {
         const values = failure ? {} : { volume_type_id: target.id, multiattach: dbBool(tgtMulti) };
-        // The conditional update Cinder makes to claim the volume, with the type change folded in.
+        // The conditional update Cinder makes to claim the volume (not in a group: group_id None), with the type change folded in.
         // The quota charge moves from the old type's counters to the new type's in the same transaction (413 when
         // the new type's per-type limits are full).
         const ok = await withVolumeCharge(trx, row.id, () =>
@@ -76,7 +76,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
             trx,
             row.id,
             { ...values },
-            { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti },
+            { status: ['available', 'in-use'], migrationStatus: MIGRATION_AT_REST, multiattach: srcMulti, groupId: null },
           ),
         );
         if (!ok) throw new CinderFault(400, `Invalid volume: ${RETYPE_REFUSED}`);

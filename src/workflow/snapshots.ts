@@ -107,6 +107,9 @@ export function snapshotActions(deps: Deps): SnapshotsWorkflow {
     const made = await store.transaction(async (trx) => {
       // The volume's status is the precondition: touching the row claims it against a concurrent delete.
       if (!(await volumes.casVolume(trx, volume.id, {}, { status: valid, migrationStatus: MIGRATION_AT_REST }))) return false;
+      // Size and type as they are now, under the claim: an extend or retype that finished since the volume was
+      // read must not leave the snapshot with a stale size or charged to the old type.
+      const current = (await volumes.findVolume(trx, volume.id))!;
       await snapshots.insertSnapshot(trx, {
         id,
         volume_id: volume.id,
@@ -116,8 +119,8 @@ export function snapshotActions(deps: Deps): SnapshotsWorkflow {
         description: req.description ?? null,
         status: 'creating',
         progress: '0%',
-        volume_size: volume.size,
-        volume_type_id: volume.volume_type_id,
+        volume_size: current.size,
+        volume_type_id: current.volume_type_id,
         group_snapshot_id: null,
         lease_expires_at: snapshotLease(deps),
         created_at: now,

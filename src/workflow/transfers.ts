@@ -156,14 +156,21 @@ export function transferActions(deps: Deps): TransfersWorkflow {
           volumes.casVolume(trx, row.volume_id, { status: 'available', project_id: ctx.projectId, user_id: ctx.userId }, { status: ['awaiting-transfer'] }),
         );
         if (!moved) throw invalidVolume(`Transfer ${id}: Volume id ${row.volume_id} expected in awaiting-transfer state.`);
-        // Unless no_snapshots, the volume's snapshots move too, each with its charge (db transfer_accept).
+        // Unless no_snapshots, the volume's snapshots move too, with their charge (db transfer_accept), charged to
+        // the accepting project in one step as transfer/api.py _handle_snapshot_quota reserves it (a 413 names the
+        // snapshots' total size).
         if (!toBool(row.no_snapshots)) {
-          for (const snap of await snapshots.snapshotsOfVolume(trx, row.volume_id)) {
+          const snaps = await snapshots.snapshotsOfVolume(trx, row.volume_id);
+          for (const snap of snaps) {
             if (!(await snapshots.casSnapshot(trx, snap.id, { project_id: ctx.projectId, user_id: ctx.userId }, { status: ['available'] }))) {
               throw new CinderFault(400, `Invalid snapshot: Transfer ${id}: Snapshot ${snap.id} is not in the expected available state.`);
             }
             await releaseQuota(trx, snap.project_id, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
-            await consumeQuota(trx, ctx.projectId, snap.volume_type_id, { snapshots: 1, gigabytes: snap.volume_size });
+          }
+          for (const typeId of new Set(snaps.map((s) => s.volume_type_id))) {
+            const mine = snaps.filter((s) => s.volume_type_id === typeId);
+            const delta = { snapshots: mine.length, gigabytes: mine.reduce((n, s) => n + s.volume_size, 0) };
+            await consumeQuota(trx, ctx.projectId, typeId, delta, { purpose: { resource: 'snapshots', size: delta.gigabytes } });
           }
         }
       });

@@ -68,3 +68,5 @@ export async function makeApi(opts: { real?: boolean; project?: string; cinderQu
 }
 
 export const fault = (status: number, name: string, message: string) => ({ [name]: { code: status, message } });
+/** A Cinder QuotaError as the FaultWrapper middleware answers it: 413 overLimit, "<exception>: <message>", retryAfter "0". */
+export const quotaFault = (exception: string, message: string) => ({ overLimit: { code: 413, message: `${exception}: ${message}`, retryAfter: '0' } });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeApi, fault, type Api } from './client.js';
+import { makeApi, fault, quotaFault, type Api } from './client.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
 
 let api: Api;
@@ -214,6 +214,9 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
   const v = await member(g, vt);
   assert.ok(await exists(volumeFile(v)));
   assert.equal((await api.call('DELETE', `/volumes/${v}`, undefined, LATEST)).status, 400, 'a member cannot be deleted alone');
+  const retyped = await api.action(v, 'os-retype', { new_type: await volumeType() }, LATEST);
+  assert.equal(retyped.status, 400, 'nor retyped (volume/api.py retype: group_id None)');
+  assert.match(retyped.body.badRequest.message, /^Invalid volume: Retype needs volume/);
   assert.deepEqual(
     (await groupAction(g, { delete: {} })).body,
     fault(400, 'badRequest', `Invalid Group: Group ${g} still contains volumes. The delete-volumes flag is required to delete it.`),
@@ -381,7 +384,7 @@ test('quotas: a group is charged `groups`, a group snapshot `snapshots` per memb
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { groups: (await usage()).groups.in_use } })).status, 200);
   assert.deepEqual(
     (await api.call('POST', '/groups', { group: { group_type: gt, volume_types: [vt] } }, LATEST)).body,
-    fault(413, 'overLimit', `Maximum number of groups allowed (${(await usage()).groups.in_use}) exceeded`),
+    quotaFault('GroupLimitExceeded', `Maximum number of groups allowed (${(await usage()).groups.in_use}) exceeded`),
   );
   assert.equal((await api.call('POST', '/groups/action', { 'create-from-src': { group_snapshot_id: gs } }, LATEST)).status, 413);
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { groups: -1 } })).status, 200);
@@ -389,7 +392,7 @@ test('quotas: a group is charged `groups`, a group snapshot `snapshots` per memb
   const snaps = (await usage()).snapshots.in_use;
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: snaps + 1 } })).status, 200);
   const over = await api.call('POST', '/group_snapshots', { group_snapshot: { group_id: g } }, LATEST);
-  assert.deepEqual(over.body, fault(413, 'overLimit', `Maximum number of snapshots allowed (${snaps + 1}) exceeded`));
+  assert.deepEqual(over.body, quotaFault('SnapshotLimitExceeded', `Maximum number of snapshots allowed (${snaps + 1}) exceeded`));
   assert.equal((await api.call('GET', `/group_snapshots/detail?group_id=${g}`, undefined, LATEST)).body.group_snapshots.length, 1, 'no group snapshot row was left');
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: -1 } })).status, 200);
 

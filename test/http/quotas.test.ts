@@ -2,7 +2,7 @@
 // extends and deletes, 413s that leave nothing behind, and stored usage always equal to a recount of the rows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeApi, fault, type Api } from './client.js';
+import { makeApi, fault, quotaFault, type Api } from './client.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
 
 let api: Api;
@@ -71,14 +71,14 @@ test('usage follows create, extend and delete; over-quota creates and extends ar
 
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { gigabytes: 4, volumes: 2 } })).status, 200);
   const big = await api.call('POST', '/volumes', { volume: { size: 3 } });
-  assert.deepEqual(big.body, fault(413, 'overLimit', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota is 4G and 2G has been consumed.'));
+  assert.deepEqual(big.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota is 4G and 2G has been consumed.'));
   const b = await api.create({ size: 1 });
   const third = await api.call('POST', '/volumes', { volume: { size: 1 } });
-  assert.deepEqual(third.body, fault(413, 'overLimit', "Maximum number of volumes allowed (2) exceeded for quota 'volumes'."));
+  assert.deepEqual(third.body, quotaFault('VolumeLimitExceeded', "Maximum number of volumes allowed (2) exceeded for quota 'volumes'."));
   assert.equal((await api.call('GET', '/volumes')).body.volumes.length, 2, 'no half-written volume');
 
   const ext = await api.action(a, 'os-extend', { new_size: 4 });
-  assert.deepEqual(ext.body, fault(413, 'overLimit', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 4G and 3G has been consumed.'));
+  assert.deepEqual(ext.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 4G and 3G has been consumed.'));
   assert.equal((await api.call('GET', `/volumes/${a}`)).body.volume.status, 'available', 'a refused extend leaves the status');
   assert.equal((await api.action(a, 'os-extend', { new_size: 3 })).status, 202);
   await api.env.workflow.drain();
@@ -126,10 +126,10 @@ test('a failed extend gives back what it was charged', async () => {
 test('per_volume_gigabytes refuses an oversized create and extend', async () => {
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { per_volume_gigabytes: 2 } })).status, 200);
   const r = await api.call('POST', '/volumes', { volume: { size: 3 } });
-  assert.deepEqual(r.body, fault(413, 'overLimit', 'Requested volume size 3G is larger than maximum allowed limit 2G.'));
+  assert.deepEqual(r.body, quotaFault('VolumeSizeExceedsLimit', 'Requested volume size 3G is larger than maximum allowed limit 2G.'));
   const id = await api.create({ size: 2 });
   const ext = await api.action(id, 'os-extend', { new_size: 3 });
-  assert.deepEqual(ext.body, fault(413, 'overLimit', 'Requested volume size 3G is larger than maximum allowed limit 2G.'));
+  assert.deepEqual(ext.body, quotaFault('VolumeSizeExceedsLimit', 'Requested volume size 3G is larger than maximum allowed limit 2G.'));
   await api.call('DELETE', `/os-quota-sets/${P}`);
   await api.call('DELETE', `/volumes/${id}`);
   await api.env.workflow.drain();
@@ -145,7 +145,7 @@ test('per-type limits apply to volumes of that type, by name', async () => {
   assert.equal(set.body.quota_set.gigabytes_gold, 5);
   const id = await api.create({ size: 1, volume_type: 'gold' });
   const r = await api.call('POST', '/volumes', { volume: { size: 1, volume_type: 'gold' } });
-  assert.deepEqual(r.body, fault(413, 'overLimit', "Maximum number of volumes allowed (1) exceeded for quota 'volumes_gold'."));
+  assert.deepEqual(r.body, quotaFault('VolumeLimitExceeded', "Maximum number of volumes allowed (1) exceeded for quota 'volumes_gold'."));
   assert.equal((await usage()).volumes_gold.in_use, 1);
   await api.call('DELETE', `/volumes/${id}`);
   await api.env.workflow.drain();
@@ -185,7 +185,7 @@ test('retype moves the charge between per-type counters and respects the new typ
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { volumes_bronze: 0 } })).status, 200);
   const id = await api.create({ size: 2, volume_type: 'silver' });
   const refused = await api.action(id, 'os-retype', { new_type: 'bronze' }, { 'openstack-api-version': 'volume 3.0' });
-  assert.deepEqual(refused.body, fault(413, 'overLimit', "Maximum number of volumes allowed (0) exceeded for quota 'volumes_bronze'."));
+  assert.deepEqual(refused.body, quotaFault('VolumeLimitExceeded', "Maximum number of volumes allowed (0) exceeded for quota 'volumes_bronze'."));
   assert.equal((await api.call('GET', `/volumes/${id}`)).body.volume.volume_type, 'silver');
   await api.call('DELETE', `/os-quota-sets/${P}`);
   assert.equal((await api.action(id, 'os-retype', { new_type: 'bronze' })).status, 202);
@@ -213,10 +213,10 @@ test('snapshots count against snapshots and gigabytes, are refused with 413 over
   assert.equal(u.snapshots___DEFAULT__.in_use, 1);
   await assertNoDrift();
   const s2 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
-  assert.deepEqual(s2.body, fault(413, 'overLimit', 'Maximum number of snapshots allowed (1) exceeded'));
+  assert.deepEqual(s2.body, quotaFault('SnapshotLimitExceeded', 'Maximum number of snapshots allowed (1) exceeded'));
   assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots: 5, gigabytes: 5 } })).status, 200);
   const s3 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
-  assert.deepEqual(s3.body, fault(413, 'overLimit', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 5G and 4G has been consumed.'));
+  assert.deepEqual(s3.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 5G and 4G has been consumed.'));
   await assertNoDrift();
 
   // A transfer takes the snapshot along, with its charge.
@@ -237,6 +237,66 @@ test('snapshots count against snapshots and gigabytes, are refused with 413 over
   assert.equal((await usage('projq-other')).snapshots.in_use, 0);
   assert.equal((await usage('projq-other')).gigabytes.in_use, 2);
   assert.equal((await api.call('DELETE', `/v3/projq-other/volumes/${vol}`, undefined, other)).status, 202);
+  await api.env.workflow.drain();
+  await assertNoDrift();
+});
+
+test('over-quota faults name Cinder exception per case, with Retry-After: 0 (per-type volumes, gigabytes, snapshots; extend; retype with snapshots)', async () => {
+  assert.equal((await api.call('POST', '/types', { volume_type: { name: 'tin' } })).status, 200);
+  assert.equal((await api.call('POST', '/types', { volume_type: { name: 'lead' } })).status, 200);
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { gigabytes_tin: 3, snapshots_tin: 1 } })).status, 200);
+
+  // gigabytes_<type> on create: VolumeSizeExceedsAvailableQuota names the type's counter; the header is Cinder's.
+  const big = await api.call('POST', '/volumes', { volume: { size: 4, volume_type: 'tin' } });
+  assert.equal(big.status, 413);
+  assert.equal(big.headers['retry-after'], '0');
+  assert.deepEqual(big.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes_tin quota. Requested 4G, quota is 3G and 0G has been consumed.'));
+  const vol = await api.create({ size: 1, volume_type: 'tin' });
+
+  // snapshots_<type>: SnapshotLimitExceeded with the type's limit.
+  const s1 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.equal(s1.status, 202, s1.text);
+  await api.env.workflow.drain();
+  const s2 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.deepEqual(s2.body, quotaFault('SnapshotLimitExceeded', 'Maximum number of snapshots allowed (1) exceeded'));
+  // gigabytes_<type> by a snapshot.
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots_tin: 5, gigabytes_tin: 2 } })).status, 200);
+  const s3 = await api.call('POST', '/snapshots', { snapshot: { volume_id: vol } });
+  assert.deepEqual(s3.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes_tin quota. Requested 1G, quota is 2G and 2G has been consumed.'));
+
+  // An extend refused by gigabytes_<type> reports the project's total gigabytes, as volume/api.py extend does.
+  const ext = await api.action(vol, 'os-extend', { new_size: 3 });
+  assert.deepEqual(ext.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 1000G and 2G has been consumed.'));
+  await assertNoDrift();
+
+  // A retype moves the volume and its snapshot between the per-type counters; the new type's limits apply to
+  // both: gigabytes_<type> (the volume's size in the message), snapshots_<type> (UnexpectedOverQuota, as Cinder).
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { gigabytes_lead: 1 } })).status, 200);
+  const r1 = await api.action(vol, 'os-retype', { new_type: 'lead' });
+  assert.deepEqual(r1.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes_lead quota. Requested 1G, quota is 1G and 0G has been consumed.'));
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { gigabytes_lead: 2, snapshots_lead: 0 } })).status, 200);
+  const r2 = await api.action(vol, 'os-retype', { new_type: 'lead' });
+  assert.deepEqual(r2.body, quotaFault('UnexpectedOverQuota', 'Unexpected over quota on snapshots_lead.'));
+  assert.equal((await api.call('GET', `/volumes/${vol}`)).body.volume.volume_type, 'tin');
+  await assertNoDrift();
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { snapshots_lead: 1 } })).status, 200);
+  assert.equal((await api.action(vol, 'os-retype', { new_type: 'lead' })).status, 202);
+  const u = await usage();
+  assert.deepEqual([u.volumes_tin.in_use, u.gigabytes_tin.in_use, u.snapshots_tin.in_use], [0, 0, 0]);
+  assert.deepEqual([u.volumes_lead.in_use, u.gigabytes_lead.in_use, u.snapshots_lead.in_use], [1, 2, 1]);
+  assert.deepEqual([u.volumes.in_use, u.gigabytes.in_use, u.snapshots.in_use], [1, 2, 1], 'the totals do not change');
+  await assertNoDrift();
+
+  // per_volume_gigabytes: VolumeSizeExceedsLimit, with the header too.
+  assert.equal((await api.call('PUT', `/os-quota-sets/${P}`, { quota_set: { per_volume_gigabytes: 1 } })).status, 200);
+  const pv = await api.call('POST', '/volumes', { volume: { size: 2 } });
+  assert.equal(pv.headers['retry-after'], '0');
+  assert.deepEqual(pv.body, quotaFault('VolumeSizeExceedsLimit', 'Requested volume size 2G is larger than maximum allowed limit 1G.'));
+
+  await api.call('DELETE', `/os-quota-sets/${P}`);
+  assert.equal((await api.call('DELETE', `/snapshots/${s1.body.snapshot.id}`)).status, 202);
+  await api.env.workflow.drain();
+  assert.equal((await api.call('DELETE', `/volumes/${vol}`)).status, 202);
   await api.env.workflow.drain();
   await assertNoDrift();
 });

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { makeApi, fault, type Api } from './client.js';
+import { makeApi, fault, quotaFault, type Api } from './client.js';
 import { capturingLogger } from '../support/log-capture.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
 
@@ -151,7 +151,7 @@ test('accepting over the destination quota is 413 and moves nothing', async () =
   const t = (await api.call('POST', '/os-volume-transfer', { transfer: { volume_id: vol } })).body.transfer;
   assert.equal((await api.call('PUT', `/os-quota-sets/${DST}`, { quota_set: { gigabytes: 2 } })).status, 200);
   const r = await api.call('POST', `/v3/${DST}/os-volume-transfer/${t.id}/accept`, { accept: { auth_key: t.auth_key } }, dst);
-  assert.deepEqual(r.body, fault(413, 'overLimit', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota is 2G and 0G has been consumed.'));
+  assert.deepEqual(r.body, quotaFault('VolumeSizeExceedsAvailableQuota', 'Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota is 2G and 0G has been consumed.'));
   assert.equal((await api.call('GET', `/volumes/${vol}`)).body.volume.status, 'awaiting-transfer');
   assert.equal((await api.call('GET', `/os-volume-transfer/${t.id}`)).status, 200, 'the offer still stands');
   await assertNoDrift();

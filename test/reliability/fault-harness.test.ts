@@ -1,5 +1,5 @@
 // A bounded run of the fault-injection harness (fault-harness.ts): SIGKILL at random moments under concurrent
-// clients with real initiator I/O, invariants checked after every restart. EMBERVOL_FAULT_ITERATIONS sets the
+// clients with real initiator I/O, snapshots, clones and reverts, invariants checked after every restart. EMBERVOL_FAULT_ITERATIONS sets the
 // number of kill/restart cycles (default 4 here, to stay inside the CI budget); a longer run is in docs/reliability.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,5 +14,6 @@ test(`fault injection: ${CYCLES} SIGKILL/restart cycles under 3 concurrent clien
   assert.equal(r.kills, CYCLES);
   assert.ok(r.acknowledged > 0 && r.ioWrites > 0, `the run did real work: ${formatResult(r)}`);
   assert.ok(r.loginsChecked > 0);
+  assert.ok(r.snapshotOps.snapshots > 0, `the run took snapshots: ${formatResult(r)}`);
   assert.deepEqual(r.violations, [], `seed ${seed}`);
 });
