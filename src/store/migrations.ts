@@ -541,9 +541,6 @@ export const migrations: Migration[] = [
       // would draw the planner into reading all of them (joins would start from volumes instead of attachments).
       await db.schema.createIndex('volumes_status_host').on('volumes').columns(['status', 'host']).execute();
       await db.schema.createIndex('snapshots_status').on('snapshots').column('status').execute();
-      await db.schema.createIndex('groups_status_host').on('groups').columns(['status', 'host']).execute();
-      // The start-up pass restores the export of every volume whose row names one.
-      await db.schema.createIndex('volumes_provider_location').on('volumes').column('provider_location').execute();
       // Pending connections older than the attach lease are dropped by the reconciler.
       await db.schema.createIndex('volume_connections_created').on('volume_connections').column('created_at').execute();
       // insertEvents numbers events max(seq)+1: without an index on seq alone that is a scan of the whole history.
@@ -554,6 +551,16 @@ export const migrations: Migration[] = [
       }
       // Snapshot lists, default sort.
       await db.schema.createIndex('snapshots_project_by_created_at').on('snapshots').columns(['project_id', 'deleted', 'created_at', 'id']).execute();
+    },
+  },
+  {
+    version: 91,
+    name: 'indexes for the reconciler: groups by status, volumes that name an export',
+    async up(db) {
+      // As volumes_status_host (migration 90): the periodic pass looks for this host's groups in interim statuses.
+      await db.schema.createIndex('groups_status_host').on('groups').columns(['status', 'host']).execute();
+      // The start-up pass restores the export of every volume whose row names one.
+      await db.schema.createIndex('volumes_provider_location').on('volumes').column('provider_location').execute();
     },
   },
 ];
