@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { openStore } from '../../src/store/index.js';
 import { StoreUnavailable } from '../../src/errors.js';
 import { migrations } from '../../src/store/migrations.js';
@@ -111,6 +112,32 @@ test('every pooled connection busy for longer than the wait: StoreUnavailable; t
     const { rows } = await sql<{ one: number }>`select 1 as one`.execute(store.db);
     assert.equal(rows[0]!.one, 1);
   } finally {
+    await store.close();
+  }
+});
+
+test('a connection lost inside a transaction: StoreUnavailable, nothing of the transaction committed, the next one succeeds', async () => {
+  const url = await cluster.createDatabase();
+  const store = await openStore({ url });
+  const admin = new pg.Client({ connectionString: cluster.adminUrl });
+  await admin.connect();
+  try {
+    const id = randomUUID();
+    await assert.rejects(
+      store.transaction(async (trx) => {
+        await volumes.insertVolume(trx, newVolume(id));
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        // As a server restart or a network cut would: the backend holding the open transaction goes away.
+        await admin.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+        await volumes.insertVolume(trx, newVolume());
+      }),
+      StoreUnavailable,
+    );
+    assert.equal(await volumes.findVolume(store.db, id), undefined, 'the first insert was rolled back with its transaction');
+    await volumes.insertVolume(store.db, newVolume(id));
+    assert.ok(await volumes.findVolume(store.db, id));
+  } finally {
+    await admin.end();
     await store.close();
   }
 });
