@@ -76,8 +76,9 @@ async function limitedVolume(specs: Record<string, string>): Promise<{ qosId: st
 
 /** Seconds this thread (the test's event loop, which also runs the builtin target) has waited for a CPU so far. */
 async function cpuWaitSeconds(): Promise<number> {
-  // /proc/<tid>/schedstat: time on the CPU, time runnable but waiting on a run queue, timeslices (nanoseconds).
-  const fields = (await readFile('/proc/thread-self/schedstat', 'utf8')).trim().split(/\s+/);
+  // schedstat: time on the CPU, time runnable but waiting on a run queue, timeslices (nanoseconds). The main
+  // thread's id is the process id; /proc/thread-self would be the libuv worker that does the read.
+  const fields = (await readFile(`/proc/self/task/${process.pid}/schedstat`, 'utf8')).trim().split(/\s+/);
   return Number(fields[1]) / 1e9;
 }
 
