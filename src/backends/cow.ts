@@ -3,8 +3,9 @@
 // (ext4, overlay) the fallback copies only the data extents and leaves holes as holes, so a sparse
 // volume stays sparse. Which method a directory gets is detected once, by trying it.
 import { constants } from 'node:fs';
-import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ByteRange } from '../host/types.js';
 import { runChecked } from '../util/exec.js';
 
 export type CopyMethod = 'reflink' | 'sparse-copy';
@@ -30,6 +31,35 @@ export async function copyVolumeFile(method: CopyMethod, src: string, dst: strin
     // GNU cp finds data extents with SEEK_DATA/SEEK_HOLE (or FIEMAP) and writes only those; Node has no
     // SEEK_DATA, so coreutils is the peer that does it. --reflink=never: this path is the fallback.
     await runChecked('cp', ['--sparse=always', '--reflink=never', '--', src, dst], { timeoutMs: 6 * 60 * 60_000 });
+  }
+}
+
+/** The most one read and write of copyRanges moves. */
+const RANGE_PIECE = 1 << 20;
+
+/** Copies these byte ranges of `src` over the same ranges of `dst`: a copy made while `src` was written catches up. */
+export async function copyRanges(src: string, dst: string, ranges: ByteRange[]): Promise<void> {
+  if (ranges.length === 0) return;
+  const from = await open(src, 'r');
+  try {
+    const to = await open(dst, 'r+');
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(RANGE_PIECE, Math.max(...ranges.map((r) => r.length))));
+      for (const r of ranges) {
+        const end = r.offset + r.length;
+        for (let at = r.offset; at < end; ) {
+          const { bytesRead } = await from.read(buf, 0, Math.min(buf.length, end - at), at);
+          // The source ends here (a discard may reach past its end): nothing further to copy.
+          if (bytesRead === 0) break;
+          await to.write(buf, 0, bytesRead, at);
+          at += bytesRead;
+        }
+      }
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
   }
 }
 
