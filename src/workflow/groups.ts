@@ -22,6 +22,7 @@ import { canSeeProject, requireAdmin, requireMember } from './policy.js';
 import { chargeNewGroup, chargeNewVolume } from './quotas.js';
 import { resolveType } from './volume-types.js';
 import { servicesActions } from './services.js';
+import { DELETABLE_STATUSES, orList } from './states.js';
 
 /** fields.GroupStatus.ALL. */
 export const GROUP_STATUSES = ['error', 'available', 'creating', 'deleting', 'deleted', 'updating', 'in-use', 'error_deleting'] as const;
@@ -102,7 +103,7 @@ export async function checkGroupForNewVolume(db: Db, ctx: RequestContext, groupI
 }
 
 export function groupActions(deps: Deps): GroupsWorkflow {
-  const { store, hosts } = deps;
+  const { store } = deps;
   const db = store.db;
   const tasks = groupTasks(deps);
 
@@ -117,10 +118,11 @@ export function groupActions(deps: Deps): GroupsWorkflow {
     for (const t of req.volumeTypes) typeIds.push((await resolveType(db, t, ctx)).id);
     const groupType = await resolveGroupType(db, ctx, req.groupType);
     const zone = req.availabilityZone ?? deps.availabilityZone;
-    if (zone !== deps.availabilityZone) throw invalidInput(`Availability zone '${zone}' is invalid.`);
-    // Cinder's scheduler puts a group on a backend that serves all its types; here every type is served by this
+    if (!(await servicesActions(deps).zones()).some((z) => z.name === zone)) throw invalidInput(`Availability zone '${zone}' is invalid.`);
+    // Cinder's scheduler puts a group on a backend that serves all its types; here every type is served by every
     // host, and a group needs nothing on the host until it has volumes, so it is available at once.
-    const noBackend = await servicesActions(deps).placementProblem({ extraSpecs: {}, zone, sizeGiB: 0 });
+    const placed = await servicesActions(deps).placeVolume({ extraSpecs: {}, zone, sizeGiB: 0 });
+    const noBackend = 'problem' in placed ? placed.problem : null;
     const id = randomUUID();
     await store.transaction(async (trx) => {
       await groups.insertGroup(
@@ -134,7 +136,7 @@ export function groupActions(deps: Deps): GroupsWorkflow {
           status: noBackend ? 'error' : 'available',
           availability_zone: zone,
           group_type_id: groupType.id,
-          host: noBackend ? null : hosts.local.hostName,
+          host: 'host' in placed ? placed.host : null,
           group_snapshot_id: null,
           source_group_id: null,
           lease_expires_at: null,
@@ -388,8 +390,17 @@ export function groupActions(deps: Deps): GroupsWorkflow {
       if (!(await groups.casGroup(trx, id, { status: 'deleting', lease_expires_at: groupLease(deps) }, expected))) return false;
       // The member volumes go deleting with the group, in the same transaction (finishGroupDelete deletes them).
       for (const v of await groups.volumesOfGroup(trx, id)) {
-        const ok = await tracked(deps, actor, 'delete', v.id, (t) => volumes.casVolume(t, v.id, { status: 'deleting' }, { attachStatusNot: ['attached'], noSnapshots: true }), { trx });
-        if (!ok) throw invalidGroup(`Volume in group ${id} is attached. Need to detach first.`);
+        // Better than Cinder, which marks them deleting whatever they are doing: a member that a host task owns
+        // (creating, extending, reverting) or an attach holds is refused, so no task writes a file after its delete.
+        const ok = await tracked(
+          deps,
+          actor,
+          'delete',
+          v.id,
+          (t) => volumes.casVolume(t, v.id, { status: 'deleting' }, { status: DELETABLE_STATUSES, attachStatusNot: ['attached'], noSnapshots: true }),
+          { trx },
+        );
+        if (!ok) throw invalidGroup(`Volume ${v.id} in group ${id} must be ${orList(DELETABLE_STATUSES)}, detached and without snapshots to be deleted with it.`);
       }
       return true;
     });
