@@ -8,6 +8,8 @@ import { DEFAULT_BUSY_POLL_MICROSECONDS } from './iscsi/params.js';
 
 export type TargetName = 'builtin' | 'tgt';
 export type AuthMode = 'noauth' | 'keystone';
+/** What one process runs (../shared/DESIGN.md "Scale-out"): everything, the Cinder API only, or a volume host only. */
+export type Role = 'all' | 'api' | 'host';
 
 export interface HostPort {
   host: string;
@@ -15,6 +17,7 @@ export interface HostPort {
 }
 
 export interface Config {
+  role: Role;
   dataDir: string;
   listen: HostPort;
   iscsiPortal: HostPort;
@@ -36,6 +39,13 @@ export interface Config {
   keystone: KeystoneConfig | null;
   /** Deadlines of interim states and how often the reconciler looks for expired ones. */
   leases: LeaseDurations;
+  /** Where this process serves its volume host's internal RPC (role host; optional with role all), or null. */
+  rpcListen: HostPort | null;
+  /** The shared secret of the internal RPC (env or config file only, never a flag); null when unused. */
+  rpcSecret: string | null;
+  /** How often services heartbeat, and after how long without one a service is down (Cinder's report_interval, service_down_time). */
+  reportIntervalMs: number;
+  serviceDownMs: number;
 }
 
 export interface KeystoneConfig {
@@ -49,14 +59,21 @@ export interface KeystoneConfig {
 
 export const TARGETS: readonly TargetName[] = ['builtin', 'tgt'];
 export const AUTH_MODES: readonly AuthMode[] = ['noauth', 'keystone'];
+export const ROLES: readonly Role[] = ['all', 'api', 'host'];
 
 /** The raw option values as strings, whichever source they came from. */
-export type OptionName = Exclude<keyof Config, 'keystone' | 'leases'> | KeystoneOption | LeaseOption;
+export type OptionName = Exclude<keyof Config, 'keystone' | 'leases' | 'reportIntervalMs' | 'serviceDownMs'> | KeystoneOption | LeaseOption | ServiceTimingOption;
+type ServiceTimingOption = 'reportIntervalSeconds' | 'serviceDownSeconds';
 type LeaseOption = 'leaseAttachingSeconds' | 'leaseReservedSeconds' | 'leaseDetachingSeconds' | 'leaseTaskSeconds' | 'reconcileIntervalSeconds';
 type KeystoneOption = 'keystoneAuthUrl' | 'keystoneUsername' | 'keystonePassword' | 'keystoneProjectName' | 'keystoneUserDomainName' | 'keystoneProjectDomainName';
 export type RawOptions = Partial<Record<OptionName, string | number | boolean>>;
 
 export const optionHelp: Record<OptionName, string> = {
+  role: `what this process runs: all (API, scheduler and a volume host, one process) | api (the Cinder v3 API only; any number, sharing one database) | host (a volume host only: backend, target and reconciler for its own volumes, served to API processes over --rpc-listen) (default all)`,
+  rpcListen: 'HOST:PORT of the internal RPC a volume host serves to API processes (needed with --role host); callers prove the shared secret of EMBERVOL_RPC_SECRET (or rpcSecret in the config file)',
+  rpcSecret: 'shared secret of the internal RPC between API processes and volume hosts; env or config file only',
+  reportIntervalSeconds: 'seconds between two heartbeats of this process in the services table (default 10)',
+  serviceDownSeconds: 'a service whose last heartbeat is older than this many seconds is shown down and gets no new volumes (default 60)',
   dataDir: 'directory for volume files and the SQLite database (default ~/.local/share/embervol)',
   listen: 'HOST:PORT of the Cinder v3 API (default 127.0.0.1:8776)',
   iscsiPortal: 'HOST:PORT of the iSCSI portal that initiators connect to (default 127.0.0.1:3260)',
@@ -183,7 +200,23 @@ export function loadConfig(flags: RawOptions, opts: { configFile?: string; env?:
   const raw: RawOptions = { ...(file ? fromFile(file) : {}), ...fromEnv(env), ...flags };
   const dataDir = resolve(String(raw.dataDir ?? join(homedir(), '.local', 'share', 'embervol')));
   const auth = oneOf(raw.auth ?? 'noauth', AUTH_MODES, 'auth');
+  const role = oneOf(raw.role ?? 'all', ROLES, 'role');
+  const rpcListen = raw.rpcListen !== undefined && raw.rpcListen !== '' ? parseHostPort(String(raw.rpcListen), 'rpc-listen') : null;
+  const rpcSecret = raw.rpcSecret !== undefined && raw.rpcSecret !== '' ? String(raw.rpcSecret) : null;
+  if (role === 'host' && rpcListen === null) throw new ConfigError('--role host needs --rpc-listen HOST:PORT (where API processes reach it)');
+  if (rpcSecret === null && (role !== 'all' || rpcListen !== null)) {
+    throw new ConfigError(`--role ${role}${rpcListen ? ' with --rpc-listen' : ''} needs the internal RPC secret: set EMBERVOL_RPC_SECRET (or rpcSecret in the config file)`);
+  }
+  if (rpcSecret !== null && rpcSecret.length < 16) throw new ConfigError('the internal RPC secret (EMBERVOL_RPC_SECRET) must be at least 16 characters');
+  const reportIntervalMs = asMs(raw.reportIntervalSeconds, 10_000, 'report-interval-seconds');
+  const serviceDownMs = asMs(raw.serviceDownSeconds, 60_000, 'service-down-seconds');
+  if (serviceDownMs <= reportIntervalMs) throw new ConfigError('service-down-seconds must be longer than report-interval-seconds, or live services would show down');
   return {
+    role,
+    rpcListen,
+    rpcSecret,
+    reportIntervalMs,
+    serviceDownMs,
     dataDir,
     listen: parseHostPort(String(raw.listen ?? '127.0.0.1:8776'), 'listen'),
     iscsiPortal: parseHostPort(String(raw.iscsiPortal ?? '127.0.0.1:3260'), 'iscsi-portal'),

@@ -27,6 +27,8 @@ export const redactPaths = [
   '*.auth_key',
   'authKey',
   '*.authKey',
+  'rpcSecret',
+  '*.rpcSecret',
   'crypt_hash',
   '*.crypt_hash',
   'req.headers["x-auth-token"]',

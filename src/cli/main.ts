@@ -12,13 +12,14 @@ program
   .name('embervol')
   .description('Block-storage volume service with a Cinder v3 API and iSCSI exports.\nExit codes: 0 ok, 1 the API refused or failed, 2 usage error, 3 service unreachable.')
   .showHelpAfterError();
+// Before the commands are added: they inherit it, so a usage error in a subcommand exits 2 as well.
+program.exitOverride((err) => {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+});
 addClientOptions(program);
 registerServeCommand(program);
 registerVolumeCommands(program);
 registerAttachCommands(program);
 registerEventsCommand(program);
-program.exitOverride((err) => {
-  process.exit(err.exitCode === 0 ? 0 : 2);
-});
 
 await program.parseAsync(process.argv);

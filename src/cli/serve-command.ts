@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 
 const serveFlags: [OptionName, string][] = [
+  ['role', '--role <role>'],
   ['dataDir', '--data-dir <dir>'],
   ['listen', '--listen <host:port>'],
   ['iscsiPortal', '--iscsi-portal <host:port>'],
@@ -16,6 +17,9 @@ const serveFlags: [OptionName, string][] = [
   ['tgtControlPort', '--tgt-control-port <port>'],
   ['iscsiBusyPollMicroseconds', '--iscsi-busy-poll-microseconds <us>'],
   ['hostName', '--host-name <name>'],
+  ['rpcListen', '--rpc-listen <host:port>'],
+  ['reportIntervalSeconds', '--report-interval-seconds <s>'],
+  ['serviceDownSeconds', '--service-down-seconds <s>'],
   ['availabilityZone', '--availability-zone <az>'],
   ['logLevel', '--log-level <level>'],
   ['keystoneAuthUrl', '--keystone-auth-url <url>'],
@@ -34,7 +38,11 @@ const serveFlags: [OptionName, string][] = [
 export function registerServeCommand(program: Command): void {
   const serve = program
     .command('serve')
-    .description('run the volume service (Cinder v3 API, volume host, iSCSI target) until SIGINT/SIGTERM')
+    .description(
+      'run the volume service (Cinder v3 API, volume host, iSCSI target) until SIGINT/SIGTERM. With --role api|host, one ' +
+        'part of a multi-host deployment: API processes and volume hosts sharing one database (README "Multi-host ' +
+        'deployment"); their internal RPC secret comes from EMBERVOL_RPC_SECRET or rpcSecret in the config file, never a flag.',
+    )
     .option('--config <file>', 'JSON file of options, keys in camelCase (dataDir, listen, target, ...); env EMBERVOL_CONFIG');
   for (const [key, flags] of serveFlags) serve.addOption(new Option(flags, `${optionHelp[key]}; env ${envName(key)}`));
   serve.action(async (opts: RawOptions & { config?: string }) => {

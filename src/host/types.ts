@@ -94,7 +94,7 @@ export class HostError extends Error {
 /**
  * The one interface the workflow uses to reach the place where a volume's bytes are, in the spirit of
  * Cinder's volume manager RPCs: coarse, idempotent, and each call rolls back what it made when it fails.
- * The local host serves it in-process; a remote host would serve it over RPC.
+ * The local host serves it in-process; a host in another process serves it over RPC (rpc-server.ts, rpc-client.ts).
  */
 export interface VolumeHost {
   readonly hostName: string;
@@ -183,8 +183,11 @@ export interface HostLifecycle {
 
 /** Where the workflow finds a volume's host: by volumes.host. */
 export interface HostDirectory {
-  /** The host this process serves: new volumes land on it, and the reconciler looks after its volumes. */
-  readonly local: VolumeHost;
+  /**
+   * The host this process runs (role all or host): it heartbeats in the services table and the reconciler looks
+   * after its volumes. Null in an API process (role api), which reaches every host through byName.
+   */
+  readonly local: VolumeHost | null;
   /** The host named by a volume row's `host` column; throws HostError('unavailable') for an unknown one. */
   byName(hostName: string | null): VolumeHost;
 }

@@ -74,3 +74,19 @@ export async function updateService(
   const r = await q.executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
+
+/**
+ * The RPC address a volume host registered: the cinder-volume row of `<hostName>@<backend>`. Null when the host
+ * has no row or serves no RPC (a host running inside an API process).
+ */
+export async function volumeServiceAddress(db: Db, hostName: string): Promise<string | null> {
+  const rows = await db
+    .selectFrom('services')
+    .select(['host', 'rpc_address'])
+    .where('binary', '=', 'cinder-volume')
+    .where((eb) => eb.or([eb('host', '=', hostName), eb('host', 'like', `${hostName}@%`)]))
+    .execute();
+  // LIKE treats _ and % in the name as wildcards: keep only the exact host.
+  const row = rows.find((r) => r.host === hostName || r.host.startsWith(`${hostName}@`));
+  return row?.rpc_address ?? null;
+}

@@ -132,11 +132,7 @@ export async function cleanupAfterDetach(deps: Deps, row: volumes.VolumeRow, gon
     const [live, pending] = await Promise.all([attachments.liveAttachments(store.db, [row.id]), connections.pendingFor(store.db, row.id)]);
     const othersPending = pending.filter((p) => p.initiator !== gone.initiator);
     if (live.length === 0 && othersPending.length === 0) {
-      await hostOf(deps, row).disconnect(volumeRef(row), null, { dropExport: true });
-      await store.transaction(async (trx) => {
-        await connections.dropPending(trx, row.id);
-        await volumes.updateVolume(trx, row.id, { provider_location: null });
-      });
+      await dropUnusedExport(deps, row, gone.initiator);
       return;
     }
     if (gone.initiator) await syncInitiators(deps, row, [gone.initiator], allowedInitiators(live, pending));
@@ -164,6 +160,30 @@ async function syncInitiators(deps: Deps, row: volumes.VolumeRow, initiators: st
   await hostOf(deps, row).syncExport(await refWithQos(deps.store.db, row), initiators.map((initiator) => ({ initiator, mode: allowed.get(initiator) ?? null })));
 }
 
+/**
+ * remove_export of an export that nothing needed when the caller looked: the host drops it, then one transaction
+ * re-reads the rows and clears provider_location (and the pending connections of `droppedInitiator`, whose
+ * detach this is) only if still nothing needs it. An attach that began in between -- with several API processes
+ * its connect can reach the host just before this removal -- gets its export back instead of losing it.
+ */
+export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, droppedInitiator: string | null): Promise<void> {
+  await hostOf(deps, row).disconnect(volumeRef(row), null, { dropExport: true });
+  const unused = await deps.store.transaction(async (trx) => {
+    const [live, pending] = await Promise.all([attachments.liveAttachments(trx, [row.id]), connections.pendingFor(trx, row.id)]);
+    const needed =
+      live.some((a) => a.attach_status !== 'reserved' && !a.attach_status.startsWith('error_')) ||
+      pending.some((p) => droppedInitiator === null || p.initiator !== droppedInitiator);
+    if (needed) return false;
+    if (droppedInitiator !== null) await connections.dropPending(trx, row.id, droppedInitiator);
+    await volumes.updateVolume(trx, row.id, { provider_location: null });
+    return true;
+  });
+  if (unused) return;
+  const now = await volumes.findVolume(deps.store.db, row.id);
+  if (now) await restoreExport(deps, now);
+  deps.logger.warn({ volumeId: row.id }, 'an attach began while its unused export was removed; export restored');
+}
+
 /** The export goes when no live attachment and no pending connection needs it (a failed attach rolled back). */
 export async function removeExportIfUnused(deps: Deps, id: string): Promise<void> {
   const { store, logger } = deps;
@@ -173,8 +193,7 @@ export async function removeExportIfUnused(deps: Deps, id: string): Promise<void
   const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
   if (live.length > 0 || pending.length > 0) return;
   try {
-    await hostOf(deps, now).disconnect(volumeRef(now), null, { dropExport: true });
-    await volumes.updateVolume(db, id, { provider_location: null });
+    await dropUnusedExport(deps, now, null);
   } catch (err) {
     logger.error({ err, volumeId: id }, 'removing an unused export failed; the reconciler retries');
   }
@@ -190,6 +209,7 @@ export async function restoreExports(deps: Deps): Promise<void> {
   const { store, logger } = deps;
   const db = store.db;
   const host = deps.hosts.local;
+  if (!host) return;
   for (const row of await volumes.exportedVolumes(db, host.hostName)) {
     try {
       const [live, pending] = await Promise.all([attachments.liveAttachments(db, [row.id]), connections.pendingFor(db, row.id)]);

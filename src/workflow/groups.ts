@@ -102,7 +102,7 @@ export async function checkGroupForNewVolume(db: Db, ctx: RequestContext, groupI
 }
 
 export function groupActions(deps: Deps): GroupsWorkflow {
-  const { store, hosts } = deps;
+  const { store } = deps;
   const db = store.db;
   const tasks = groupTasks(deps);
 
@@ -117,10 +117,11 @@ export function groupActions(deps: Deps): GroupsWorkflow {
     for (const t of req.volumeTypes) typeIds.push((await resolveType(db, t, ctx)).id);
     const groupType = await resolveGroupType(db, ctx, req.groupType);
     const zone = req.availabilityZone ?? deps.availabilityZone;
-    if (zone !== deps.availabilityZone) throw invalidInput(`Availability zone '${zone}' is invalid.`);
-    // Cinder's scheduler puts a group on a backend that serves all its types; here every type is served by this
+    if (!(await servicesActions(deps).zones()).some((z) => z.name === zone)) throw invalidInput(`Availability zone '${zone}' is invalid.`);
+    // Cinder's scheduler puts a group on a backend that serves all its types; here every type is served by every
     // host, and a group needs nothing on the host until it has volumes, so it is available at once.
-    const noBackend = await servicesActions(deps).placementProblem({ extraSpecs: {}, zone, sizeGiB: 0 });
+    const placed = await servicesActions(deps).placeVolume({ extraSpecs: {}, zone, sizeGiB: 0 });
+    const noBackend = 'problem' in placed ? placed.problem : null;
     const id = randomUUID();
     await store.transaction(async (trx) => {
       await groups.insertGroup(
@@ -134,7 +135,7 @@ export function groupActions(deps: Deps): GroupsWorkflow {
           status: noBackend ? 'error' : 'available',
           availability_zone: zone,
           group_type_id: groupType.id,
-          host: noBackend ? null : hosts.local.hostName,
+          host: 'host' in placed ? placed.host : null,
           group_snapshot_id: null,
           source_group_id: null,
           lease_expires_at: null,

@@ -7,7 +7,18 @@ import { HostError } from '../host/types.js';
 export function hostFault(err: unknown, serverMessage: string): CinderFault {
   if (err instanceof CinderFault && err.status < 500) return err;
   if (err instanceof HostError && err.kind === 'invalid') return invalidInput(err.message);
+  // The volume's host is down or unreachable (its services row says which): the same request can succeed later.
+  if (isHostUnreachable(err)) return new CinderFault(503, `${serverMessage} The volume's host is unavailable; retry the request later.`);
   return new CinderFault(500, serverMessage);
+}
+
+/**
+ * A host that could not be reached (HostError 'unavailable': down, restarting, or no address). A task (create,
+ * delete, extend, snapshot, revert) that meets one is not failed: it stays in its status under its lease, and the
+ * host's reconciler finishes it when the host is back (at its start-up every one), as after a crash.
+ */
+export function isHostUnreachable(err: unknown): boolean {
+  return err instanceof HostError && err.kind === 'unavailable';
 }
 
 /** True for a failure that is the client's to fix (no error log, the 4xx says it). */

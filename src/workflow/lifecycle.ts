@@ -26,7 +26,7 @@ import { checkGroupForNewVolume } from './groups.js';
 import type { CreateVolumeRequest, ResetStatusRequest, UpdateVolumeRequest, VolumeInfo } from './model.js';
 
 export function lifecycle(deps: Deps) {
-  const { store, hosts } = deps;
+  const { store } = deps;
   const db = store.db;
   const tasks = hostTasks(deps);
 
@@ -41,7 +41,10 @@ export function lifecycle(deps: Deps) {
         `Invalid volume size provided for create request: ${req.size} (size argument must be an integer (or string representation of an integer) and greater than zero).`,
       );
     }
-    if (req.availabilityZone && req.availabilityZone !== deps.availabilityZone) {
+    // flows/api/create_volume.py _extract_availability_zone: a zone no volume service is in is refused; none named
+    // means this process's default zone (storage_availability_zone).
+    const zone = req.availabilityZone || deps.availabilityZone;
+    if (req.availabilityZone && !(await servicesActions(deps).zones()).some((z) => z.name === req.availabilityZone)) {
       throw new CinderFault(400, `Availability zone '${req.availabilityZone}' is invalid.`);
     }
     // A copy keeps its source's type unless the request names one (flows/api/create_volume.py _extract_volume_type).
@@ -50,13 +53,20 @@ export function lifecycle(deps: Deps) {
     provisionFilterOnSize(type, req.size);
     // A volume created in a group lives where the group's volumes do (create_volume.py: the group's zone and backend).
     const group = req.groupId ? await checkGroupForNewVolume(db, ctx, req.groupId, req.volumeType ? type : null) : null;
-    const host = group?.host ?? source?.host ?? hosts.local.hostName;
     const id = randomUUID();
     const now = nowTimestamp();
     const actor = actorOf(ctx);
     // Cinder accepts the request and its scheduler then puts the volume in error when no backend can take it
     // (a disabled, frozen or down volume service; a type asking for another backend): same here, without a host.
-    const noBackend = await servicesActions(deps).placementProblem({ extraSpecs: type.extraSpecs, zone: deps.availabilityZone, sizeGiB: req.size });
+    // A copy is made where its source's bytes are, a group's volume where the group's are: only that host may take it.
+    const placed = await servicesActions(deps).placeVolume({
+      extraSpecs: type.extraSpecs,
+      zone,
+      sizeGiB: req.size,
+      ...(group?.host ? { host: group.host } : source ? { host: source.host } : {}),
+    });
+    const noBackend = 'problem' in placed ? placed.problem : null;
+    const host = 'host' in placed ? placed.host : null;
     const encryptionKeyId = await encryptionKeyFor(db, type.id);
     // cinder/volume/flows/api/create_volume.py: an encrypted multiattach volume would share one key between hosts.
     if (encryptionKeyId && isMultiattachType(type.extraSpecs)) throw invalidVolume('Multiattach cannot be used with encrypted volumes.');
@@ -73,9 +83,8 @@ export function lifecycle(deps: Deps) {
         multiattach: dbBool(isMultiattachType(type.extraSpecs)),
         bootable: dbBool(false),
         volume_type_id: type.id,
-        availability_zone: deps.availabilityZone,
-        // A copy is made where its source's bytes are.
-        host: noBackend ? null : host,
+        availability_zone: zone,
+        host,
         snapshot_id: source?.snapshotId ?? null,
         source_volid: source?.sourceVolid ?? null,
         group_id: group?.id ?? null,
@@ -98,7 +107,7 @@ export function lifecycle(deps: Deps) {
     }
     const info = await loadInfo(db, ctx, id);
     const size = req.size;
-    if (!noBackend) {
+    if (host !== null) {
       deps.background('create', id, () =>
         tasks.finishCreate(actor, { id, host, snapshot_id: source?.snapshotId ?? null, source_volid: source?.sourceVolid ?? null }, size),
       );

@@ -322,6 +322,11 @@ export interface Workflow
    * expired leases, restores the exports of live attachments, and removes targets and files without a row.
    */
   reconcile(opts?: { startup?: boolean }): Promise<ReconcileReport>;
+  /**
+   * For the volume hosts whose services row is down (their own reconciler is not running): rolls back their
+   * volumes' and attachments' expired leases, so nothing stays reserved, attaching or detaching while they are gone.
+   */
+  expireLeasesOfDownHosts(): Promise<ReconcileReport>;
   /** Resolves when every background task (create, delete, extend) started so far has finished. */
   drain(): Promise<void>;
 }

@@ -15,8 +15,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
-import { volumeRef } from './loader.js';
-import { cleanupAfterDetach, restoreExport, restoreExports } from './exports.js';
+import { cleanupAfterDetach, dropUnusedExport, restoreExport, restoreExports } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
@@ -25,6 +24,7 @@ import { groupTasks } from './group-tasks.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
+import type { VolumeHost } from '../host/types.js';
 
 /** How many volumes (or exports, or files) a periodic pass looks at in each of its windows. */
 export const RECONCILE_WINDOW = 1000;
@@ -46,7 +46,9 @@ function emptyReport(): ReconcileReport {
 
 export function reconciler(deps: Deps) {
   const { store, logger } = deps;
-  const host = deps.hosts.local;
+  // An API process (role api) runs no host: pass() returns at once there, and only expireLeasesOf (which names its
+  // host) runs; everything else here is the local host's.
+  const host = deps.hosts.local as VolumeHost;
   const db = store.db;
   const tasks = hostTasks(deps);
   const snapTasks = snapshotTasks(deps);
@@ -133,9 +135,9 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function expireAttachments(report: ReconcileReport): Promise<void> {
+  async function expireAttachments(hostName: string, report: ReconcileReport): Promise<void> {
     const now = nowTimestamp();
-    for (const att of await attachments.expiredAttachments(db, host.hostName, ATTACHMENT_INTERIM, now)) {
+    for (const att of await attachments.expiredAttachments(db, hostName, ATTACHMENT_INTERIM, now)) {
       await step(report, 'expire attachment', att.volume_id, async () => {
         const reason = `lease of ${att.attach_status} expired at ${att.lease_expires_at}`;
         const gone = await tracked(
@@ -167,8 +169,8 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function expireVolumes(report: ReconcileReport): Promise<void> {
-    const rows = await volumes.volumesInStatus(db, host.hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
+  async function expireVolumes(hostName: string, report: ReconcileReport): Promise<void> {
+    const rows = await volumes.volumesInStatus(db, hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
@@ -270,8 +272,8 @@ export function reconciler(deps: Deps) {
       }
       await step(report, 'remove orphan export', id, async () => {
         const row = await volumes.findVolume(db, id);
-        await host.disconnect(row ? volumeRef(row) : { id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
-        if (row?.provider_location) await volumes.updateVolume(db, id, { provider_location: null });
+        if (row) await dropUnusedExport(deps, row, null);
+        else await host.disconnect({ id, sizeGiB: 0, providerLocation: null, providerAuth: null }, null, { dropExport: true });
         report.exportsRemoved++;
         log.warn({ volumeId: id }, 'removed a target that no live attachment needs');
       });
@@ -313,10 +315,11 @@ export function reconciler(deps: Deps) {
   async function pass(startup: boolean): Promise<ReconcileReport> {
     const started = performance.now();
     const report = emptyReport();
+    if (!deps.hosts.local) return report;
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
     await step(report, 'group tasks', null, () => finishGroupTasks(report, startup));
-    await step(report, 'attachment leases', null, () => expireAttachments(report));
-    await step(report, 'volume leases', null, () => expireVolumes(report));
+    await step(report, 'attachment leases', null, () => expireAttachments(host.hostName, report));
+    await step(report, 'volume leases', null, () => expireVolumes(host.hostName, report));
     await step(report, 'pending connections', null, () => dropStalePending(report));
     if (startup) {
       await step(report, 'restore exports', null, async () => {
@@ -339,6 +342,17 @@ export function reconciler(deps: Deps) {
         running = null;
       });
       return running;
+    },
+    /**
+     * Expires the interim states (attachments and volumes past their lease) of the volumes of a host that is
+     * down, whose own reconciler is not running: what the clients see moves on; the host's export cleanup is
+     * retried by the host's startup pass when it comes back (its exports are gone with it meanwhile).
+     */
+    async expireLeasesOf(hostName: string): Promise<ReconcileReport> {
+      const report = emptyReport();
+      await step(report, 'attachment leases', null, () => expireAttachments(hostName, report));
+      await step(report, 'volume leases', null, () => expireVolumes(hostName, report));
+      return report;
     },
   };
 }

@@ -58,7 +58,7 @@ export function retypeActions(deps: Deps): RetypeWorkflow {
       const actor = actorOf(ctx);
 
       // What Cinder's scheduler and manager decide after the API accepted the request.
-      let failure = await servicesActions(deps).placementProblem({ extraSpecs: target.extraSpecs, zone: row.availability_zone });
+      let failure = await servicesActions(deps).placementProblem({ extraSpecs: target.extraSpecs, zone: row.availability_zone, host: row.host });
       if (failure) failure = `No valid backend was found. ${failure}`;
       else if (encryptionKey(oldEnc) !== encryptionKey(newEnc)) {
         // A changed encryption means rewriting the data (manager.py never calls driver.retype for it); embervol

@@ -91,3 +91,19 @@ export function hasRoomFor(capabilities: Readonly<Record<string, unknown>>, size
   const ratio = thin ? Math.max(float(capabilities.max_over_subscription_ratio) || 1, 1) : 1;
   return sizeGiB <= (free - total * reserved) * ratio;
 }
+
+/**
+ * CapacityWeigher's weight (cinder/scheduler/weights/capacity.py with utils.calculate_virtual_free_capacity): a
+ * thin-provisioning backend offers its total times max_over_subscription_ratio less what is provisioned on it,
+ * a thick one its free space; the reserved share comes off both. A backend that reports no positive capacity
+ * (unknown, infinite) weighs lowest, as Cinder gives it -1. Higher wins, so volumes spread over the backends.
+ */
+export function virtualFreeGiB(capabilities: Readonly<Record<string, unknown>>, provisionedGiB: number): number {
+  const free = float(capabilities.free_capacity_gb);
+  const total = float(capabilities.total_capacity_gb);
+  if (!(free > 0) || !(total > 0)) return -1;
+  const reserved = Math.floor(total * ((float(capabilities.reserved_percentage) || 0) / 100));
+  const ratio = float(capabilities.max_over_subscription_ratio);
+  if (capabilities.thin_provisioning_support === true && ratio >= 1) return total * ratio - provisionedGiB - reserved;
+  return free - reserved;
+}

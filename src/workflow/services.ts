@@ -8,10 +8,11 @@ import type { Db } from '../store/schema.js';
 import * as services from '../store/services.js';
 import { volumeTotals } from '../store/volume-totals.js';
 import { nowTimestamp, toBool } from '../store/schema.js';
-import type { Deps } from './deps.js';
+import type { Deps, ServiceTiming } from './deps.js';
 import type { HostUsage, PoolInfo, ServiceChange, ServiceInfo, ServicesWorkflow } from './types-services-model.js';
 import { requireAdmin } from './policy.js';
-import { backendSatisfies, hasRoomFor } from './scheduling.js';
+import { backendSatisfies, hasRoomFor, virtualFreeGiB } from './scheduling.js';
+import type { VolumeHost } from '../host/types.js';
 
 export const VOLUME_BINARY = 'cinder-volume';
 export const SCHEDULER_BINARY = 'cinder-scheduler';
@@ -50,12 +51,14 @@ function parseCaps(row: services.ServiceRow): Record<string, unknown> {
   }
 }
 
-function isUp(row: services.ServiceRow, now: number): boolean {
+export const DEFAULT_SERVICE_TIMING: ServiceTiming = { reportIntervalMs: REPORT_INTERVAL_SECONDS * 1000, downAfterMs: SERVICE_DOWN_SECONDS * 1000 };
+
+function isUp(row: services.ServiceRow, now: number, downAfterMs: number): boolean {
   const beat = row.updated_at ?? row.created_at;
-  return Math.abs(now - Date.parse(`${beat}Z`)) <= SERVICE_DOWN_SECONDS * 1000;
+  return Math.abs(now - Date.parse(`${beat}Z`)) <= downAfterMs;
 }
 
-function serviceInfo(row: services.ServiceRow, now: number): ServiceInfo {
+function serviceInfo(row: services.ServiceRow, now: number, downAfterMs: number): ServiceInfo {
   let updatedAt = row.updated_at;
   if (row.modified_at && (updatedAt === null || row.modified_at > updatedAt)) updatedAt = row.modified_at;
   return {
@@ -65,7 +68,7 @@ function serviceInfo(row: services.ServiceRow, now: number): ServiceInfo {
     disabled: toBool(row.disabled),
     disabledReason: row.disabled_reason,
     frozen: toBool(row.frozen),
-    up: isUp(row, now),
+    up: isUp(row, now, downAfterMs),
     updatedAt,
     lastHeartbeat: row.updated_at,
     replicationStatus: 'not-capable',
@@ -76,14 +79,30 @@ function serviceInfo(row: services.ServiceRow, now: number): ServiceInfo {
 const GiB = 1024 ** 3;
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
+/** What a volume needs from the backend it is placed on. */
+export interface PlacementRequest {
+  extraSpecs: Record<string, string>;
+  zone: string;
+  sizeGiB?: number;
+  /** Only this host may take it (a snapshot's or clone's source host; a retyped volume's own host). */
+  host?: string | null;
+}
+
 export interface Scheduler {
   /**
-   * Why no backend can take a new volume (or a retyped one) of a type with the given extra specs, or null when the
-   * local volume service can: it must be up, enabled, not frozen, in the volume's zone, report capabilities that
-   * satisfy the specs (scheduling.ts, Cinder's CapabilitiesFilter) and, given a size, have room for it. The reason
-   * is Cinder's (scheduler/filter_scheduler.py raises NoValidBackend with it).
+   * Where a new volume goes: among the volume services that are up, enabled, not frozen, in the volume's zone,
+   * report capabilities that satisfy the specs (scheduling.ts, Cinder's CapabilitiesFilter) and, given a size,
+   * have room for it, the one with the most virtual free capacity (Cinder's CapacityWeigher). The host name is
+   * what volumes.host holds. When none fits: the reason, Cinder's (scheduler/filter_scheduler.py raises
+   * NoValidBackend with it).
    */
-  placementProblem(req: { extraSpecs: Record<string, string>; zone: string; sizeGiB?: number }): Promise<string | null>;
+  placeVolume(req: PlacementRequest): Promise<{ host: string } | { problem: string }>;
+  /** Why no backend can take a volume (placeVolume's reason), or null when one can. */
+  placementProblem(req: PlacementRequest): Promise<string | null>;
+  /** Volume host names whose services row is down (their reconciler is not running). */
+  downHosts(): Promise<string[]>;
+  /** The zones volume services are in: the ones a volume can be created in, and whether one of their hosts is up. */
+  zones(): Promise<{ name: string; available: boolean }[]>;
   /** Whether the volume service of a volume row's host is frozen (db.is_backend_frozen). */
   backendFrozen(volumeHost: string | null): Promise<boolean>;
 }
@@ -102,20 +121,41 @@ export function servicesActions(deps: Deps): ServicesWorkflow & Scheduler {
 
 function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
   const db = deps.store.db;
-  const hostName = deps.hosts.local.hostName;
+  const { timing, registration } = deps.services;
+  const local = deps.hosts.local;
   let backendName = 'file';
-  const volumeServiceHost = () => `${hostName}@${backendName}`;
   let lastBeat = 0;
   let beating: Promise<void> | null = null;
 
   async function beat(): Promise<void> {
+    const now = nowTimestamp();
+    const volumeService = local ? await volumeServiceRegistration(local, now) : null;
+    await deps.store.transaction(async (trx) => {
+      if (volumeService) await services.heartbeat(trx, volumeService);
+      if (registration.scheduler) {
+        await services.heartbeat(trx, {
+          id: randomUUID(),
+          host: registration.name,
+          binary: SCHEDULER_BINARY,
+          topic: SCHEDULER_BINARY,
+          availabilityZone: deps.availabilityZone,
+          rpcAddress: null,
+          capabilities: null,
+          now,
+        });
+      }
+    });
+    lastBeat = Date.now();
+  }
+
+  /** The local volume host's row: where it is reached, its zone, and the stats the scheduler and pools API read. */
+  async function volumeServiceRegistration(host: VolumeHost, now: string): Promise<services.ServiceRegistration> {
     // A host that cannot measure its storage still registers (capacity 0, as Cinder reports an unknown one).
-    const cap = await (deps.hosts.local.capacity?.() ?? Promise.resolve({ totalBytes: 0, freeBytes: 0, backendName })).catch((err) => {
+    const cap = await (host.capacity?.() ?? Promise.resolve({ totalBytes: 0, freeBytes: 0, backendName })).catch((err) => {
       deps.logger.warn({ err }, 'volume host capacity unavailable');
       return { totalBytes: 0, freeBytes: 0, backendName };
     });
     backendName = cap.backendName;
-    const now = nowTimestamp();
     const stats = {
       volume_backend_name: backendName,
       vendor_name: VENDOR_NAME,
@@ -125,7 +165,7 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       free_capacity_gb: round2(cap.freeBytes / GiB),
       reserved_percentage: 0,
       // Back-end QoS limits are enforced by the builtin target only; tgt cannot (docs/qos.md).
-      QoS_support: deps.hosts.local.qosSupport === true,
+      QoS_support: host.qosSupport === true,
       thin_provisioning_support: true,
       thick_provisioning_support: false,
       max_over_subscription_ratio: MAX_OVER_SUBSCRIPTION_RATIO,
@@ -134,31 +174,18 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       shared_targets: false,
       backend_state: 'up',
       // How snapshots and clones are made here (backends/cow.ts): 'reflink' shares extents, 'sparse-copy' copies data.
-      copy_method: await deps.hosts.local.copyMethod(),
+      copy_method: await host.copyMethod(),
     };
-    await deps.store.transaction(async (trx) => {
-      await services.heartbeat(trx, {
-        id: randomUUID(),
-        host: volumeServiceHost(),
-        binary: VOLUME_BINARY,
-        topic: VOLUME_BINARY,
-        availabilityZone: deps.availabilityZone,
-        rpcAddress: null,
-        capabilities: JSON.stringify(stats),
-        now,
-      });
-      await services.heartbeat(trx, {
-        id: randomUUID(),
-        host: hostName,
-        binary: SCHEDULER_BINARY,
-        topic: SCHEDULER_BINARY,
-        availabilityZone: deps.availabilityZone,
-        rpcAddress: null,
-        capabilities: null,
-        now,
-      });
-    });
-    lastBeat = Date.now();
+    return {
+      id: randomUUID(),
+      host: `${host.hostName}@${backendName}`,
+      binary: VOLUME_BINARY,
+      topic: VOLUME_BINARY,
+      availabilityZone: deps.availabilityZone,
+      rpcAddress: registration.rpcAddress,
+      capabilities: JSON.stringify(stats),
+      now,
+    };
   }
 
   function heartbeat(): Promise<void> {
@@ -170,7 +197,7 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
 
   /** Readers see this process's own rows even before the first timer tick (and in processes without the timer). */
   async function fresh(): Promise<void> {
-    if (Date.now() - lastBeat > REPORT_INTERVAL_SECONDS * 1000) await heartbeat();
+    if (Date.now() - lastBeat > timing.reportIntervalMs) await heartbeat();
   }
 
   async function volumeRows(host: string): Promise<services.ServiceRow[]> {
@@ -190,8 +217,59 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
     return out;
   }
 
+  /** The volume services placement may choose from, best first (Cinder's filters, then its CapacityWeigher). */
+  async function candidates(req: PlacementRequest): Promise<services.ServiceRow[]> {
+    await fresh();
+    const now = Date.now();
+    let rows = await services.listServices(db, { binary: VOLUME_BINARY });
+    if (req.host !== undefined) {
+      // A row without a host predates volumes.host: it can only be the local host's.
+      const only = req.host ?? local?.hostName;
+      rows = only === undefined ? [] : rows.filter((r) => hostMatches(only, r.host));
+    }
+    const usable = rows.filter((r) => isUp(r, now, timing.downAfterMs) && !toBool(r.disabled) && !toBool(r.frozen) && r.availability_zone === req.zone);
+    const matching = usable.filter((r) => {
+      const caps = parseCaps(r);
+      return backendSatisfies(req.extraSpecs, caps) && (req.sizeGiB === undefined || hasRoomFor(caps, req.sizeGiB));
+    });
+    if (matching.length < 2) return matching;
+    const alloc = await allocated(db, matching.map((r) => r.host));
+    const weight = (r: services.ServiceRow) => virtualFreeGiB(parseCaps(r), alloc.get(r.host)?.gb ?? 0);
+    // Highest weight first; equal weights keep the services table's order (by host name), as a stable sort does.
+    return matching.map((r) => ({ r, w: weight(r) })).sort((a, b) => b.w - a.w).map((x) => x.r);
+  }
+
   return {
     heartbeat,
+
+    async placeVolume(req) {
+      const [best] = await candidates(req);
+      // The services row is `<host>@<backend>`; volumes.host holds the host name (views/volumes.ts adds the rest).
+      return best ? { host: best.host.split('@')[0] } : { problem: 'No weighed backends available' };
+    },
+
+    async placementProblem(req) {
+      return (await candidates(req)).length > 0 ? null : 'No weighed backends available';
+    },
+
+    async downHosts() {
+      const now = Date.now();
+      const rows = await services.listServices(db, { binary: VOLUME_BINARY });
+      return rows.filter((r) => !isUp(r, now, timing.downAfterMs)).map((r) => r.host.split('@')[0]);
+    },
+
+    async zones() {
+      await fresh();
+      const now = Date.now();
+      const out = new Map<string, boolean>();
+      for (const r of await services.listServices(db, { binary: VOLUME_BINARY })) {
+        const up = isUp(r, now, timing.downAfterMs) && !toBool(r.disabled);
+        out.set(r.availability_zone, (out.get(r.availability_zone) ?? false) || up);
+      }
+      // This process's own zone is where volumes go when a request names none; it is listed even before a host registers.
+      if (!out.has(deps.availabilityZone)) out.set(deps.availabilityZone, false);
+      return [...out.entries()].map(([name, available]) => ({ name, available }));
+    },
 
     async backendFrozen(volumeHost) {
       if (volumeHost === null) return false;
@@ -200,24 +278,12 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       return rows.some((r) => r.host === backend && toBool(r.frozen));
     },
 
-    async placementProblem(req) {
-      await fresh();
-      const now = Date.now();
-      const rows = (await services.listServices(db, { binary: VOLUME_BINARY })).filter((r) => r.host === volumeServiceHost());
-      const usable = rows.filter((r) => isUp(r, now) && !toBool(r.disabled) && !toBool(r.frozen) && r.availability_zone === req.zone);
-      const matching = usable.filter((r) => {
-        const caps = parseCaps(r);
-        return backendSatisfies(req.extraSpecs, caps) && (req.sizeGiB === undefined || hasRoomFor(caps, req.sizeGiB));
-      });
-      return matching.length > 0 ? null : 'No weighed backends available';
-    },
-
     async listServices(ctx, filters) {
       requireAdmin(ctx, 'volume_extension:services:index');
       await fresh();
       const now = Date.now();
       const rows = await services.listServices(db, filters.binary !== undefined ? { binary: filters.binary } : {});
-      return rows.filter((r) => filters.host === undefined || hostMatches(filters.host, r.host)).map((r) => serviceInfo(r, now));
+      return rows.filter((r) => filters.host === undefined || hostMatches(filters.host, r.host)).map((r) => serviceInfo(r, now, timing.downAfterMs));
     },
 
     async setServiceEnabled(ctx, req) {
@@ -257,7 +323,7 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       await fresh();
       const now = Date.now();
       const rows = (await services.listServices(db)).filter((r) => !toBool(r.disabled) && (!zone || r.availability_zone === zone));
-      return rows.map((r) => serviceInfo(r, now));
+      return rows.map((r) => serviceInfo(r, now, timing.downAfterMs));
     },
 
     async showHost(ctx, host) {
@@ -291,7 +357,7 @@ function makeServices(deps: Deps): ServicesWorkflow & Scheduler {
       const now = Date.now();
       // The scheduler knows only backends that are up, enabled and not frozen (scheduler/host_manager.py).
       const rows = (await services.listServices(db, { binary: VOLUME_BINARY })).filter(
-        (r) => isUp(r, now) && !toBool(r.disabled) && !toBool(r.frozen),
+        (r) => isUp(r, now, timing.downAfterMs) && !toBool(r.disabled) && !toBool(r.frozen),
       );
       const alloc = await allocated(db, rows.map((r) => r.host));
       const pools: PoolInfo[] = [];

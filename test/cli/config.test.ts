@@ -70,3 +70,35 @@ test('keystone options are read from the environment so the password need not be
     authUrl: 'http://ks:5000/v3', username: 'embervol', password: 's3cret', projectName: 'service', userDomainName: 'Default', projectDomainName: 'Default',
   });
 });
+
+test('roles: host needs --rpc-listen and the RPC secret, which comes from the environment or the config file only', async () => {
+  const secret = 'a-shared-secret-of-some-length';
+  assert.equal(loadConfig({}, { env: {} }).role, 'all');
+  assert.equal(loadConfig({}, { env: {} }).rpcSecret, null);
+  assert.throws(() => loadConfig({ role: 'db' }, { env: {} }), (e: unknown) => e instanceof ConfigError && /role must be one of all, api, host/.test(e.message));
+  assert.throws(() => loadConfig({ role: 'host' }, { env: { EMBERVOL_RPC_SECRET: secret } }), (e: unknown) => e instanceof ConfigError && /--rpc-listen/.test(e.message));
+  assert.throws(() => loadConfig({ role: 'host', rpcListen: '127.0.0.1:8777' }, { env: {} }), (e: unknown) => e instanceof ConfigError && /EMBERVOL_RPC_SECRET/.test(e.message));
+  assert.throws(() => loadConfig({ role: 'api' }, { env: {} }), (e: unknown) => e instanceof ConfigError && /EMBERVOL_RPC_SECRET/.test(e.message));
+  assert.throws(() => loadConfig({ role: 'api' }, { env: { EMBERVOL_RPC_SECRET: 'short' } }), (e: unknown) => e instanceof ConfigError && /at least 16/.test(e.message));
+  const host = loadConfig({ role: 'host', rpcListen: '127.0.0.1:8777' }, { env: { EMBERVOL_RPC_SECRET: secret } });
+  assert.deepEqual([host.role, host.rpcListen, host.rpcSecret], ['host', { host: '127.0.0.1', port: 8777 }, secret]);
+  // No error message repeats the secret.
+  try {
+    loadConfig({ role: 'host' }, { env: { EMBERVOL_RPC_SECRET: secret } });
+  } catch (e) {
+    assert.ok(!(e as Error).message.includes(secret));
+  }
+  const dir = await makeTempDir();
+  try {
+    const file = join(dir.path, 'embervol.json');
+    writeFileSync(file, JSON.stringify({ role: 'api', rpcSecret: secret, reportIntervalSeconds: 2, serviceDownSeconds: 7 }));
+    const api = loadConfig({}, { configFile: file, env: {} });
+    assert.deepEqual([api.role, api.rpcSecret, api.reportIntervalMs, api.serviceDownMs], ['api', secret, 2000, 7000]);
+  } finally {
+    await dir.cleanup();
+  }
+  assert.throws(
+    () => loadConfig({ reportIntervalSeconds: 10, serviceDownSeconds: 5 }, { env: {} }),
+    (e: unknown) => e instanceof ConfigError && /service-down-seconds must be longer/.test(e.message),
+  );
+});

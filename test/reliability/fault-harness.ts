@@ -14,15 +14,17 @@
 //   6. each snapshot holds what its volume held when the snapshot was acknowledged (the ranges written through
 //      the initiator), each clone what its source held, and a reverted volume its snapshot's content (read from
 //      the files; attached volumes are also read through their initiator, 2.).
-// Run:  node --import tsx test/reliability/fault-harness.ts [--cycles N] [--clients N] [--seed N]
+// Run:  node --import tsx test/reliability/fault-harness.ts [--cycles N] [--clients N] [--seed N] [--processes]
 //       (env EMBERVOL_FAULT_ITERATIONS = cycles). A bounded run is part of `npm test` (fault-harness.test.ts).
+//       --processes: the multi-process mode (fault-cluster.ts): API processes and volume hosts on PostgreSQL,
+//       one of them, at random, killed each cycle.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServiceProcess, type ServiceProcess } from '../interop/service-process.js';
+import { startServiceProcess } from '../interop/service-process.js';
 import { CinderApi } from '../interop/api-client.js';
 import { findFreePort } from '../../src/util/ports.js';
 import { qemuIo } from '../support/qemu.js';
@@ -35,6 +37,44 @@ export interface FaultHarnessOptions {
   maxCycleMs: number;
   seed: number;
   log: (line: string) => void;
+  /** What to run against (default: one `embervol serve`); given the environment of lease options. */
+  deployment?: (env: NodeJS.ProcessEnv) => Promise<FaultDeployment>;
+}
+
+/** The processes the harness kills: one `embervol serve`, or a multi-process deployment (fault-cluster.ts). */
+export interface FaultDeployment {
+  /** Where clients send API requests. */
+  url: string;
+  /** Every iSCSI portal a target may be found on. */
+  portals(): string[];
+  /** Every directory volume and snapshot files are made in (one per volume host). */
+  volumesDirs(): string[];
+  /** SIGKILLs one process (chosen with rand when there are several) and starts it again; says which. */
+  killAndRestart(rand: () => number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The default deployment: one `embervol serve`, restarted on the same data dir and ports. */
+async function singleProcess(env: NodeJS.ProcessEnv): Promise<FaultDeployment> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'embervol-faults-'));
+  const iscsiPort = await findFreePort();
+  const apiPort = await findFreePort();
+  const start = () => startServiceProcess({ target: 'builtin', dataDir, iscsiPort, env, extraArgs: ['--listen', `127.0.0.1:${apiPort}`] });
+  let svc = await start();
+  return {
+    url: svc.url,
+    portals: () => [svc.portal],
+    volumesDirs: () => [join(dataDir, 'volumes')],
+    async killAndRestart() {
+      await svc.kill9();
+      svc = await start();
+      return 'embervol serve';
+    },
+    async stop() {
+      await svc.stop({ keepData: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface FaultHarnessResult {
@@ -119,9 +159,6 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
     loginsChecked: 0, volumesChecked: 0, snapshotOps: { snapshots: 0, snapshotDeletes: 0, clones: 0, reverts: 0 }, snapshotsChecked: 0,
     contentChecks: 0, violations: [],
   };
-  const dataDir = mkdtempSync(join(tmpdir(), 'embervol-faults-'));
-  const iscsiPort = await findFreePort();
-  const apiPort = await findFreePort();
   const env = {
     EMBERVOL_LEASE_ATTACHING_SECONDS: String(LEASE_SECONDS),
     EMBERVOL_LEASE_RESERVED_SECONDS: String(LEASE_SECONDS),
@@ -129,18 +166,15 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
     EMBERVOL_LEASE_TASK_SECONDS: String(LEASE_SECONDS),
     EMBERVOL_RECONCILE_INTERVAL_SECONDS: '0.5',
   };
-  const start = () =>
-    startServiceProcess({ target: 'builtin', dataDir, iscsiPort, env, extraArgs: ['--listen', `127.0.0.1:${apiPort}`] });
   const models = new Map<number, Map<string, VolModel>>();
   const snapModels = new Map<number, Map<string, SnapModel>>();
-  const filesDir = join(dataDir, 'volumes');
   const initiatorOf = (c: number) => `iqn.2026-01.org.embervol:fault-client-${c}`;
   const violation = (msg: string) => {
     result.violations.push(msg);
     opts.log(`VIOLATION: ${msg}`);
   };
 
-  let svc: ServiceProcess = await start();
+  const svc = await (opts.deployment ?? singleProcess)(env);
   let attachmentsApi = true;
   try {
     for (let cycle = 0; cycle < opts.cycles; cycle++) {
@@ -163,6 +197,12 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
         result.operations++;
         try {
           const r = await a.call(method, path, body);
+          // 503: a process it needed (a volume host, the database) is gone for now and nothing was done; the
+          // client cannot know more than with a lost answer.
+          if (r.status === 503) {
+            result.interrupted++;
+            throw new Interrupted();
+          }
           if (r.status >= 500) violation(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
           if (r.status < 300) result.acknowledged++;
           else {
@@ -170,7 +210,8 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
             if (process.env.EMBERVOL_FAULT_VERBOSE) opts.log(`refused: ${method} ${path} ${r.status} ${JSON.stringify(r.body)}`);
           }
           return r;
-        } catch {
+        } catch (err) {
+          if (err instanceof Interrupted) throw err;
           result.interrupted++;
           throw new Interrupted();
         }
@@ -378,20 +419,18 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
       const clients = Array.from({ length: opts.clients }, (_, c) => client(c));
       await sleep(300 + Math.floor(rand() * opts.maxCycleMs));
       alive = false;
-      await svc.kill9();
-      result.kills++;
       // Restart before waiting for the clients: an initiator in the middle of a qemu-io command reconnects to the
       // restarted target (as a real one would) instead of retrying against a dead portal until it times out.
-      svc = await start();
+      const killed = await svc.killAndRestart(rand);
+      result.kills++;
       await Promise.allSettled(clients);
       // Clients are stopped: give every lease time to run out and the reconciler time to act.
       await sleep(LEASE_SECONDS * 1000 + 1500);
       await checkInvariants(new CinderApi(svc.url, 'faultproj', 'faulter', '3.0'), cycle);
-      opts.log(`cycle ${cycle + 1}/${opts.cycles}: operations ${result.operations}, kills ${result.kills}, violations ${result.violations.length}`);
+      opts.log(`cycle ${cycle + 1}/${opts.cycles} (killed ${killed}): operations ${result.operations}, kills ${result.kills}, violations ${result.violations.length}`);
     }
   } finally {
-    await svc.stop({ keepData: true });
-    rmSync(dataDir, { recursive: true, force: true });
+    await svc.stop();
   }
   return result;
 
@@ -457,12 +496,20 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
     for (const [c, mine] of models) {
       const initiator = initiatorOf(c);
       const expected = new Set([...mine.values()].filter((v) => v.attached).map((v) => v.attached!.conn.iqn));
-      const [host, port] = svc.portal.split(':');
-      const seen = await iscsiLs(iscsiPortalUrl(host!, Number(port)), initiator);
-      result.loginsChecked++;
-      const visible = new Set(seen.iqns);
+      const visible = new Set<string>();
+      for (const portal of svc.portals()) {
+        const [host, port] = portal.split(':');
+        const seen = await iscsiLs(iscsiPortalUrl(host!, Number(port)), initiator);
+        result.loginsChecked++;
+        for (const iqn of seen.iqns) visible.add(iqn);
+      }
       for (const iqn of visible) if (!expected.has(iqn)) violation(`${at}: initiator ${initiator} still sees target ${iqn} without a live attachment`);
-      for (const iqn of expected) if (!visible.has(iqn)) violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored)`);
+      for (const iqn of expected) {
+        if (visible.has(iqn)) continue;
+        const id = iqn.replace(/^.*volume-/, '');
+        const ev = ((await api.call('GET', `/volumes/${id}/events`)).body?.events ?? []) as any[];
+        violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored); last events: ${JSON.stringify(ev.slice(-5).map((e) => [e.action, e.from_status, e.to_status, e.reason, e.created_at]))}`);
+      }
       for (const v of mine.values()) {
         if (!v.attached) continue;
         const reads = v.data.map((d) => `read -P ${d.byte} ${d.offset} 64k`);
@@ -504,7 +551,9 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
       }
     }
     // Files against rows: a file for every row in a final state, no file without a live row, no half-made copy.
-    const names = await readdir(filesDir).catch(() => [] as string[]);
+    const dirOf = new Map<string, string>();
+    for (const dir of svc.volumesDirs()) for (const n of await readdir(dir).catch(() => [] as string[])) dirOf.set(n, dir);
+    const names = [...dirOf.keys()];
     const volumeFiles = new Set(names.filter((n) => n.startsWith('volume-')).map((n) => n.slice('volume-'.length)));
     const snapshotFiles = new Set(names.filter((n) => n.startsWith('snapshot-')).map((n) => n.slice('snapshot-'.length)));
     for (const n of names.filter((x) => x.startsWith('.tmp-'))) violation(`${at}: half-made copy ${n} left in the data dir`);
@@ -517,12 +566,12 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
     // read through their initiator below.
     for (const snaps of snapModels.values()) {
       for (const sn of snaps.values()) {
-        if (sn.data && snapshotFiles.has(sn.id)) await checkContent(at, `snapshot ${sn.id} (of volume ${sn.volumeId})`, join(filesDir, `snapshot-${sn.id}`), sn.data);
+        if (sn.data && snapshotFiles.has(sn.id)) await checkContent(at, `snapshot ${sn.id} (of volume ${sn.volumeId})`, join(dirOf.get(`snapshot-${sn.id}`)!, `snapshot-${sn.id}`), sn.data);
       }
     }
     for (const mine of models.values()) {
       for (const v of mine.values()) {
-        if (volumeFiles.has(v.id) && v.data.length > 0) await checkContent(at, `volume ${v.id}`, join(filesDir, `volume-${v.id}`), v.data);
+        if (volumeFiles.has(v.id) && v.data.length > 0) await checkContent(at, `volume ${v.id}`, join(dirOf.get(`volume-${v.id}`)!, `volume-${v.id}`), v.data);
       }
     }
   }
@@ -570,6 +619,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     maxCycleMs: arg('max-cycle-ms', 4000),
     seed: arg('seed', Date.now() % 1_000_000),
     log: (l) => console.log(l),
+    ...(process.argv.includes('--processes') ? { deployment: (await import('./fault-cluster.js')).clusterDeployment } : {}),
   });
   console.log(formatResult(r));
   for (const v of r.violations) console.log(`  - ${v}`);
