@@ -6,6 +6,7 @@
 //          [--scale 1k,100k] (1m is allowed; it seeds for about a minute and needs ~1 GB of disk)
 //          [--target builtin|tgt] [--root DIR] (run the service from another checkout, e.g. a worktree of main)
 //          [--cpu-prof DIR] (write a V8 CPU profile of the service to DIR: node --cpu-prof)
+//          [--no-keepalive] (a new TCP connection for every request)
 //
 // The client keeps one HTTP/1.1 connection per simulated client (node:http keep-alive), noauth. The scale
 // databases are written through the store's own schema (openStore runs the migrations) and then filled with
@@ -33,7 +34,8 @@ function arg(name: string, dflt: string): string {
 
 /** A minimal keep-alive JSON client: one agent socket per concurrent caller, no per-request connection setup. */
 export class Client {
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // --no-keepalive: one TCP connection per request, as bench_attach.py makes them (Cinder's uwsgi closes each).
+  readonly agent = new http.Agent({ keepAlive: !process.argv.includes('--no-keepalive'), maxSockets: 256 });
   readonly host: string;
   readonly port: number;
   constructor(baseUrl: string) {
@@ -276,13 +278,6 @@ async function seedOrReuse(dataDir: string, n: number): Promise<{ ids: string[];
   return JSON.parse(readFileSync(idsFile, 'utf8')) as { ids: string[]; seconds: number };
 }
 
-interface ScaleResult {
-  n: number;
-  seedSeconds: number;
-  startSeconds: number;
-  samples: Record<string, number[]>;
-}
-
 const SCALE_ROWS = ['os-reserve', 'os-initialize_connection', 'cycle', 'show', 'list detail', 'list detail status=in-use', 'list detail sort=name', 'reconcile pass'] as const;
 
 /** The reconciler's periodic passes as the service logs them (workflow/reconciler.ts: `ms` on "reconcile pass done"). */
@@ -296,63 +291,95 @@ function reconcilePasses(svc: ServiceProcess, from: number): number[] {
   return out;
 }
 
-async function scaleRun(n: number, reps: number, opts: { env?: NodeJS.ProcessEnv; inspect?: (dataDir: string, svc: ServiceProcess) => void } = {}): Promise<ScaleResult> {
+interface ScaleService {
+  n: number;
+  dataDir: string;
+  svc: ServiceProcess;
+  client: Client;
+  ids: string[];
+  volume: string;
+  seedSeconds: number;
+  startSeconds: number;
+  logFrom: number;
+  samples: Record<string, number[]>;
+}
+
+async function startScaleService(n: number, env: NodeJS.ProcessEnv | undefined): Promise<ScaleService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'embervol-bench-scale-'));
-  let svc: ServiceProcess | undefined;
-  const c = () => new Client(svc!.url);
   try {
     const seeded = await seedOrReuse(dataDir, n);
     const t0 = performance.now();
-    svc = await startServiceProcess(
-      { ...serviceOptions({ dataDir, extraArgs: ['--reconcile-interval-seconds', '1', '--log-level', 'debug'], startTimeoutMs: 600_000 }), env: opts.env },
-    );
+    const svc = await startServiceProcess({
+      ...serviceOptions({ dataDir, extraArgs: ['--reconcile-interval-seconds', '1', '--log-level', 'debug'], startTimeoutMs: 600_000 }),
+      env,
+    });
     const startSeconds = (performance.now() - t0) / 1000;
-    const logFrom = svc.logs.length;
-    const client = c();
+    const client = new Client(svc.url);
+    await unlimitedQuota(client);
+    const volume = await client.createVolume();
+    await cycle(client, volume, 'iqn.2020-01.bench:warm', emptySamples());
     const samples: Record<string, number[]> = Object.fromEntries(SCALE_ROWS.map((k) => [k, []]));
-    try {
-      await unlimitedQuota(client);
-      const vol = await client.createVolume();
-      await cycle(client, vol, 'iqn.2020-01.bench:warm', emptySamples());
-      const cyc = emptySamples();
-      for (let i = 0; i < reps; i++) await cycle(client, vol, 'iqn.2020-01.bench:scale', cyc);
-      samples['os-reserve'] = cyc['os-reserve'];
-      samples['os-initialize_connection'] = cyc['os-initialize_connection'];
-      samples.cycle = cyc.cycle;
-      for (let i = 0; i < reps; i++) {
-        const id = seeded.ids[(i * 37) % seeded.ids.length];
-        await timed(samples.show, () => client.expect(200, 'GET', `/volumes/${id}`));
-      }
-      const lists: [string, string][] = [
-        ['list detail', '/volumes/detail?limit=100'],
-        ['list detail status=in-use', '/volumes/detail?limit=100&status=in-use'],
-        ['list detail sort=name', '/volumes/detail?limit=100&sort=name:asc'],
-      ];
-      for (const [k, path] of lists) {
-        await client.expect(200, 'GET', path);
-        for (let i = 0; i < reps; i++) await timed(samples[k], () => client.expect(200, 'GET', path));
-      }
-      // Periodic passes every second: wait for a few after the requests.
-      const deadline = Date.now() + 60_000;
-      while (reconcilePasses(svc, logFrom).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-      samples['reconcile pass'] = reconcilePasses(svc, logFrom);
-    } finally {
-      client.close();
-    }
-    await svc.stop();
-    opts.inspect?.(dataDir, svc);
-    return { n, seedSeconds: seeded.seconds, startSeconds, samples };
-  } finally {
-    await svc?.stop();
+    return { n, dataDir, svc, client, ids: seeded.ids, volume, seedSeconds: seeded.seconds, startSeconds, logFrom: svc.logs.length, samples };
+  } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Every scale's service runs at once and each request is made against each of them in turn (the order rotating),
+ * so a change in the machine's load lands on every scale alike and the columns stay comparable.
+ */
+async function scaleRuns(counts: number[], reps: number, opts: { env?: NodeJS.ProcessEnv; inspect?: (s: ScaleService) => void } = {}): Promise<ScaleService[]> {
+  const services: ScaleService[] = [];
+  try {
+    for (const n of counts) services.push(await startScaleService(n, opts.env));
+    const each = async (i: number, fn: (s: ScaleService) => Promise<void>) => {
+      for (let k = 0; k < services.length; k++) await fn(services[(i + k) % services.length]);
+    };
+    for (let i = 0; i < reps; i++) {
+      await each(i, async (s) => {
+        const cyc = emptySamples();
+        await cycle(s.client, s.volume, 'iqn.2020-01.bench:scale', cyc);
+        s.samples['os-reserve'].push(...cyc['os-reserve']);
+        s.samples['os-initialize_connection'].push(...cyc['os-initialize_connection']);
+        s.samples.cycle.push(...cyc.cycle);
+      });
+    }
+    for (let i = 0; i < reps; i++) {
+      await each(i, (s) => timed(s.samples.show, () => s.client.expect(200, 'GET', `/volumes/${s.ids[(i * 37) % s.ids.length]}`)));
+    }
+    const lists: [string, string][] = [
+      ['list detail', '/volumes/detail?limit=100'],
+      ['list detail status=in-use', '/volumes/detail?limit=100&status=in-use'],
+      ['list detail sort=name', '/volumes/detail?limit=100&sort=name:asc'],
+    ];
+    for (const [k, path] of lists) {
+      await each(0, async (s) => void (await s.client.expect(200, 'GET', path)));
+      for (let i = 0; i < reps; i++) await each(i, (s) => timed(s.samples[k], () => s.client.expect(200, 'GET', path)));
+    }
+    // Periodic passes every second, in every service at once: wait for a few after the requests.
+    const deadline = Date.now() + 60_000;
+    while (services.some((s) => reconcilePasses(s.svc, s.logFrom).length < 5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    for (const s of services) s.samples['reconcile pass'] = reconcilePasses(s.svc, s.logFrom);
+    for (const s of services) {
+      s.client.close();
+      await s.svc.stop();
+      opts.inspect?.(s);
+    }
+    return services;
+  } finally {
+    for (const s of services) {
+      await s.svc.stop();
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
   }
 }
 
 async function scalePart(): Promise<void> {
   const counts = arg('scale', '1k,100k').split(',').map(scaleCount);
   const reps = Number(arg('reps', '30'));
-  const results: ScaleResult[] = [];
-  for (const n of counts) results.push(await scaleRun(n, reps));
+  const results = await scaleRuns(counts, reps);
   const label = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n));
   console.log(`\nScale: volumes in the database (10% in-use with a live attachment), ${reps} requests per row, ms (p50 / p99)`);
   printTable(
@@ -410,9 +437,9 @@ async function phasePart(): Promise<void> {
  */
 async function explainPart(): Promise<void> {
   const n = scaleCount(arg('scale', '100k'));
-  await scaleRun(n, 5, {
+  await scaleRuns([n], 5, {
     env: { EMBERVOL_DEBUG_TIMINGS: '1' },
-    inspect(dataDir, svc) {
+    inspect({ dataDir, svc }) {
       const line = svc.logs.find((l) => l.includes('"statement timings"'));
       if (!line) throw new Error('the service printed no statement timings');
       const stmts = (JSON.parse(line) as { statements: { sql: string; count: number; ms: number }[] }).statements;
@@ -437,8 +464,73 @@ async function explainPart(): Promise<void> {
   });
 }
 
+/** p50 of `n` timed runs of a synchronous function. */
+function medianOf(n: number, fn: () => void): number {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn();
+    xs.push(performance.now() - t0);
+  }
+  return percentile(xs, 50);
+}
+
+/**
+ * What one sequential cycle must cost at least here, measured in the same minutes as the cycle itself: the
+ * durable commits the six calls make (each a SQLite commit with synchronous=FULL in WAL mode, i.e. an fsync of
+ * the WAL, measured on a file next to the service's), plus six HTTP round trips through fastify with no work
+ * behind them (GET /v3/, keep-alive), against the measured cycle median.
+ */
+async function floorPart(): Promise<void> {
+  const rounds = Number(arg('rounds', '3'));
+  const rows: string[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const dir = mkdtempSync(join(tmpdir(), 'embervol-bench-fsync-'));
+    const db = new BetterSqlite3(join(dir, 'f.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const commit = medianOf(200, () => ins.run('x'.repeat(300)));
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+    const svc = await startServiceProcess(serviceOptions());
+    const c = new Client(svc.url);
+    try {
+      const rtts: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const t0 = performance.now();
+        const res = await new Promise<number>((resolve, reject) => {
+          http.get({ host: c.host, port: c.port, path: '/v3/', agent: c.agent }, (res) => res.resume().on('end', () => resolve(res.statusCode!))).on('error', reject);
+        });
+        if (res !== 200) throw new Error(`GET /v3/: ${res}`);
+        rtts.push(performance.now() - t0);
+      }
+      const rtt = percentile(rtts, 50);
+      await unlimitedQuota(c);
+      const run = await runCycles(c, 1, 60, 'sequential', svc.child.pid!);
+      const cycle = percentile(run.samples.cycle, 50);
+      const floor = COMMITS_PER_CYCLE * commit + CALLS.length * rtt;
+      rows.push([String(r + 1), commit.toFixed(2), rtt.toFixed(2), floor.toFixed(2), cycle.toFixed(2), (cycle / floor).toFixed(2), run.cpuMs.toFixed(2)]);
+    } finally {
+      c.close();
+      await svc.stop();
+    }
+  }
+  console.log(`\nThe floor of one sequential cycle: ${COMMITS_PER_CYCLE} durable commits + ${CALLS.length} HTTP round trips, ms (medians)`);
+  printTable(['round', 'one durable commit', 'one HTTP round trip', 'floor', 'cycle measured', 'cycle / floor', 'service CPU ms/cycle'], rows);
+}
+
+/**
+ * Durable commits one legacy cycle needs as the workflow is built: reserve 1; initialize_connection 2 (the
+ * pending connection before the export is made, provider_location after); attach 1; begin_detaching 1;
+ * terminate_connection 0 (nothing changes on a detaching volume); detach 2 (the detach, then the export's removal).
+ */
+const COMMITS_PER_CYCLE = 7;
+
 export async function main() {
   const part = arg('part', 'all');
+  if (part === 'floor') return floorPart();
   if (part === 'explain') return explainPart();
   if (part === 'phases') return phasePart();
   if (part === 'cycle' || part === 'all') await cyclePart();

@@ -27,6 +27,32 @@ export interface PauseRow {
   p99: number;
   max: number;
   loadIops: number;
+  /** From the service's debug log (a checkout that logs them): the quiesce windows, the pre-flushes before them, the commits after. */
+  window?: WindowStats;
+}
+
+interface WindowStats {
+  heldP50: number;
+  heldMax: number;
+  preFlushMax: number;
+  commitMax: number;
+}
+
+/** The 'quiesce window' and 'point-in-time copy' debug lines the service logged since line `from`. */
+function windowStats(logs: string[], from: number): WindowStats | undefined {
+  const held: number[] = [];
+  const preFlush: number[] = [];
+  const commit: number[] = [];
+  for (const line of logs.slice(from)) {
+    if (!line.includes('"quiesce window"') && !line.includes('"point-in-time copy"')) continue;
+    const rec = JSON.parse(line) as { heldMs?: number; preFlushMs?: number; commitMs?: number };
+    if (rec.heldMs !== undefined) held.push(rec.heldMs);
+    if (rec.preFlushMs !== undefined) preFlush.push(rec.preFlushMs);
+    if (rec.commitMs !== undefined) commit.push(rec.commitMs);
+  }
+  if (held.length === 0) return undefined;
+  const max = (xs: number[]) => xs.reduce((m, x) => Math.max(m, x), 0);
+  return { heldP50: percentile(held, 50), heldMax: max(held), preFlushMax: max(preFlush), commitMax: max(commit) };
 }
 
 /** One phase: the load and the probe run for `seconds`; with `snapshot` a snapshot loop runs beside them. */
@@ -86,8 +112,9 @@ async function phase(api: CinderApi, volumeId: string, url: string, probe: HeldS
 }
 
 /** Both phases on one attached volume whose files live in `dataDir` (so the filesystem decides reflink or copy). */
-export async function measurePause(label: string, dataDir: string | undefined, seconds: number): Promise<PauseRow[]> {
-  const svc = await startServiceProcess({ target: 'builtin', dataDir });
+export async function measurePause(label: string, dataDir: string | undefined, seconds: number, repoRoot?: string): Promise<PauseRow[]> {
+  // Debug level: the volume host and the target log each quiesce window with its phases (few lines, one per snapshot).
+  const svc = await startServiceProcess({ target: 'builtin', dataDir, repoRoot, extraArgs: ['--log-level', 'debug'] });
   let probe: HeldSession | undefined;
   try {
     const api = new CinderApi(svc.url, undefined, undefined, '3.0');
@@ -104,10 +131,11 @@ export async function measurePause(label: string, dataDir: string | undefined, s
     if (opened.status !== 0) throw new Error(`probe login failed: ${opened.status}`);
     probe = opened.session;
     const quiet = await phase(api, id, url, probe, seconds, false);
+    const logged = svc.logs.length;
     const busy = await phase(api, id, url, probe, seconds, true);
     return [
       { phase: `${label}: no snapshots`, ...quiet },
-      { phase: `${label}: snapshots back to back`, ...busy },
+      { phase: `${label}: snapshots back to back`, ...busy, window: windowStats(svc.logs, logged) },
     ];
   } finally {
     probe?.close();
@@ -120,8 +148,22 @@ export function printPauseTable(rows: PauseRow[], seconds: number): void {
     `Write pauses of an attached ${VOLUME_GIB} GiB volume (builtin target), ${seconds} s per phase: qemu-img bench load ` +
       '(4 KiB scattered writes, QD 4, cache=none) plus a probe timing each 4 KiB write (QD 1) from send to acknowledgement:\n',
   );
+  const w = (r: PauseRow, k: keyof WindowStats) => (r.window ? r.window[k].toFixed(1) : '-');
   printTable(
-    ['phase', 'snapshots', 'probe writes', 'p50 ms', 'p99 ms', 'max ms', 'load IOPS'],
-    rows.map((r) => [r.phase, r.snapshots, r.probeWrites, r.p50.toFixed(2), r.p99.toFixed(2), r.max.toFixed(1), Math.round(r.loadIops)]),
+    ['phase', 'snapshots', 'probe writes', 'p50 ms', 'p99 ms', 'max ms', 'load IOPS', 'held p50 ms', 'held max ms', 'pre-flush max ms', 'commit max ms'],
+    rows.map((r) => [
+      r.phase,
+      r.snapshots,
+      r.probeWrites,
+      r.p50.toFixed(2),
+      r.p99.toFixed(2),
+      r.max.toFixed(1),
+      Math.round(r.loadIops),
+      w(r, 'heldP50'),
+      w(r, 'heldMax'),
+      w(r, 'preFlushMax'),
+      w(r, 'commitMax'),
+    ]),
   );
+  console.log('\nheld: the quiesce windows (writes held), pre-flush: before each window, commit: sync and rename after it (service debug log).');
 }

@@ -3,6 +3,7 @@
 // through the file backend the volume host uses. The API adds one transaction on each side of the copy.
 // Then the write pauses an attached volume sees during snapshots, on both filesystems (snapshot-pause.ts).
 //   npm run bench -- snapshots [--size-gib 10] [--data-gib 2] [--seconds 20] [--pause-only]
+//     [--root DIR] (the pause part runs the service from another checkout, e.g. a worktree of main, for a before/after)
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -54,6 +55,8 @@ export async function main(): Promise<void> {
   const dataGiB = arg('data-gib', 2);
   const seconds = arg('seconds', 20);
   const pauseOnly = process.argv.includes('--pause-only');
+  const rootAt = process.argv.indexOf('--root');
+  const root = rootAt > 0 ? process.argv[rootAt + 1] : undefined;
   const tmp = await makeTempDir('embervol-bench-snap-');
   const mount = join(tmp.path, 'xfs');
   let mounted = false;
@@ -79,8 +82,8 @@ export async function main(): Promise<void> {
       printTable(['copy method', 'filesystem', 'snapshot ms', 'clone ms'], rows);
     }
     const pauses: PauseRow[] = [];
-    pauses.push(...(await measurePause(`sparse copy, ${defaultFs}`, join(tmp.path, 'serve-default'), seconds)));
-    pauses.push(...(await measurePause('reflink, xfs reflink=1 (loop)', join(mount, 'serve'), seconds)));
+    pauses.push(...(await measurePause(`sparse copy, ${defaultFs}`, join(tmp.path, 'serve-default'), seconds, root)));
+    pauses.push(...(await measurePause('reflink, xfs reflink=1 (loop)', join(mount, 'serve'), seconds, root)));
     printPauseTable(pauses, seconds);
   } finally {
     if (mounted) await runProcess('umount', [mount]);

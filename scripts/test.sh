@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
-if [ -n "${CI:-}" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A worktree sharing another checkout's node_modules: npm ci here would empty the shared directory for everyone.
+  [ package-lock.json -nt node_modules/.package-lock.json ] && echo "scripts/test.sh: package-lock.json is newer than the shared node_modules; run npm ci in the checkout it links to" >&2
+elif [ -n "${CI:-}" ] || [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 npm run --silent typecheck

@@ -5,7 +5,7 @@
 // volume or snapshot file that exists under its final name is always whole.
 import { open, readdir, rename, stat, statfs, unlink, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Backend, CopySource, HostCapacity } from '../host/types.js';
+import type { Backend, CopySource, HostCapacity, StagedCopy } from '../host/types.js';
 import { copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
 
 const FILE_PREFIX = 'volume-';
@@ -14,6 +14,9 @@ const SNAPSHOT_PREFIX = 'snapshot-';
 const TEMP_PREFIX = '.tmp-';
 // Volume ids become file names; refuse anything that could escape the directory.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A copy that a retried call finds whole under its final name: nothing is left to commit or discard. */
+const ALREADY_DONE: StagedCopy = { commit: async () => {}, discard: async () => {} };
 
 export class BackendError extends Error {
   /** `missing`: the file the call needs is not there (the host reports it as not-found). */
@@ -78,37 +81,51 @@ export class FileBackend implements Backend {
     return source.kind === 'snapshot' ? this.snapshotPath(source.id) : this.devicePath(source.id);
   }
 
-  /** Copies `src` to `final` through a temporary file, so `final` appears only when it is whole. */
-  private async copyInto(src: string, final: string, name: string, sizeBytes?: number): Promise<void> {
+  /**
+   * Copies `src` to a temporary file; the copy's content is fixed when this resolves. Its commit syncs it, grows it
+   * to sizeBytes and renames it to `final`, so `final` appears only when it is whole and durable.
+   */
+  private async stage(src: string, final: string, name: string, sizeBytes?: number): Promise<StagedCopy> {
     const tmp = join(this.directory, TEMP_PREFIX + name);
-    await unlessMissing(unlink(tmp), undefined);
+    const discard = () => unlessMissing(unlink(tmp), undefined);
+    await discard();
     try {
       await copyVolumeFile(await this.copyMethod(), src, tmp);
-      if (sizeBytes !== undefined) {
-        const { size } = await stat(tmp);
-        if (sizeBytes < size) throw new BackendError(`cannot make ${name} smaller than its source (${size} > ${sizeBytes} bytes)`);
-        if (sizeBytes > size) {
-          await truncate(tmp, sizeBytes);
-          await syncPath(tmp);
-        }
-      }
-      await rename(tmp, final);
-      await syncPath(this.directory);
     } catch (err) {
-      await unlessMissing(unlink(tmp), undefined);
+      await discard();
       // Either copier (copyFile's ENOENT, cp's exit status) may report a missing source; say which file it was.
       if (!(await unlessMissing(stat(src), null))) {
         throw new BackendError(`the source of ${name} has no backing file`, true);
       }
       throw err;
     }
+    const commit = async () => {
+      try {
+        if (sizeBytes !== undefined) {
+          const { size } = await stat(tmp);
+          if (sizeBytes < size) throw new BackendError(`cannot make ${name} smaller than its source (${size} > ${sizeBytes} bytes)`);
+          if (sizeBytes > size) await truncate(tmp, sizeBytes);
+        }
+        await syncPath(tmp);
+        await rename(tmp, final);
+        await syncPath(this.directory);
+      } catch (err) {
+        await discard();
+        throw err;
+      }
+    };
+    return { commit, discard };
   }
 
   /** A point-in-time copy of the volume. Idempotent: a snapshot file that exists is complete. */
   async createSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    await (await this.stageSnapshot(volumeId, snapshotId)).commit();
+  }
+
+  async stageSnapshot(volumeId: string, snapshotId: string): Promise<StagedCopy> {
     const final = this.snapshotPath(snapshotId);
-    if (await unlessMissing(stat(final), null)) return;
-    await this.copyInto(this.devicePath(volumeId), final, SNAPSHOT_PREFIX + snapshotId);
+    if (await unlessMissing(stat(final), null)) return ALREADY_DONE;
+    return this.stage(this.devicePath(volumeId), final, SNAPSHOT_PREFIX + snapshotId);
   }
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
@@ -120,14 +137,18 @@ export class FileBackend implements Backend {
    * file appears only when complete, so one of that size means a retried create that had finished.
    */
   async createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void> {
+    await (await this.stageFrom(volumeId, source, sizeBytes)).commit();
+  }
+
+  async stageFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<StagedCopy> {
     checkSize(sizeBytes);
     const final = this.devicePath(volumeId);
     const st = await unlessMissing(stat(final), null);
     if (st) {
-      if (st.size === sizeBytes) return;
+      if (st.size === sizeBytes) return ALREADY_DONE;
       throw new BackendError(`volume ${volumeId} already exists with a different size (${st.size} bytes)`);
     }
-    await this.copyInto(this.sourcePath(source), final, FILE_PREFIX + volumeId, sizeBytes);
+    return this.stage(this.sourcePath(source), final, FILE_PREFIX + volumeId, sizeBytes);
   }
 
   /**
@@ -142,6 +163,7 @@ export class FileBackend implements Backend {
     if (!d) throw new BackendError(`volume ${volumeId} has no backing file`, true);
     if (s.size !== d.size) throw new BackendError(`volume ${volumeId} (${d.size} bytes) and snapshot ${snapshotId} (${s.size} bytes) differ in size`);
     await copyVolumeFile(await this.copyMethod(), src, dst, { inPlace: true });
+    await syncPath(dst);
   }
 
   async listSnapshots(): Promise<string[]> {

@@ -208,12 +208,27 @@ export interface Backend {
   prepare(): Promise<string>;
   copyMethod(): Promise<string>;
   createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /**
+   * The first half of createSnapshot: the copy's content is fixed when this resolves, so a quiesce window need
+   * hold only this; commit() makes it durable under its final name after the writes are let go.
+   */
+  stageSnapshot(volumeId: string, snapshotId: string): Promise<StagedCopy>;
   deleteSnapshot(snapshotId: string): Promise<void>;
   createFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<void>;
+  /** The first half of createFrom, as stageSnapshot is of createSnapshot. */
+  stageFrom(volumeId: string, source: CopySource, sizeBytes: number): Promise<StagedCopy>;
   revert(volumeId: string, snapshotId: string): Promise<void>;
   listSnapshots(): Promise<string[]>;
   /** Size and free space of the storage volumes are made on (the pools API reports them). */
   capacity?(): Promise<HostCapacity>;
+}
+
+/** A copy whose content is fixed but that is neither durable nor under its final name yet. */
+export interface StagedCopy {
+  /** Makes the copy durable and gives it its final name; a failed commit leaves nothing behind. */
+  commit(): Promise<void>;
+  /** Removes the staged copy (another member of the same operation failed). */
+  discard(): Promise<void>;
 }
 
 export interface HostCapacity {
@@ -248,8 +263,10 @@ export interface TargetDriver {
   /** Called when the backing file grew so the target reports the new capacity. */
   resized?(volumeId: string): Promise<void>;
   /**
-   * Runs `fn` while the volume's logical unit is quiet: writes in flight finished and flushed, new ones held
-   * until fn returns. A target without it gives crash consistency only (the copy sees what reached the file).
+   * Runs `fn` while the volumes' logical units are quiet: writes in flight finished (every acknowledged write is in
+   * the file, if only in the page cache, which is what a copy reads or a reflink writes back first), new ones
+   * held until fn returns. fn should hold only what fixes the copy's content: writes wait for all of it. A
+   * target without it gives crash consistency only (the copy sees what reached the file).
    */
   quiesced?<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T>;
   /** Busy-poll statistics of the transport, for a target that has a busy-poll window. */

@@ -25,8 +25,10 @@ export interface BlockLogicalUnit extends LogicalUnit {
   /** The I_T nexus is gone (session closed): SPC-2 reservations through it are released. */
   nexusLost(nexus: string): void;
   /**
-   * Makes the unit quiet for a point-in-time copy: new commands that write are held, writes in flight finish,
-   * the device is flushed. Resolves with the function that lets the held commands run.
+   * Makes the unit quiet for a point-in-time copy: new commands that write are held, writes in flight finish.
+   * Resolves with the function that lets the held commands run. It does not flush: every write it acknowledged is
+   * in the file then (the page cache included), and a copy sees the page cache (read) or writes it back first
+   * (FICLONE); a caller that wants less to write back flushes the device before, while writes still run.
    */
   quiesce(): Promise<() => void>;
   /** Applies QoS limits to the unit's reads and writes at once (live sessions included); null lifts them. */
@@ -121,13 +123,7 @@ class FileBackedLogicalUnit implements BlockLogicalUnit, UnitContext {
       this.gate = null;
       open();
     };
-    try {
-      if (this.writesInFlight > 0) await new Promise<void>((resolve) => this.writesDrained.push(resolve));
-      await this.dev.flush();
-    } catch (err) {
-      release();
-      throw err;
-    }
+    if (this.writesInFlight > 0) await new Promise<void>((resolve) => this.writesDrained.push(resolve));
     return release;
   }
 

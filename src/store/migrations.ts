@@ -553,6 +553,16 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('snapshots_project_by_created_at').on('snapshots').columns(['project_id', 'deleted', 'created_at', 'id']).execute();
     },
   },
+  {
+    version: 91,
+    name: 'indexes for the reconciler: groups by status, volumes that name an export',
+    async up(db) {
+      // As volumes_status_host (migration 90): the periodic pass looks for this host's groups in interim statuses.
+      await db.schema.createIndex('groups_status_host').on('groups').columns(['status', 'host']).execute();
+      // The start-up pass restores the export of every volume whose row names one.
+      await db.schema.createIndex('volumes_provider_location').on('volumes').column('provider_location').execute();
+    },
+  },
 ];
 
 /** Applies every migration newer than the recorded version; safe to call on every start. */

@@ -19,6 +19,8 @@ export interface Expected {
   noSnapshots?: boolean;
   /** Every live snapshot of the volume is in one of these statuses (volume_has_undeletable_snapshots_filter). */
   snapshotsIn?: readonly string[];
+  /** No live snapshot of the volume belongs to a group snapshot (it goes only with its group snapshot). */
+  noGroupSnapshotMembers?: boolean;
   /** The volume's group_id is this one (null: the volume is in no group). */
   groupId?: string | null;
 }
@@ -60,6 +62,19 @@ export async function casVolume(db: Db, id: string, values: VolumeChanges, expec
       if (allowNull) ors.push(eb('migration_status', 'is', null));
       return eb.or(ors);
     });
+  }
+  if (expected.noGroupSnapshotMembers) {
+    q = q.where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('snapshots as gm')
+            .select('gm.id')
+            .whereRef('gm.volume_id', '=', 'volumes.id')
+            .where('gm.deleted', '=', dbBool(false))
+            .where('gm.group_snapshot_id', 'is not', null),
+        ),
+      ),
+    );
   }
   if (expected.groupId === null) q = q.where('group_id', 'is', null);
   else if (expected.groupId !== undefined) q = q.where('group_id', '=', expected.groupId);

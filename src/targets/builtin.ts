@@ -3,6 +3,7 @@
 // the volume on LUN 0, the IQN in the provider_location tid slot, CHAP per volume and an ACL
 // entry per initiator; denying an initiator drops its sessions at once.
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { AccessMode, QosLimits, TargetDriver, TargetExport } from '../host/types.js';
 import type { ChapCredentials } from '../util/chap.js';
 import type { Logger } from '../log.js';
@@ -131,19 +132,27 @@ export class BuiltinTarget implements TargetDriver {
   }
 
   /**
-   * Every listed volume that is exported is quiesced (held writes, in-flight writes done, flushed) before fn
-   * runs, and all are released together after it: one point in time for all of them (a group snapshot).
+   * Every listed volume that is exported is quiesced (new writes held, writes in flight done) before fn runs, and
+   * all are released together after it: one point in time for all of them (a group snapshot). Each device is
+   * flushed first while writes still run, so that the copy's own writeback inside the window has little left;
+   * the window holds no flush of its own (BlockLogicalUnit.quiesce says why none is needed).
    */
   async quiesced<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T> {
-    const releases: (() => void)[] = [];
+    const lus = volumeIds.flatMap((id) => this.exports.get(id)?.lu ?? []);
+    const t0 = performance.now();
+    await Promise.all(lus.map((lu) => lu.device.flush()));
+    const t1 = performance.now();
+    const quiesced = await Promise.allSettled(lus.map((lu) => lu.quiesce()));
+    const releases = quiesced.flatMap((q) => (q.status === 'fulfilled' ? [q.value] : []));
+    const t2 = performance.now();
     try {
-      for (const id of volumeIds) {
-        const lu = this.exports.get(id)?.lu;
-        if (lu) releases.push(await lu.quiesce());
-      }
+      const failed = quiesced.find((q) => q.status === 'rejected');
+      if (failed) throw failed.reason;
       return await fn();
     } finally {
       for (const release of releases) release();
+      const t3 = performance.now();
+      this.log.debug({ volumeIds, preFlushMs: ms(t1 - t0), drainMs: ms(t2 - t1), heldMs: ms(t3 - t1) }, 'quiesce window');
     }
   }
 
@@ -170,4 +179,8 @@ export function identityFor(volumeId: string) {
     serial: volumeId.slice(0, 64),
     uniqueId: digest.subarray(0, 16),
   };
+}
+
+function ms(v: number): number {
+  return Math.round(v * 100) / 100;
 }

@@ -22,6 +22,7 @@ import { canSeeProject, requireAdmin, requireMember } from './policy.js';
 import { chargeNewGroup, chargeNewVolume } from './quotas.js';
 import { resolveType } from './volume-types.js';
 import { servicesActions } from './services.js';
+import { DELETABLE_STATUSES, orList } from './states.js';
 
 /** fields.GroupStatus.ALL. */
 export const GROUP_STATUSES = ['error', 'available', 'creating', 'deleting', 'deleted', 'updating', 'in-use', 'error_deleting'] as const;
@@ -389,8 +390,17 @@ export function groupActions(deps: Deps): GroupsWorkflow {
       if (!(await groups.casGroup(trx, id, { status: 'deleting', lease_expires_at: groupLease(deps) }, expected))) return false;
       // The member volumes go deleting with the group, in the same transaction (finishGroupDelete deletes them).
       for (const v of await groups.volumesOfGroup(trx, id)) {
-        const ok = await tracked(deps, actor, 'delete', v.id, (t) => volumes.casVolume(t, v.id, { status: 'deleting' }, { attachStatusNot: ['attached'], noSnapshots: true }), { trx });
-        if (!ok) throw invalidGroup(`Volume in group ${id} is attached. Need to detach first.`);
+        // Better than Cinder, which marks them deleting whatever they are doing: a member that a host task owns
+        // (creating, extending, reverting) or an attach holds is refused, so no task writes a file after its delete.
+        const ok = await tracked(
+          deps,
+          actor,
+          'delete',
+          v.id,
+          (t) => volumes.casVolume(t, v.id, { status: 'deleting' }, { status: DELETABLE_STATUSES, attachStatusNot: ['attached'], noSnapshots: true }),
+          { trx },
+        );
+        if (!ok) throw invalidGroup(`Volume ${v.id} in group ${id} must be ${orList(DELETABLE_STATUSES)}, detached and without snapshots to be deleted with it.`);
       }
       return true;
     });

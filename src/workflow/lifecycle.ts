@@ -142,6 +142,9 @@ export function lifecycle(deps: Deps) {
     // volume/api.py delete: without cascade no snapshot may exist; with it (not forced) every one must be deletable.
     if (!cascade) expected.noSnapshots = true;
     else if (!force) expected.snapshotsIn = ['available', 'error', 'deleting'];
+    // A snapshot that belongs to a group snapshot goes only with it (Cinder's cascade refuses such a snapshot
+    // after marking the volume error_deleting; here the volume is left as it was).
+    if (cascade) expected.noGroupSnapshotMembers = true;
     const actor = actorOf(ctx);
     const action = force ? 'force_delete' : 'delete';
     const claimed = await tracked(deps, actor, action, id, async (trx) => {

@@ -3,30 +3,26 @@
 // loop-mounts (root). On XFS the copies share extents (filefrag -v reports them "shared") and df does not grow.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, open, stat, statfs, writeFile } from 'node:fs/promises';
+import { open, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileBackend } from '../../src/backends/file.js';
-import { runChecked, runProcess } from '../../src/util/exec.js';
+import { runChecked } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 let dir: TempDir;
+let xfs: XfsMount | undefined;
 let xfsMount: string;
 before(async () => {
   dir = await makeTempDir();
   // An XFS image of 1 GiB on a sparse file, with reflink, mounted on a loop device.
-  const image = join(dir.path, 'xfs.img');
-  const fh = await open(image, 'w');
-  await fh.truncate(GiB);
-  await fh.close();
-  await runChecked('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
-  xfsMount = join(dir.path, 'xfs');
-  await mkdir(xfsMount);
-  await runChecked('mount', ['-o', 'loop', image, xfsMount]);
+  xfs = await mountXfsReflink(dir.path, GiB);
+  xfsMount = xfs.path;
 });
 after(async () => {
-  if (xfsMount) await runProcess('umount', [xfsMount]);
+  await xfs?.unmount();
   await dir?.cleanup();
 });
 

@@ -3,8 +3,10 @@
 // before the next is sent, while the volume host takes snapshots; every snapshot must then be an exact prefix
 // of the sequence: blocks 0..k-1 whole with their numbers, block k onwards never written. A group snapshot of two
 // volumes written alternately must be a prefix of the combined sequence taken together (the target quiesces both
-// logical units at once); taking the members one after the other fails this test.
-import { test, before, after } from 'node:test';
+// logical units at once); taking the members one after the other fails this test. Both run on the default
+// filesystem (a sparse copy, cp reading through the page cache) and on XFS with reflink (FICLONE, which must write
+// the volume's dirty pages back itself: the quiesce window holds no flush).
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,25 +18,11 @@ import { BuiltinTarget } from '../../src/targets/builtin.js';
 import { qemuIo, qemuIscsiJson, type QemuIscsiTarget } from '../support/qemu.js';
 import { runProcess } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
 
 const BLOCK = 64 * 1024;
 const WRITES = 80;
 const pattern = (i: number) => (i % 251) + 1;
-
-let dir: TempDir;
-let backend: FileBackend;
-let host: VolumeHost & HostLifecycle;
-before(async () => {
-  dir = await makeTempDir();
-  backend = new FileBackend(join(dir.path, 'volumes'));
-  const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
-  host = createVolumeHost({ backend, target, logger: silentLogger(), hostName: 'consistency', portals: [] });
-  await host.start();
-});
-after(async () => {
-  await host?.stop();
-  await dir?.cleanup();
-});
 
 /** The index of the first block never written; throws when the file is not an exact prefix of the sequence. */
 async function prefixLength(path: string): Promise<number> {
@@ -59,43 +47,23 @@ async function prefixLength(path: string): Promise<number> {
   }
 }
 
-test('every snapshot taken while a real initiator writes in order is an exact prefix of its writes', async () => {
-  const id = 'consistent-vol';
-  await host.createVolume(id, 1);
-  const initiator = 'iqn.2026-12.test:consistency';
-  const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
-  const writer = qemuIo(
-    {
-      portal: conn.data.target_portal,
-      iqn: conn.data.target_iqn,
-      lun: conn.data.target_lun,
-      user: conn.data.auth_username,
-      password: conn.data.auth_password,
-      initiatorName: initiator,
-    },
-    Array.from({ length: WRITES }, (_, i) => `write -P ${pattern(i)} ${i * BLOCK} ${BLOCK}`),
-    120_000,
-  );
-  let done = false;
-  void writer.finally(() => {
-    done = true;
-  });
-  const snaps: string[] = [];
-  while (!done) {
-    const snap = `snap-${snaps.length}`;
-    await host.createSnapshot(id, snap);
-    snaps.push(snap);
-    await new Promise((r) => setTimeout(r, 50));
+/**
+ * How many blocks from the start of the live volume file hold their write whole: a lenient read, beside the target
+ * writing (a block being written may be half there). What the file holds, the target had at least accepted.
+ */
+async function writtenSoFar(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(BLOCK);
+    for (let i = 0; i < WRITES; i++) {
+      await fh.read(buf, 0, BLOCK, i * BLOCK);
+      if (!buf.every((b) => b === pattern(i))) return i;
+    }
+    return WRITES;
+  } finally {
+    await fh.close();
   }
-  const result = await writer;
-  assert.equal(result.code, 0, result.stderr);
-  const lengths: number[] = [];
-  for (const s of snaps) lengths.push(await prefixLength(backend.snapshotPath(s)));
-  // Snapshots are taken one after another, so their prefixes only grow; some fall strictly inside the run.
-  for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] >= lengths[i - 1], `prefixes ${lengths.join(',')}`);
-  assert.ok(lengths.some((n) => n > 0 && n < WRITES), `no snapshot fell inside the write sequence: ${lengths.join(',')}`);
-  assert.equal(await prefixLength(backend.devicePath(id)), WRITES);
-});
+}
 
 /** Like prefixLength, for the blocks of one volume of a pair written alternately: block j holds write `2j + parity`. */
 async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Promise<number> {
@@ -120,55 +88,126 @@ async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Pr
   }
 }
 
-test('a group snapshot of two volumes written alternately is, taken together, a prefix of the combined writes', async () => {
-  const ids = ['group-vol-a', 'group-vol-b'] as const;
-  const initiator = 'iqn.2026-12.test:group-consistency';
-  const targets: QemuIscsiTarget[] = [];
-  for (const id of ids) {
-    await host.createVolume(id, 1);
-    const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
-    targets.push({
-      portal: conn.data.target_portal,
-      iqn: conn.data.target_iqn,
-      lun: conn.data.target_lun,
-      user: conn.data.auth_username,
-      password: conn.data.auth_password,
-      initiatorName: initiator,
+for (const filesystem of ['default', 'xfs-reflink'] as const) {
+  describe(`on the ${filesystem} filesystem`, () => {
+    let dir: TempDir;
+    let xfs: XfsMount | undefined;
+    let backend: FileBackend;
+    let host: VolumeHost & HostLifecycle;
+    before(async () => {
+      dir = await makeTempDir();
+      if (filesystem === 'xfs-reflink') xfs = await mountXfsReflink(dir.path, 2 * 1024 ** 3);
+      backend = new FileBackend(join(xfs?.path ?? dir.path, 'volumes'));
+      const method = await backend.prepare();
+      if (filesystem === 'xfs-reflink') assert.equal(method, 'reflink');
+      const target = new BuiltinTarget({ portal: { host: '127.0.0.1', port: 0 }, logger: silentLogger() });
+      host = createVolumeHost({ backend, target, logger: silentLogger(), hostName: 'consistency', portals: [] });
+      await host.start();
     });
-  }
-  const total = 80;
-  // One qemu-io writes them all in order: write i goes to volume i % 2, block i >> 1, each acknowledged before the
-  // next is sent. It switches volumes by closing one and opening the other (an iSCSI logout and login).
-  const commands = Array.from({ length: total }, (_, i) => [`open ${qemuIscsiJson(targets[i % 2]!)}`, `write -P ${pattern(i)} ${(i >> 1) * BLOCK} ${BLOCK}`, 'close']).flat();
-  const writer = runProcess('qemu-io', commands.flatMap((c) => ['-c', c]), { timeoutMs: 120_000 });
-  let done = false;
-  void writer.finally(() => {
-    done = true;
+    after(async () => {
+      await host?.stop();
+      await xfs?.unmount();
+      await dir?.cleanup();
+    });
+
+    test('every snapshot taken while a real initiator writes in order is an exact prefix of its writes', async () => {
+      const id = 'consistent-vol';
+      await host.createVolume(id, 1);
+      const initiator = 'iqn.2026-12.test:consistency';
+      const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
+      const writer = qemuIo(
+        {
+          portal: conn.data.target_portal,
+          iqn: conn.data.target_iqn,
+          lun: conn.data.target_lun,
+          user: conn.data.auth_username,
+          password: conn.data.auth_password,
+          initiatorName: initiator,
+        },
+        Array.from({ length: WRITES }, (_, i) => `write -P ${pattern(i)} ${i * BLOCK} ${BLOCK}`),
+        120_000,
+      );
+      let done = false;
+      void writer.finally(() => {
+        done = true;
+      });
+      const snaps: string[] = [];
+      // Per snapshot: blocks in the file before the request (all must be in it: the target drains writes in
+      // flight, and a dirty page the copy missed would show here) and after it returned (none beyond may be).
+      const bounds: [number, number][] = [];
+      while (!done) {
+        const snap = `snap-${snaps.length}`;
+        const least = await writtenSoFar(backend.devicePath(id));
+        await host.createSnapshot(id, snap);
+        bounds.push([least, await writtenSoFar(backend.devicePath(id))]);
+        snaps.push(snap);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const result = await writer;
+      assert.equal(result.code, 0, result.stderr);
+      const lengths: number[] = [];
+      for (const s of snaps) lengths.push(await prefixLength(backend.snapshotPath(s)));
+      lengths.forEach((n, i) => {
+        const [least, most] = bounds[i]!;
+        assert.ok(least <= n && n <= most, `snapshot ${i} holds ${n} writes; the file held ${least} before it and ${most} after`);
+      });
+      // Snapshots are taken one after another, so their prefixes only grow; some fall strictly inside the run.
+      for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] >= lengths[i - 1], `prefixes ${lengths.join(',')}`);
+      assert.ok(lengths.some((n) => n > 0 && n < WRITES), `no snapshot fell inside the write sequence: ${lengths.join(',')}`);
+      assert.equal(await prefixLength(backend.devicePath(id)), WRITES);
+    });
+
+    test('a group snapshot of two volumes written alternately is, taken together, a prefix of the combined writes', async () => {
+      const ids = ['group-vol-a', 'group-vol-b'] as const;
+      const initiator = 'iqn.2026-12.test:group-consistency';
+      const targets: QemuIscsiTarget[] = [];
+      for (const id of ids) {
+        await host.createVolume(id, 1);
+        const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
+        targets.push({
+          portal: conn.data.target_portal,
+          iqn: conn.data.target_iqn,
+          lun: conn.data.target_lun,
+          user: conn.data.auth_username,
+          password: conn.data.auth_password,
+          initiatorName: initiator,
+        });
+      }
+      const total = 80;
+      // One qemu-io writes them all in order: write i goes to volume i % 2, block i >> 1, each acknowledged before the
+      // next is sent. It switches volumes by closing one and opening the other (an iSCSI logout and login).
+      const commands = Array.from({ length: total }, (_, i) => [`open ${qemuIscsiJson(targets[i % 2]!)}`, `write -P ${pattern(i)} ${(i >> 1) * BLOCK} ${BLOCK}`, 'close']).flat();
+      const writer = runProcess('qemu-io', commands.flatMap((c) => ['-c', c]), { timeoutMs: 120_000 });
+      let done = false;
+      void writer.finally(() => {
+        done = true;
+      });
+      const groups: [string, string][] = [];
+      while (!done) {
+        const n = groups.length;
+        const members: [string, string] = [`gsnap-${n}-a`, `gsnap-${n}-b`];
+        await host.createGroupSnapshot([
+          { volumeId: ids[0], snapshotId: members[0] },
+          { volumeId: ids[1], snapshotId: members[1] },
+        ]);
+        groups.push(members);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const result = await writer;
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stdout, /error|failed/i);
+      const combined: number[] = [];
+      for (const [a, b] of groups) {
+        const ka = await pairPrefixLength(backend.snapshotPath(a), 0, total / 2);
+        const kb = await pairPrefixLength(backend.snapshotPath(b), 1, total / 2);
+        // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
+        assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
+        combined.push(ka + kb);
+      }
+      for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
+      assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
+      assert.equal(await pairPrefixLength(backend.devicePath(ids[0]), 0, total / 2), total / 2);
+      assert.equal(await pairPrefixLength(backend.devicePath(ids[1]), 1, total / 2), total / 2);
+    });
   });
-  const groups: [string, string][] = [];
-  while (!done) {
-    const n = groups.length;
-    const members: [string, string] = [`gsnap-${n}-a`, `gsnap-${n}-b`];
-    await host.createGroupSnapshot([
-      { volumeId: ids[0], snapshotId: members[0] },
-      { volumeId: ids[1], snapshotId: members[1] },
-    ]);
-    groups.push(members);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const result = await writer;
-  assert.equal(result.code, 0, result.stderr);
-  assert.doesNotMatch(result.stdout, /error|failed/i);
-  const combined: number[] = [];
-  for (const [a, b] of groups) {
-    const ka = await pairPrefixLength(backend.snapshotPath(a), 0, total / 2);
-    const kb = await pairPrefixLength(backend.snapshotPath(b), 1, total / 2);
-    // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
-    assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
-    combined.push(ka + kb);
-  }
-  for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
-  assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
-  assert.equal(await pairPrefixLength(backend.devicePath(ids[0]), 0, total / 2), total / 2);
-  assert.equal(await pairPrefixLength(backend.devicePath(ids[1]), 1, total / 2), total / 2);
-});
+}

@@ -222,6 +222,14 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
     fault(400, 'badRequest', `Invalid Group: Group ${g} still contains volumes. The delete-volumes flag is required to delete it.`),
   );
   assert.equal((await groupAction(g, { delete: { 'delete-volumes': 'maybe' } })).status, 400);
+  // A member a host task owns is not deleted under it (better than Cinder, which marks it deleting anyway).
+  assert.equal((await api.action(v, 'os-reset_status', { status: 'extending' }, LATEST)).status, 202);
+  assert.deepEqual(
+    (await groupAction(g, { delete: { 'delete-volumes': true } })).body,
+    fault(400, 'badRequest', `Invalid Group: Volume ${v} in group ${g} must be available or error or error_restoring or error_extending or error_managing, detached and without snapshots to be deleted with it.`),
+  );
+  assert.equal((await getGroup(g)).status, 'available', 'the refused delete changed nothing');
+  assert.equal((await api.action(v, 'os-reset_status', { status: 'available' }, LATEST)).status, 202);
   assert.equal((await groupAction(g, { delete: { 'delete-volumes': true } })).status, 202);
   await api.env.workflow.drain();
   assert.equal((await api.call('GET', `/groups/${g}`, undefined, LATEST)).status, 404);
@@ -275,6 +283,13 @@ test('group snapshots: one snapshot per member, taken together, with group_snaps
   assert.equal((await api.call('POST', '/group_snapshots', { group_snapshot: { group_id: randomUUID() } }, LATEST)).status, 404);
   assert.equal((await api.call('POST', '/group_snapshots', { group_snapshot: {} }, LATEST)).status, 400);
   assert.equal((await api.call('GET', `/group_snapshots/${gs}`, undefined, V(13))).status, 404);
+
+  // A volume taken out of the group keeps its member snapshot, which a cascade delete may not take away.
+  assert.equal((await api.call('PUT', `/groups/${g}`, { group: { remove_volumes: b } }, LATEST)).status, 202);
+  const cascade = await api.call('DELETE', `/volumes/${b}?cascade=true`, undefined, LATEST);
+  assert.equal(cascade.status, 400, cascade.text);
+  assert.equal((await getVol(b)).status, 'available', 'the refused cascade changed nothing');
+  assert.equal((await api.call('GET', `/snapshots/${snapOf(b)}`, undefined, LATEST)).body.snapshot.status, 'available');
 
   assert.equal((await api.call('DELETE', `/group_snapshots/${gs}`, undefined, LATEST)).status, 202);
   await api.env.workflow.drain();

@@ -4,14 +4,14 @@
 // cycles (default 3 here, for the CI budget); a longer run is in docs/reliability.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runFaultHarness, formatResult } from './fault-harness.js';
+import { runFaultHarness, formatResult, CLUSTER_LEASE_SECONDS } from './fault-harness.js';
 import { clusterDeployment } from './fault-cluster.js';
 
 const CYCLES = Number(process.env.EMBERVOL_FAULT_CLUSTER_ITERATIONS ?? 3);
 
 test(`fault injection across processes: ${CYCLES} SIGKILL/restart cycles of a random API process or host, zero invariant violations`, async (t) => {
   const seed = Number(process.env.EMBERVOL_FAULT_SEED ?? Date.now() % 1_000_000);
-  const r = await runFaultHarness({ cycles: CYCLES, clients: 3, maxCycleMs: 5000, seed, log: (l) => t.diagnostic(l), deployment: clusterDeployment });
+  const r = await runFaultHarness({ cycles: CYCLES, clients: 3, maxCycleMs: 5000, seed, log: (l) => t.diagnostic(l), deployment: clusterDeployment, leaseSeconds: CLUSTER_LEASE_SECONDS });
   t.diagnostic(`seed ${seed}\n${formatResult(r)}`);
   assert.equal(r.kills, CYCLES);
   assert.ok(r.acknowledged > 0, `the run did real work: ${formatResult(r)}`);

@@ -37,6 +37,12 @@ export interface FaultHarnessOptions {
   maxCycleMs: number;
   seed: number;
   log: (line: string) => void;
+  /**
+   * Leases of interim states (default 1.5 s). A client that takes longer than its lease between two steps (reserve ->
+   * initialize_connection -> attach) has its reservation rolled back under it; through several processes and the
+   * internal RPC on a busy machine the steps take longer, so the multi-process mode asks for longer ones.
+   */
+  leaseSeconds?: number;
   /** What to run against (default: one `embervol serve`); given the environment of lease options. */
   deployment?: (env: NodeJS.ProcessEnv) => Promise<FaultDeployment>;
 }
@@ -95,7 +101,9 @@ export interface FaultHarnessResult {
   violations: string[];
 }
 
-const LEASE_SECONDS = 1.5;
+const DEFAULT_LEASE_SECONDS = 1.5;
+/** Leases of the multi-process mode (see FaultHarnessOptions.leaseSeconds). */
+export const CLUSTER_LEASE_SECONDS = 5;
 const INTERIM = ['reserved', 'attaching', 'detaching', 'creating', 'extending', 'deleting', 'reverting'];
 const SNAPSHOT_INTERIM = ['creating', 'deleting', 'restoring'];
 /** A write's length: qemu-io `write -P byte offset 64k`. */
@@ -159,6 +167,7 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
     loginsChecked: 0, volumesChecked: 0, snapshotOps: { snapshots: 0, snapshotDeletes: 0, clones: 0, reverts: 0 }, snapshotsChecked: 0,
     contentChecks: 0, violations: [],
   };
+  const LEASE_SECONDS = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   const env = {
     EMBERVOL_LEASE_ATTACHING_SECONDS: String(LEASE_SECONDS),
     EMBERVOL_LEASE_RESERVED_SECONDS: String(LEASE_SECONDS),
@@ -508,7 +517,7 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
         if (visible.has(iqn)) continue;
         const id = iqn.replace(/^.*volume-/, '');
         const ev = ((await api.call('GET', `/volumes/${id}/events`)).body?.events ?? []) as any[];
-        violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored); last events: ${JSON.stringify(ev.slice(-5).map((e) => [e.action, e.from_status, e.to_status, e.reason, e.created_at]))}`);
+        violation(`${at}: initiator ${initiator} lost its target ${iqn} (export not restored); last events: ${JSON.stringify(ev.slice(-8).map((e) => [e.action, e.resource_type, e.from_status, e.to_status, e.reason, e.created_at]))}`);
       }
       for (const v of mine.values()) {
         if (!v.attached) continue;
@@ -619,7 +628,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     maxCycleMs: arg('max-cycle-ms', 4000),
     seed: arg('seed', Date.now() % 1_000_000),
     log: (l) => console.log(l),
-    ...(process.argv.includes('--processes') ? { deployment: (await import('./fault-cluster.js')).clusterDeployment } : {}),
+    ...(process.argv.includes('--processes') ? { deployment: (await import('./fault-cluster.js')).clusterDeployment, leaseSeconds: CLUSTER_LEASE_SECONDS } : {}),
   });
   console.log(formatResult(r));
   for (const v of r.violations) console.log(`  - ${v}`);
