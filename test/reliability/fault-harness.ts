@@ -1,7 +1,8 @@
 // Fault-injection harness. Several concurrent clients run random create / attach (legacy, and the attachments
 // API) / real initiator I/O (qemu-io write + flush, read back) / detach / delete (cascade when it has snapshots)
 // / extend / snapshot create and delete / clone (volume from a snapshot, volume from source_volid) / revert to
-// snapshot against `embervol serve`, which is killed with SIGKILL at random moments and restarted on the same
+// snapshot / group snapshot (a client's volumes added to its group, snapshotted together, the group snapshot deleted
+// and the volumes taken out again) against `embervol serve`, which is killed with SIGKILL at random moments and restarted on the same
 // data dir and ports. After every restart (clients stopped, leases given time to run out) it checks:
 //   1. each volume's status agrees with its attachments; no volume or snapshot stays in an interim state
 //      (creating, deleting, extending, reverting, restoring, ...) past its lease, none is in an error state;
@@ -94,7 +95,7 @@ export interface FaultHarnessResult {
   ioReadsVerified: number;
   loginsChecked: number;
   volumesChecked: number;
-  snapshotOps: { snapshots: number; snapshotDeletes: number; clones: number; reverts: number };
+  snapshotOps: { snapshots: number; snapshotDeletes: number; clones: number; reverts: number; groupSnapshots: number; groupSnapshotDeletes: number };
   snapshotsChecked: number;
   /** Snapshot, clone and volume files whose content was compared with what the model says they hold. */
   contentChecks: number;
@@ -106,6 +107,8 @@ const DEFAULT_LEASE_SECONDS = 1.5;
 export const CLUSTER_LEASE_SECONDS = 5;
 const INTERIM = ['reserved', 'attaching', 'detaching', 'creating', 'extending', 'deleting', 'reverting'];
 const SNAPSHOT_INTERIM = ['creating', 'deleting', 'restoring'];
+/** Group and group snapshot statuses a task owns. */
+const GROUP_INTERIM = ['creating', 'deleting', 'updating'];
 /** A write's length: qemu-io `write -P byte offset 64k`. */
 const RANGE = 65536;
 
@@ -157,6 +160,13 @@ interface SnapModel {
   data: Range[] | null;
 }
 
+/** What one client knows about its group: the volumes in it and its live group snapshot (with its members). */
+interface GroupModel {
+  id: string;
+  members: Set<string>;
+  groupSnapshot: { id: string; snapshotIds: string[] } | null;
+}
+
 class Interrupted extends Error {}
 
 export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultHarnessResult> {
@@ -164,7 +174,7 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
   const pickOf = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const result: FaultHarnessResult = {
     cycles: 0, kills: 0, operations: 0, acknowledged: 0, refused: 0, interrupted: 0, ioWrites: 0, ioReadsVerified: 0,
-    loginsChecked: 0, volumesChecked: 0, snapshotOps: { snapshots: 0, snapshotDeletes: 0, clones: 0, reverts: 0 }, snapshotsChecked: 0,
+    loginsChecked: 0, volumesChecked: 0, snapshotOps: { snapshots: 0, snapshotDeletes: 0, clones: 0, reverts: 0, groupSnapshots: 0, groupSnapshotDeletes: 0 }, snapshotsChecked: 0,
     contentChecks: 0, violations: [],
   };
   const LEASE_SECONDS = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
@@ -177,6 +187,8 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
   };
   const models = new Map<number, Map<string, VolModel>>();
   const snapModels = new Map<number, Map<string, SnapModel>>();
+  const groupModels = new Map<number, GroupModel>();
+  let groupTypeId = '';
   const initiatorOf = (c: number) => `iqn.2026-01.org.embervol:fault-client-${c}`;
   const violation = (msg: string) => {
     result.violations.push(msg);
@@ -192,11 +204,16 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
       const api44 = new CinderApi(svc.url, 'faultproj', 'faulter', '3.44');
       // 3.66: a snapshot of an in-use volume needs no force; 3.40: os-revert.
       const api66 = new CinderApi(svc.url, 'faultproj', 'faulter', '3.66');
+      // 3.25: a group's volumes with list_volume; group snapshots arrived with 3.14.
+      const api25 = new CinderApi(svc.url, 'faultproj', 'faulter', '3.25');
       if (cycle === 0) {
         attachmentsApi = (await api44.call('GET', '/attachments')).status === 200;
         // Three clients' volumes, clones and snapshots exceed Cinder's default quotas (10): quotas are not under test here.
-        const q = await api.call('PUT', '/os-quota-sets/faultproj', { quota_set: { volumes: -1, snapshots: -1, gigabytes: -1 } });
+        const q = await api.call('PUT', '/os-quota-sets/faultproj', { quota_set: { volumes: -1, snapshots: -1, gigabytes: -1, groups: -1 } });
         if (q.status !== 200) throw new Error(`lifting the quotas failed: ${q.status} ${JSON.stringify(q.body)}`);
+        const gt = await api25.call('POST', '/group_types', { group_type: { name: 'fault-group-type' } });
+        if (gt.status !== 202) throw new Error(`group type create failed: ${gt.status} ${JSON.stringify(gt.body)}`);
+        groupTypeId = gt.body.group_type.id;
       }
       let alive = true;
 
@@ -242,20 +259,93 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
           }
           return interim[0]!;
         };
+        /**
+         * The client's group cycles through: volumes added, snapshotted together (each member snapshot must hold what
+         * its volume held, like any snapshot), then the group snapshot deleted and the volumes taken out again (a
+         * volume in a group cannot be deleted, and the other steps go on meanwhile: refused ones are 4xx).
+         */
+        async function groupStep(): Promise<void> {
+          let g = groupModels.get(c);
+          if (!g) {
+            const r = await call(api25, 'POST', '/groups', { group: { group_type: groupTypeId, volume_types: ['__DEFAULT__'], name: `fault-group-${c}` } });
+            if (r.status !== 202) return;
+            g = { id: r.body.group.id, members: new Set(), groupSnapshot: null };
+            groupModels.set(c, g);
+            return;
+          }
+          if (g.groupSnapshot) {
+            const gs = g.groupSnapshot;
+            for (const id of gs.snapshotIds) {
+              const sn = snaps.get(id);
+              if (sn) sn.uncertain = true;
+            }
+            const r = await call(api25, 'DELETE', `/group_snapshots/${gs.id}`);
+            if (r.status === 202) {
+              result.snapshotOps.groupSnapshotDeletes++;
+              for (const id of gs.snapshotIds) {
+                const sn = snaps.get(id);
+                if (sn) sn.deleteAcked = true;
+              }
+              g.groupSnapshot = null;
+              for (let i = 0; i < 100 && (await call(api25, 'GET', `/group_snapshots/${gs.id}`)).status === 200; i++) await sleep(100);
+            }
+            for (const id of gs.snapshotIds) {
+              const sn = snaps.get(id);
+              if (sn) sn.uncertain = false;
+            }
+            return;
+          }
+          if (g.members.size > 0) {
+            const out = [...g.members];
+            const r = await call(api25, 'PUT', `/groups/${g.id}`, { group: { remove_volumes: out.join(',') } });
+            if (r.status === 202) g.members.clear();
+            return;
+          }
+          const candidates = [...mine.values()].filter((x) => !x.deleteAcked && !x.uncertain).slice(0, 2);
+          if (candidates.length === 0) return;
+          const add = await call(api25, 'PUT', `/groups/${g.id}`, { group: { add_volumes: candidates.map((x) => x.id).join(',') } });
+          if (add.status !== 202) return;
+          for (const x of candidates) g.members.add(x.id);
+          const r = await call(api25, 'POST', '/group_snapshots', { group_snapshot: { group_id: g.id, name: `fault-gsnap-${c}` } });
+          if (r.status !== 202) return;
+          result.snapshotOps.groupSnapshots++;
+          const gsId = r.body.group_snapshot.id as string;
+          g.groupSnapshot = { id: gsId, snapshotIds: [] };
+          let end: string | null = null;
+          for (let i = 0; i < 100; i++) {
+            const now = await call(api25, 'GET', `/group_snapshots/${gsId}`);
+            end = now.status === 200 ? (now.body.group_snapshot.status as string) : null;
+            if (end !== 'creating') break;
+            await sleep(100);
+          }
+          if (end !== 'available') violation(`group snapshot ${gsId} of group ${g.id} ended ${end} while the service ran`);
+          // The client wrote nothing since the request: each member holds exactly what its volume holds now.
+          const members = ((await call(api25, 'GET', '/snapshots/detail')).body.snapshots as any[]).filter((x) => x.group_snapshot_id === gsId);
+          for (const m of members) {
+            const vol = mine.get(m.volume_id);
+            g.groupSnapshot.snapshotIds.push(m.id);
+            snaps.set(m.id, { id: m.id, volumeId: m.volume_id, size: m.size, deleteAcked: false, uncertain: false, data: vol ? vol.data.map((d) => ({ ...d })) : null });
+          }
+          if (members.length !== g.members.size) violation(`group snapshot ${gsId} has ${members.length} members, its group ${g.members.size} volumes`);
+        }
+
         const initiator = initiatorOf(c);
         const connector = { initiator, host: `fault-host-${c}`, ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false };
         while (alive) {
           const vols = [...mine.values()].filter((v) => !v.deleteAcked && !v.uncertain);
-          // Group operations (group create / group snapshot / delete-volumes) belong in this list and a branch below.
           const op =
             vols.length < 2
               ? 'create'
-              : pickOf(['create', 'attach', 'attach', 'io', 'io', 'detach', 'delete', 'extend', 'snapshot', 'snapshot', 'snapshot-delete', 'clone', 'revert']);
+              : pickOf(['create', 'attach', 'attach', 'io', 'io', 'detach', 'delete', 'extend', 'snapshot', 'snapshot', 'snapshot-delete', 'clone', 'revert', 'group-snapshot']);
           // Steps on a snapshot aim at a volume that has one.
           const withSnaps = vols.filter((x) => snapsOf(x.id).length > 0);
           const v = ['revert', 'snapshot-delete'].includes(op) && withSnaps.length ? pickOf(withSnaps) : vols.length ? pickOf(vols) : undefined;
           let step = '';
           try {
+            if (op === 'group-snapshot') {
+              await groupStep();
+              continue;
+            }
             if (op === 'create' || !v) {
               if (mine.size >= 4) {
                 await sleep(20);
@@ -500,6 +590,7 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
         }
       }
     }
+    await checkGroups(at, api);
     await checkSnapshotsAndFiles(at, list, snapList);
     // Logins and data through every live attachment; no target visible without one.
     for (const [c, mine] of models) {
@@ -528,6 +619,43 @@ export async function runFaultHarness(opts: FaultHarnessOptions): Promise<FaultH
           violation(`${at}: volume ${v.id}: login/read-back through its attachment failed: ${(io.stdout + io.stderr).slice(0, 400)}`);
         } else result.ioReadsVerified += v.data.length;
       }
+    }
+  }
+
+  /**
+   * Groups and group snapshots leave their interim states too, and every group snapshot still has a member per
+   * volume it was taken of; each client's group model is then synced with the server (a step whose answer was lost).
+   */
+  async function checkGroups(at: string, api: CinderApi): Promise<void> {
+    const api25 = new CinderApi(api.baseUrl, 'faultproj', 'faulter', '3.25');
+    let groupList: any[] = [];
+    let gsList: any[] = [];
+    // At 3.25 the snapshots carry group_snapshot_id.
+    const snapList = (await api25.call('GET', '/snapshots/detail?all_tenants=1')).body.snapshots as any[];
+    for (let i = 0; i < 20; i++) {
+      groupList = (await api25.call('GET', '/groups/detail?all_tenants=1&list_volume=true')).body.groups;
+      gsList = (await api25.call('GET', '/group_snapshots/detail?all_tenants=1')).body.group_snapshots;
+      if (!groupList.some((x) => GROUP_INTERIM.includes(x.status)) && !gsList.some((x) => GROUP_INTERIM.includes(x.status))) break;
+      await sleep(250);
+    }
+    for (const x of groupList) {
+      if (GROUP_INTERIM.includes(x.status) || x.status.startsWith('error')) violation(`${at}: group ${x.id} is ${x.status}`);
+    }
+    for (const x of gsList) {
+      if (GROUP_INTERIM.includes(x.status) || x.status.startsWith('error')) violation(`${at}: group snapshot ${x.id} is ${x.status}`);
+      const members = snapList.filter((s) => s.group_snapshot_id === x.id);
+      if (members.length === 0) violation(`${at}: group snapshot ${x.id} has no member snapshot left`);
+    }
+    for (const [c, g] of groupModels) {
+      const now = groupList.find((x) => x.id === g.id);
+      if (!now) {
+        violation(`${at}: client ${c} group ${g.id} is gone`);
+        groupModels.delete(c);
+        continue;
+      }
+      g.members = new Set(now.volumes as string[]);
+      const gs = gsList.find((x) => x.group_id === g.id);
+      g.groupSnapshot = gs ? { id: gs.id, snapshotIds: snapList.filter((s) => s.group_snapshot_id === gs.id).map((s) => s.id as string) } : null;
     }
   }
 
@@ -609,7 +737,7 @@ function formatResult(r: FaultHarnessResult): string {
     `cycles ${r.cycles}, kills ${r.kills}`,
     `operations ${r.operations} (acknowledged ${r.acknowledged}, refused 4xx ${r.refused}, interrupted by a kill ${r.interrupted})`,
     `initiator I/O: writes acknowledged ${r.ioWrites}, ranges read back and verified ${r.ioReadsVerified}, login checks ${r.loginsChecked}`,
-    `snapshot operations acknowledged: snapshots ${r.snapshotOps.snapshots}, snapshot deletes ${r.snapshotOps.snapshotDeletes}, clones ${r.snapshotOps.clones}, reverts ${r.snapshotOps.reverts}`,
+    `snapshot operations acknowledged: snapshots ${r.snapshotOps.snapshots}, snapshot deletes ${r.snapshotOps.snapshotDeletes}, clones ${r.snapshotOps.clones}, reverts ${r.snapshotOps.reverts}, group snapshots ${r.snapshotOps.groupSnapshots}, group snapshot deletes ${r.snapshotOps.groupSnapshotDeletes}`,
     `volume checks ${r.volumesChecked}, snapshot checks ${r.snapshotsChecked}, file content checks (64 KiB ranges) ${r.contentChecks}`,
     `invariant violations ${r.violations.length}`,
   ].join('\n');
