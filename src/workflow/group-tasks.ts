@@ -12,6 +12,7 @@ import type { Deps } from './deps.js';
 import { tracked, type Actor } from './events.js';
 import { hostTasks, reasonOf } from './host-tasks.js';
 import { deleteGroupRow, deleteSnapshotRow } from './quotas.js';
+import { leftToHost } from './host-faults.js';
 
 /** The lease of a group or group snapshot entering a host-task status (creating, deleting): Deps.leases.taskMs. */
 export function groupLease(deps: Pick<Deps, 'leases'>): string {
@@ -28,6 +29,7 @@ function copySourceOf(v: volumes.VolumeRow): CopySource | null {
 export function groupTasks(deps: Deps) {
   const { logger, store } = deps;
   const db = store.db;
+
   const volumeTasks = hostTasks(deps);
 
   /** Members of a group snapshot and the group snapshot itself move from `from` to `to` together. */
@@ -47,6 +49,7 @@ export function groupTasks(deps: Deps) {
       await deps.hosts.byName(host).createGroupSnapshot(members.map((s) => ({ volumeId: s.volume_id, snapshotId: s.id })));
       await settleGroupSnapshot(gs.id, 'creating', 'available', { status: 'available', progress: '100%' });
     } catch (err) {
+      if (leftToHost(logger, err, gs.id)) return;
       logger.error({ err, groupSnapshotId: gs.id }, 'group snapshot create failed');
       await settleGroupSnapshot(gs.id, 'creating', 'error', { status: 'error' });
     }
@@ -68,6 +71,7 @@ export function groupTasks(deps: Deps) {
         if (now?.status === 'deleting' && (await groups.snapshotsOfGroupSnapshot(trx, gs.id)).length === 0) await groups.softDeleteGroupSnapshot(trx, gs.id);
       });
     } catch (err) {
+      if (leftToHost(logger, err, gs.id)) return;
       logger.error({ err, groupSnapshotId: gs.id }, 'group snapshot delete failed');
       await settleGroupSnapshot(gs.id, 'deleting', 'error_deleting', { status: 'error_deleting' });
     }
@@ -112,6 +116,7 @@ export function groupTasks(deps: Deps) {
       await deps.hosts.byName(group.host).createVolumesFrom(copies);
       await settle('available', reason);
     } catch (err) {
+      if (leftToHost(logger, err, group.id)) return;
       logger.error({ err, groupId: group.id }, 'group create from source failed');
       await settle('error', `group ${group.id} from its source failed: ${reasonOf(err)}`);
     }

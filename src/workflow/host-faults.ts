@@ -2,6 +2,7 @@
 // Backend details stay in the log: the fault says only what failed and, for a client's mistake, what to fix.
 import { CinderFault, invalidInput } from '../errors.js';
 import { HostError } from '../host/types.js';
+import type { Logger } from '../log.js';
 
 /** The fault for a failed host call; `serverMessage` is the 500's text (Cinder's wording for the action). */
 export function hostFault(err: unknown, serverMessage: string): CinderFault {
@@ -19,6 +20,13 @@ export function hostFault(err: unknown, serverMessage: string): CinderFault {
  */
 export function isHostUnreachable(err: unknown): boolean {
   return err instanceof HostError && err.kind === 'unavailable';
+}
+
+/** For a task's catch: true (and a warning) when the host was unreachable, so the task leaves its state as it is. */
+export function leftToHost(logger: Logger, err: unknown, id: string): boolean {
+  if (!isHostUnreachable(err)) return false;
+  logger.warn({ err, id }, 'volume host unreachable; its reconciler finishes the task when it is back');
+  return true;
 }
 
 /** True for a failure that is the client's to fix (no error log, the 4xx says it). */

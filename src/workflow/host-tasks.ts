@@ -10,7 +10,7 @@ import { SYSTEM_ACTOR, tracked, type Actor } from './events.js';
 import { recordMessage, type MessageOrigin } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
 import { deleteSnapshotRow, withVolumeCharge } from './quotas.js';
-import { isHostUnreachable } from './host-faults.js';
+import { leftToHost } from './host-faults.js';
 
 /** Error text kept in an event's reason: the first line of the message, no stack. */
 export function reasonOf(err: unknown): string {
@@ -36,12 +36,6 @@ export function hostTasks(deps: Deps) {
     return { projectId, requestId: actor.requestId ?? SYSTEM_ACTOR.requestId! };
   }
 
-  /** An unreachable host: the task stays in its status for the host's reconciler (host-faults.ts isHostUnreachable). */
-  function leftToHost(err: unknown, id: string, task: string): boolean {
-    if (!isHostUnreachable(err)) return false;
-    logger.warn({ err, volumeId: id, task }, 'volume host unreachable; its reconciler finishes the task when it is back');
-    return true;
-  }
 
   async function finishCreate(actor: Actor, { id, host, snapshot_id, source_volid }: TaskVolume, size: number, reason?: string): Promise<void> {
     try {
@@ -51,7 +45,7 @@ export function hostTasks(deps: Deps) {
       else await h.createVolume(id, size);
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'available' }, { status: ['creating'] }), { reason });
     } catch (err) {
-      if (leftToHost(err, id, 'create')) return;
+      if (leftToHost(logger, err, id)) return;
       logger.error({ err, volumeId: id }, 'volume create failed');
       await recordMessage(deps, await originOf(actor, id), { action: Action.CREATE_VOLUME_FROM_BACKEND, detail: Detail.DRIVER_FAILED_CREATE, resourceUuid: id });
       await tracked(deps, actor, 'create', id, (trx) => volumes.casVolume(trx, id, { status: 'error' }, { status: ['creating'] }), {
@@ -86,7 +80,7 @@ export function hostTasks(deps: Deps) {
         { reason },
       );
     } catch (err) {
-      if (leftToHost(err, id, 'delete')) return;
+      if (leftToHost(logger, err, id)) return;
       logger.error({ err, volumeId: id }, 'volume delete failed');
       await tracked(deps, actor, 'delete', id, (trx) => volumes.casVolume(trx, id, { status: 'error_deleting' }, { status: ['deleting'] }), {
         reason: `delete failed: ${reasonOf(err)}`,
@@ -121,7 +115,7 @@ export function hostTasks(deps: Deps) {
       // Per-GB limits follow the new size.
       await pushQosToVolume(deps, id);
     } catch (err) {
-      if (leftToHost(err, id, 'extend')) return;
+      if (leftToHost(logger, err, id)) return;
       logger.error({ err, volumeId: id }, 'volume extend failed');
       await recordMessage(deps, await originOf(actor, id), { action: Action.EXTEND_VOLUME, detail: Detail.DRIVER_FAILED_EXTEND, resourceUuid: id });
       await tracked(

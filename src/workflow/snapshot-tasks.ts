@@ -8,7 +8,7 @@ import type { Deps } from './deps.js';
 import { tracked, type Actor } from './events.js';
 import { reasonOf, type TaskVolume } from './host-tasks.js';
 import { deleteSnapshotRow } from './quotas.js';
-import { isHostUnreachable } from './host-faults.js';
+import { leftToHost } from './host-faults.js';
 
 /** The lease of a snapshot entering a host-task status (creating, deleting, restoring): Deps.leases.taskMs. */
 export function snapshotLease(deps: Pick<Deps, 'leases'>): string {
@@ -18,19 +18,13 @@ export function snapshotLease(deps: Pick<Deps, 'leases'>): string {
 export function snapshotTasks(deps: Deps) {
   const { logger } = deps;
 
-  /** An unreachable host: the task stays in its status for the host's reconciler (host-faults.ts isHostUnreachable). */
-  function leftToHost(err: unknown, id: string): boolean {
-    if (!isHostUnreachable(err)) return false;
-    logger.warn({ err, id }, 'volume host unreachable; its reconciler finishes the task when it is back');
-    return true;
-  }
 
   async function finishSnapshotCreate(snap: { id: string; volume_id: string }, host: string | null): Promise<void> {
     try {
       await deps.hosts.byName(host).createSnapshot(snap.volume_id, snap.id);
       await snapshots.casSnapshot(deps.store.db, snap.id, { status: 'available', progress: '100%', lease_expires_at: null }, { status: ['creating'] });
     } catch (err) {
-      if (leftToHost(err, snap.id)) return;
+      if (leftToHost(logger, err, snap.id)) return;
       logger.error({ err, snapshotId: snap.id, volumeId: snap.volume_id }, 'snapshot create failed');
       await snapshots.casSnapshot(deps.store.db, snap.id, { status: 'error', lease_expires_at: null }, { status: ['creating'] });
     }
@@ -45,7 +39,7 @@ export function snapshotTasks(deps: Deps) {
         if (now?.status === 'deleting') await deleteSnapshotRow(trx, snap.id);
       });
     } catch (err) {
-      if (leftToHost(err, snap.id)) return;
+      if (leftToHost(logger, err, snap.id)) return;
       logger.error({ err, snapshotId: snap.id }, 'snapshot delete failed');
       await snapshots.casSnapshot(deps.store.db, snap.id, { status: 'error_deleting', lease_expires_at: null }, { status: ['deleting'] });
     }
@@ -70,7 +64,7 @@ export function snapshotTasks(deps: Deps) {
       await deps.hosts.byName(volume.host).revertToSnapshot(volume.id, snapshotId);
       await settle('available', reason);
     } catch (err) {
-      if (leftToHost(err, volume.id)) return;
+      if (leftToHost(logger, err, volume.id)) return;
       logger.error({ err, volumeId: volume.id, snapshotId }, 'revert failed');
       await settle('error', `revert to snapshot ${snapshotId} failed: ${reasonOf(err)}`);
     }
