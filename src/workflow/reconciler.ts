@@ -5,7 +5,8 @@
 //      later only those whose lease ran out (a task this process runs is never touched);
 //   2. rolls back expired leases: an unfinished attachment (reserved / attaching) is deleted, a detaching
 //      attachment goes back to attached, a legacy reserve (attaching) is unreserved, a begin_detaching is
-//      rolled back, and pending connections whose attach never came are dropped with their ACL entry;
+//      rolled back (with its attachments' initiators allowed again: its terminate_connection may have denied
+//      them), and pending connections whose attach never came are dropped with their ACL entry;
 //   3. restores the export of every volume that needs one (live attachment or pending connection; attaching
 //      too, not only in-use) and removes targets that nothing needs;
 //   4. removes backing files that have no live volume row.
@@ -15,7 +16,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
-import { cleanupAfterDetach, dropUnusedExport, restoreExport, restoreExports } from './exports.js';
+import { cleanupAfterDetach, dropUnusedExport, regrantAttachedInitiators, restoreExport, restoreExports } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
@@ -198,7 +199,9 @@ export function reconciler(deps: Deps) {
           },
           { reason },
         );
-        if (changed) report.leasesExpired++;
+        if (!changed) return;
+        report.leasesExpired++;
+        if (row.status === 'detaching') await regrantAttachedInitiators(deps, row.id);
       });
     }
   }
