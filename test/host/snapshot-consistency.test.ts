@@ -22,6 +22,10 @@ import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
 
 const BLOCK = 64 * 1024;
 const WRITES = 80;
+/** Data the single-volume test puts between its first and its second half of blocks (see addBallast). */
+const BALLAST = 96 * 1024 * 1024;
+/** Where write i of the single-volume test goes. */
+const offsetOf = (i: number) => i * BLOCK + (i >= WRITES / 2 ? BALLAST : 0);
 const pattern = (i: number) => (i % 251) + 1;
 
 /** The index of the first block never written; throws when the file is not an exact prefix of the sequence. */
@@ -31,7 +35,7 @@ async function prefixLength(path: string): Promise<number> {
     const buf = Buffer.alloc(BLOCK);
     let k = -1;
     for (let i = 0; i < WRITES; i++) {
-      await fh.read(buf, 0, BLOCK, i * BLOCK);
+      await fh.read(buf, 0, BLOCK, offsetOf(i));
       const first = buf[0];
       if (!buf.every((b) => b === first)) throw new Error(`block ${i} is torn`);
       if (first === 0) {
@@ -48,6 +52,21 @@ async function prefixLength(path: string): Promise<number> {
 }
 
 /**
+ * Data between the first and the second half of the blocks the single-volume test writes: a sparse copy spends a
+ * while on it, during which the writer moves on, so a copy that did not catch up on writes completed while it ran
+ * would hold block WRITES/2 without a block before it.
+ */
+async function addBallast(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const filler = Buffer.alloc(4 * 1024 * 1024, 0x77);
+    for (let at = 0; at < BALLAST; at += filler.length) await fh.write(filler, 0, filler.length, offsetOf(WRITES / 2 - 1) + BLOCK + at);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * How many blocks from the start of the live volume file hold their write whole: a lenient read, beside the target
  * writing (a block being written may be half there). What the file holds, the target had at least accepted.
  */
@@ -56,7 +75,7 @@ async function writtenSoFar(path: string): Promise<number> {
   try {
     const buf = Buffer.alloc(BLOCK);
     for (let i = 0; i < WRITES; i++) {
-      await fh.read(buf, 0, BLOCK, i * BLOCK);
+      await fh.read(buf, 0, BLOCK, offsetOf(i));
       if (!buf.every((b) => b === pattern(i))) return i;
     }
     return WRITES;
@@ -113,6 +132,7 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
     test('every snapshot taken while a real initiator writes in order is an exact prefix of its writes', async () => {
       const id = 'consistent-vol';
       await host.createVolume(id, 1);
+      await addBallast(backend.devicePath(id));
       const initiator = 'iqn.2026-12.test:consistency';
       const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
       const writer = qemuIo(
@@ -124,7 +144,8 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
           password: conn.data.auth_password,
           initiatorName: initiator,
         },
-        Array.from({ length: WRITES }, (_, i) => `write -P ${pattern(i)} ${i * BLOCK} ${BLOCK}`),
+        // A pause between writes spreads them over the snapshots taken meanwhile.
+        Array.from({ length: WRITES }, (_, i) => [`write -P ${pattern(i)} ${offsetOf(i)} ${BLOCK}`, 'sleep 5']).flat(),
         120_000,
       );
       let done = false;
