@@ -14,7 +14,7 @@ import { loadRow } from './loader.js';
 import { requireAdmin, requireMember } from './policy.js';
 import type { connectionActions } from './connection-actions.js';
 import { deletionAllowed } from './deletion-guard.js';
-import { cleanupAfterDetach } from './exports.js';
+import { cleanupAfterDetach, regrantAttachedInitiators } from './exports.js';
 import type { AttachRequest } from './model.js';
 import { actorOf, tracked, type Actor } from './events.js';
 import { CONNECTION_EXPIRED } from './leases.js';
@@ -80,7 +80,8 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
   async function rollDetaching(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:roll_detaching');
-    await tracked(deps, actorOf(ctx), 'roll_detaching', id, (trx) => volumes.casVolume(trx, id, { status: 'in-use' }, { status: ['detaching'] }));
+    const rolled = await tracked(deps, actorOf(ctx), 'roll_detaching', id, (trx) => volumes.casVolume(trx, id, { status: 'in-use' }, { status: ['detaching'] }));
+    if (rolled) await regrantAttachedInitiators(deps, id);
   }
 
   async function attach(ctx: RequestContext, id: string, req: AttachRequest): Promise<void> {

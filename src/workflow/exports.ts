@@ -155,6 +155,19 @@ export async function refreshInitiatorAcl(deps: Deps, row: volumes.VolumeRow, in
   }
 }
 
+/**
+ * After a detach rolled back (begin_detaching past its lease, os-roll_detaching): its os-terminate_connection may
+ * already have denied the leaving attachment's initiator (connection-actions.ts revokeInitiator), but that
+ * attachment is live again, so every live attachment's initiator is allowed again. Found by the fault harness
+ * (docs/reliability.md): without this the volume is in-use and its attachment's initiator cannot log in.
+ */
+export async function regrantAttachedInitiators(deps: Deps, volumeId: string): Promise<void> {
+  const row = await volumes.findVolume(deps.store.db, volumeId);
+  if (!row) return;
+  const live = await attachments.liveAttachments(deps.store.db, [volumeId]);
+  await refreshInitiatorAcl(deps, row, [...new Set(live.flatMap((a) => (a.initiator && !a.attach_status.startsWith('error_') ? [a.initiator] : [])))]);
+}
+
 /** Only the named entries: others may belong to a connection committed after `allowed` was read. */
 async function syncInitiators(deps: Deps, row: volumes.VolumeRow, initiators: string[], allowed: Map<string, AccessMode>): Promise<void> {
   await hostOf(deps, row).syncExport(await refWithQos(deps.store.db, row), initiators.map((initiator) => ({ initiator, mode: allowed.get(initiator) ?? null })));

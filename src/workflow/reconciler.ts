@@ -5,8 +5,9 @@
 //      later only those whose lease ran out (a task this process runs is never touched);
 //   2. rolls back expired leases: an unfinished attachment (reserved / attaching) is deleted, a detaching
 //      attachment goes back to attached, a legacy reserve (attaching) is unreserved (with the connections
-//      initialize_connection opened for it), a begin_detaching is rolled back, and pending connections whose
-//      attach never came are dropped with their ACL entry;
+//      initialize_connection opened for it), a begin_detaching is rolled back (with its attachments' initiators
+//      allowed again: its terminate_connection may have denied them), and pending connections whose attach never
+//      came are dropped with their ACL entry;
 //   3. restores the export of every volume that needs one (live attachment or pending connection; attaching
 //      too, not only in-use) and removes targets that nothing needs;
 //   4. removes backing files that have no live volume row.
@@ -16,7 +17,7 @@ import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
-import { cleanupAfterDetach, dropUnusedExport, restoreExport, restoreExports } from './exports.js';
+import { cleanupAfterDetach, dropUnusedExport, regrantAttachedInitiators, restoreExport, restoreExports } from './exports.js';
 import { hostTasks } from './host-tasks.js';
 import { snapshotTasks } from './snapshot-tasks.js';
 import * as snapshots from '../store/snapshots.js';
@@ -215,6 +216,7 @@ export function reconciler(deps: Deps) {
         report.leasesExpired++;
         report.pendingDropped += closed.length;
         if (!cleanup) return;
+        if (row.status === 'detaching') await regrantAttachedInitiators(deps, row.id);
         for (const p of closed) {
           const now = await volumes.findVolume(db, row.id);
           if (now) await cleanupAfterDetach(deps, now, { initiator: p.initiator });

@@ -79,6 +79,44 @@ test('an abandoned os-begin_detaching rolls back to in-use and keeps the export 
   assert.equal(inq.code, 0, inq.stderr);
 });
 
+// Found by the multi-process fault harness (docs/reliability.md): the client's os-terminate_connection came, its
+// os-detach never did. The attachment is live again after the rollback, so its initiator must be allowed again.
+for (const how of ['lease', 'os-roll_detaching'] as const) {
+  test(`a detach abandoned after os-terminate_connection, rolled back by ${how}: the initiator logs in again`, async () => {
+    const e = await env();
+    const ctx = adminCtx();
+    const id = await volume(e, ctx);
+    await e.workflow.reserve(ctx, id);
+    const ci = await e.workflow.initializeConnection(ctx, id, connector(INITIATOR_A));
+    await e.workflow.attach(ctx, id, { instanceUuid: randomUUID(), mountpoint: '/dev/vdb' });
+    const d = ci.data as Record<string, any>;
+    const url = iscsiUrl({ ...splitPortal(d.target_portal), iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password });
+    await e.workflow.beginDetaching(ctx, id);
+    await e.workflow.terminateConnection(ctx, id, connector(INITIATOR_A));
+    // What terminate_connection is for: the leaving initiator is shut out while the detach goes on.
+    assert.notEqual((await iscsiInq(url, INITIATOR_A)).code, 0);
+    if (how === 'lease') {
+      await sleep(LEASES.detachingMs + 50);
+      const r = await e.workflow.reconcile();
+      assert.equal(r.leasesExpired, 1);
+    } else {
+      await e.workflow.rollDetaching(ctx, id);
+    }
+    const v = await e.workflow.getVolume(adminCtx(), id);
+    assert.equal(v.status, 'in-use');
+    assert.equal(v.attachments.length, 1);
+    assert.deepEqual(await e.host.listExports!(), [id]);
+    const inq = await iscsiInq(url, INITIATOR_A);
+    assert.equal(inq.code, 0, inq.stderr);
+    // And the detach, tried again from the start, still ends with no target.
+    await e.workflow.beginDetaching(ctx, id);
+    await e.workflow.terminateConnection(ctx, id, connector(INITIATOR_A));
+    await e.workflow.detach(ctx, id, v.attachments[0].id);
+    assert.equal(await statusOf(e, id), 'available');
+    assert.deepEqual(await e.host.listExports!(), []);
+  });
+}
+
 test('every transition is recorded with who, what, from and to; a refused step records nothing', async () => {
   const e = await env({ http: true });
   const ctx = adminCtx('p-ev', { userId: 'alice' });
