@@ -24,13 +24,16 @@ const BLOCK = 64 * 1024;
 const WRITES = 80;
 const pattern = (i: number) => (i % 251) + 1;
 
-/** The index of the first block never written; throws when the file is not an exact prefix of the sequence. */
-async function prefixLength(path: string): Promise<number> {
+/**
+ * The index of the first block never written; throws when the file is not an exact prefix of its writes. Block i
+ * should hold the byte `expected(i)`: `pattern` for one volume written in order, `pairPattern` for a pair.
+ */
+async function prefixLength(path: string, blocks = WRITES, expected: (i: number) => number = pattern): Promise<number> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(BLOCK);
     let k = -1;
-    for (let i = 0; i < WRITES; i++) {
+    for (let i = 0; i < blocks; i++) {
       await fh.read(buf, 0, BLOCK, i * BLOCK);
       const first = buf[0];
       if (!buf.every((b) => b === first)) throw new Error(`block ${i} is torn`);
@@ -39,13 +42,16 @@ async function prefixLength(path: string): Promise<number> {
         continue;
       }
       if (k >= 0) throw new Error(`block ${i} was written but block ${k} before it was not: not a prefix`);
-      if (first !== pattern(i)) throw new Error(`block ${i} holds ${first}, expected ${pattern(i)}`);
+      if (first !== expected(i)) throw new Error(`block ${i} holds ${first}, expected ${expected(i)}`);
     }
-    return k < 0 ? WRITES : k;
+    return k < 0 ? blocks : k;
   } finally {
     await fh.close();
   }
 }
+
+/** For one volume of a pair written alternately: its block j holds write `2j + parity`. */
+const pairPattern = (parity: 0 | 1) => (j: number) => pattern(2 * j + parity);
 
 /**
  * How many blocks from the start of the live volume file hold their write whole: a lenient read, beside the target
@@ -60,29 +66,6 @@ async function writtenSoFar(path: string): Promise<number> {
       if (!buf.every((b) => b === pattern(i))) return i;
     }
     return WRITES;
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Like prefixLength, for the blocks of one volume of a pair written alternately: block j holds write `2j + parity`. */
-async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(BLOCK);
-    let k = -1;
-    for (let j = 0; j < blocks; j++) {
-      await fh.read(buf, 0, BLOCK, j * BLOCK);
-      const first = buf[0];
-      if (!buf.every((b) => b === first)) throw new Error(`block ${j} is torn`);
-      if (first === 0) {
-        if (k < 0) k = j;
-        continue;
-      }
-      if (k >= 0) throw new Error(`block ${j} was written but block ${k} before it was not: not a prefix`);
-      if (first !== pattern(2 * j + parity)) throw new Error(`block ${j} holds ${first}, expected ${pattern(2 * j + parity)}`);
-    }
-    return k < 0 ? blocks : k;
   } finally {
     await fh.close();
   }
@@ -198,16 +181,16 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       assert.doesNotMatch(result.stdout, /error|failed/i);
       const combined: number[] = [];
       for (const [a, b] of groups) {
-        const ka = await pairPrefixLength(backend.snapshotPath(a), 0, total / 2);
-        const kb = await pairPrefixLength(backend.snapshotPath(b), 1, total / 2);
+        const ka = await prefixLength(backend.snapshotPath(a), total / 2, pairPattern(0));
+        const kb = await prefixLength(backend.snapshotPath(b), total / 2, pairPattern(1));
         // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
         assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
         combined.push(ka + kb);
       }
       for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
       assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
-      assert.equal(await pairPrefixLength(backend.devicePath(ids[0]), 0, total / 2), total / 2);
-      assert.equal(await pairPrefixLength(backend.devicePath(ids[1]), 1, total / 2), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[0]), total / 2, pairPattern(0)), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[1]), total / 2, pairPattern(1)), total / 2);
     });
   });
 }
