@@ -15,7 +15,7 @@ import { createVolumeHost } from '../../src/host/local-host.js';
 import type { HostLifecycle, VolumeHost } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
-import { qemuIo, qemuIscsiJson, type QemuIscsiTarget } from '../support/qemu.js';
+import { qemuIo, qemuIscsiJson, qemuTarget, type QemuIscsiTarget } from '../support/qemu.js';
 import { runProcess } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
@@ -99,14 +99,7 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       const initiator = 'iqn.2026-12.test:consistency';
       const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
       const writer = qemuIo(
-        {
-          portal: conn.data.target_portal,
-          iqn: conn.data.target_iqn,
-          lun: conn.data.target_lun,
-          user: conn.data.auth_username,
-          password: conn.data.auth_password,
-          initiatorName: initiator,
-        },
+        qemuTarget(conn.data, initiator),
         Array.from({ length: WRITES }, (_, i) => `write -P ${pattern(i)} ${i * BLOCK} ${BLOCK}`),
         120_000,
       );
@@ -147,14 +140,7 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       for (const id of ids) {
         await host.createVolume(id, 1);
         const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
-        targets.push({
-          portal: conn.data.target_portal,
-          iqn: conn.data.target_iqn,
-          lun: conn.data.target_lun,
-          user: conn.data.auth_username,
-          password: conn.data.auth_password,
-          initiatorName: initiator,
-        });
+        targets.push(qemuTarget(conn.data, initiator));
       }
       const total = 80;
       // One qemu-io writes them all in order: write i goes to volume i % 2, block i >> 1, each acknowledged before the
