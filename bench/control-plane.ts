@@ -33,7 +33,7 @@ function arg(name: string, dflt: string): string {
 }
 
 /** A minimal keep-alive JSON client: one agent socket per concurrent caller, no per-request connection setup. */
-class Client {
+export class Client {
   // --no-keepalive: one TCP connection per request, as bench_attach.py makes them (Cinder's uwsgi closes each).
   readonly agent = new http.Agent({ keepAlive: !process.argv.includes('--no-keepalive'), maxSockets: 256 });
   readonly host: string;
@@ -103,7 +103,7 @@ async function timed(samples: number[], fn: () => Promise<unknown>): Promise<voi
 }
 
 /** The six calls as bench_attach.py (cinder-reference) makes them: os-detach without an attachment id. */
-async function cycle(c: Client, volumeId: string, initiator: string, s: Samples): Promise<void> {
+export async function cycle(c: Client, volumeId: string, initiator: string, s: Samples): Promise<void> {
   const connector = { initiator, host: `bench-${initiator.slice(-4)}`, ip: '127.0.0.1', platform: 'x86_64', os_type: 'linux', multipath: false };
   const path = `/volumes/${volumeId}/action`;
   const t0 = performance.now();
@@ -117,11 +117,11 @@ async function cycle(c: Client, volumeId: string, initiator: string, s: Samples)
 }
 
 /** Lifts the bench project's volume quota (Cinder's default is 10) so 32 clients get 32 volumes. */
-async function unlimitedQuota(c: Client): Promise<void> {
+export async function unlimitedQuota(c: Client): Promise<void> {
   await c.expect(200, 'PUT', `/os-quota-sets/${PROJECT}`, { quota_set: { volumes: -1, gigabytes: -1 } });
 }
 
-interface CycleRun {
+export interface CycleRun {
   label: string;
   samples: Samples;
   rate: number;
@@ -130,30 +130,36 @@ interface CycleRun {
 }
 
 /** utime + stime of a process in ms. */
-function cpuTimeMs(pid: number): number {
+export function cpuTimeMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-async function runCycles(c: Client, clients: number, totalCycles: number, label: string, pid: number): Promise<CycleRun> {
+/**
+ * `clients` simulated clients, each on its own volume; client i talks to apis[i % apis.length] (round-robin over
+ * the API processes of a scale-out deployment; one entry for a single process). The CPU column sums `pids`.
+ */
+export async function runCycles(apis: Client | Client[], clients: number, totalCycles: number, label: string, pids: number | number[]): Promise<CycleRun> {
+  const via = (i: number) => (Array.isArray(apis) ? apis[i % apis.length] : apis);
+  const cpu = () => [pids].flat().reduce((a, p) => a + cpuTimeMs(p), 0);
   const vols = [];
-  for (let i = 0; i < clients; i++) vols.push(await c.createVolume());
+  for (let i = 0; i < clients; i++) vols.push(await via(i).createVolume());
   // One warm-up cycle per volume: the first export of a volume creates its target.
-  await Promise.all(vols.map((v, i) => cycle(c, v, `iqn.2020-01.bench:warm${i}`, emptySamples())));
+  await Promise.all(vols.map((v, i) => cycle(via(i), v, `iqn.2020-01.bench:warm${i}`, emptySamples())));
   const samples = emptySamples();
   const perClient = Math.max(1, Math.round(totalCycles / clients));
-  const cpu0 = cpuTimeMs(pid);
+  const cpu0 = cpu();
   const t0 = performance.now();
   await Promise.all(
     vols.map(async (v, i) => {
-      for (let k = 0; k < perClient; k++) await cycle(c, v, `iqn.2020-01.bench:c${i}`, samples);
+      for (let k = 0; k < perClient; k++) await cycle(via(i), v, `iqn.2020-01.bench:c${i}`, samples);
     }),
   );
   const rate = (perClient * clients) / ((performance.now() - t0) / 1000);
-  return { label, samples, rate, cpuMs: (cpuTimeMs(pid) - cpu0) / (perClient * clients) };
+  return { label, samples, rate, cpuMs: (cpu() - cpu0) / (perClient * clients) };
 }
 
-const f2 = (v: number) => v.toFixed(2);
+export const f2 = (v: number) => v.toFixed(2);
 
 function printCycleRuns(runs: CycleRun[], title: string): void {
   console.log(`\n${title}`);

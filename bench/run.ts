@@ -2,6 +2,7 @@
 const benches: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   'http-cycle': () => import('./http-cycle.js'),
   'control-plane': () => import('./control-plane.js'),
+  'scale-out': () => import('./scale-out.js'),
   datapath: () => import('./datapath.js'),
   'api-under-load': () => import('./api-under-load.js'),
   snapshots: () => import('./snapshots.js'),

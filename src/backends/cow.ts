@@ -2,9 +2,11 @@
 // clone costs no space and no time until either side is written; where the filesystem cannot reflink
 // (ext4, overlay) the fallback copies only the data extents and leaves holes as holes, so a sparse
 // volume stays sparse. Which method a directory gets is detected once, by trying it.
-import { constants } from 'node:fs';
-import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { constants, readSync, writeSync } from 'node:fs';
+import { copyFile, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { ByteRange } from '../host/types.js';
 import { runChecked } from '../util/exec.js';
 
 export type CopyMethod = 'reflink' | 'sparse-copy';
@@ -30,6 +32,48 @@ export async function copyVolumeFile(method: CopyMethod, src: string, dst: strin
     // GNU cp finds data extents with SEEK_DATA/SEEK_HOLE (or FIEMAP) and writes only those; Node has no
     // SEEK_DATA, so coreutils is the peer that does it. --reflink=never: this path is the fallback.
     await runChecked('cp', ['--sparse=always', '--reflink=never', '--', src, dst], { timeoutMs: 6 * 60 * 60_000 });
+  }
+}
+
+/** The most one read and write of copyRanges moves. */
+const RANGE_PIECE = 1 << 20;
+/** copyRanges gives the event loop back after this much synchronous work (ms). */
+const SLICE_MS = 2;
+
+/**
+ * Copies these byte ranges of `src` over the same ranges of `dst`: a copy made while `src` was written catches up.
+ * It runs inside a quiesce window, where every millisecond holds the volume's writes, and the ranges are mostly
+ * small writes still in the page cache: a thread-pool round trip per read and per write would cost more than the
+ * copies. So it reads and writes synchronously, and yields to the event loop every SLICE_MS so that other volumes'
+ * I/O is not held up for longer than that.
+ */
+export async function copyRanges(src: string, dst: string, ranges: ByteRange[]): Promise<void> {
+  if (ranges.length === 0) return;
+  const from = await open(src, 'r');
+  try {
+    const to = await open(dst, 'r+');
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(RANGE_PIECE, Math.max(...ranges.map((r) => r.length))));
+      let sliceStart = performance.now();
+      for (const r of ranges) {
+        const end = r.offset + r.length;
+        for (let at = r.offset; at < end; ) {
+          const n = readSync(from.fd, buf, 0, Math.min(buf.length, end - at), at);
+          // The source ends here (a discard may reach past its end): nothing further to copy.
+          if (n === 0) break;
+          for (let done = 0; done < n; ) done += writeSync(to.fd, buf, done, n - done, at + done);
+          at += n;
+          if (performance.now() - sliceStart >= SLICE_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            sliceStart = performance.now();
+          }
+        }
+      }
+    } finally {
+      await to.close();
+    }
+  } finally {
+    await from.close();
   }
 }
 

@@ -5,8 +5,8 @@
 // volume or snapshot file that exists under its final name is always whole.
 import { open, readdir, rename, stat, statfs, unlink, mkdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Backend, CopySource, HostCapacity, StagedCopy } from '../host/types.js';
-import { copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
+import type { Backend, ByteRange, CopySource, HostCapacity, StagedCopy } from '../host/types.js';
+import { copyRanges, copyVolumeFile, detectCopyMethod, type CopyMethod } from './cow.js';
 
 const FILE_PREFIX = 'volume-';
 const SNAPSHOT_PREFIX = 'snapshot-';
@@ -89,8 +89,9 @@ export class FileBackend implements Backend {
     const tmp = join(this.directory, TEMP_PREFIX + name);
     const discard = () => unlessMissing(unlink(tmp), undefined);
     await discard();
+    const method = await this.copyMethod();
     try {
-      await copyVolumeFile(await this.copyMethod(), src, tmp);
+      await copyVolumeFile(method, src, tmp);
     } catch (err) {
       await discard();
       // Either copier (copyFile's ENOENT, cp's exit status) may report a missing source; say which file it was.
@@ -114,7 +115,16 @@ export class FileBackend implements Backend {
         throw err;
       }
     };
-    return { commit, discard };
+    if (method === 'reflink') return { commit, discard };
+    const catchUp = async (ranges: ByteRange[]) => {
+      try {
+        await copyRanges(src, tmp, ranges);
+      } catch (err) {
+        await discard();
+        throw err;
+      }
+    };
+    return { commit, discard, catchUp };
   }
 
   /** A point-in-time copy of the volume. Idempotent: a snapshot file that exists is complete. */

@@ -162,7 +162,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
   createSnapshot(volumeId: string, snapshotId: string): Promise<void> {
     return this.serial(volumeId, async () => {
       try {
-        await this.copyAtOnePoint([volumeId], [() => this.backend.stageSnapshot(volumeId, snapshotId)], { volumeId, snapshotId });
+        await this.copyAtOnePoint([{ liveSource: volumeId, stage: () => this.backend.stageSnapshot(volumeId, snapshotId) }], { volumeId, snapshotId });
       } catch (err) {
         await this.backend.deleteSnapshot(snapshotId).catch((e) => this.log.error({ err: e, snapshotId }, 'rollback of a snapshot failed'));
         throw new HostError(isMissing(err) ? 'not-found' : 'backend', `snapshot ${snapshotId} of volume ${volumeId} failed: ${messageOf(err)}`, { cause: err });
@@ -183,8 +183,8 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
       // Members left by an interrupted run were taken at another moment: the group is taken anew, all at once.
       await discard();
       try {
-        const stagers = members.map((m) => () => this.backend.stageSnapshot(m.volumeId, m.snapshotId));
-        await this.copyAtOnePoint(volumeIds, stagers, { volumeIds });
+        const items = members.map((m) => ({ liveSource: m.volumeId, stage: () => this.backend.stageSnapshot(m.volumeId, m.snapshotId) }));
+        await this.copyAtOnePoint(items, { volumeIds });
       } catch (err) {
         await discard();
         throw new HostError(isMissing(err) ? 'not-found' : 'backend', `group snapshot of volumes ${volumeIds.join(', ')} failed: ${messageOf(err)}`, { cause: err });
@@ -203,8 +203,11 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
       // Copies left by an interrupted run were made at another moment: all are made anew, together.
       await discard();
       try {
-        const stagers = copies.map((c) => () => this.backend.stageFrom(c.volumeId, c.source, toBytes(c.sizeGiB)));
-        await this.copyAtOnePoint(sources, stagers, { volumeIds: targets });
+        const items = copies.map((c) => ({
+          liveSource: c.source.kind === 'volume' ? c.source.id : null,
+          stage: () => this.backend.stageFrom(c.volumeId, c.source, toBytes(c.sizeGiB)),
+        }));
+        await this.copyAtOnePoint(items, { volumeIds: targets });
       } catch (err) {
         await discard();
         throw new HostError(isMissing(err) ? 'not-found' : 'backend', `volumes ${targets.join(', ')} from their sources failed: ${messageOf(err)}`, { cause: err });
@@ -227,7 +230,7 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
       try {
         // A clone of a live volume is a snapshot too: it goes through the source's queue and quiesce window.
         if (source.kind === 'volume') {
-          await this.serial(source.id, () => this.copyAtOnePoint([source.id], [stage], { volumeId }));
+          await this.serial(source.id, () => this.copyAtOnePoint([{ liveSource: source.id, stage }], { volumeId }));
         } else {
           await (await stage()).commit();
         }
@@ -294,19 +297,61 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
   }
 
   /**
-   * Stages the copies inside the quiesce window of the live volumes they copy (when the target has one) and commits
-   * them after it: writes wait only for what fixes the copies' content, not for making them durable (issue 12: the
-   * target holds writes "for as short a time as possible"). The caller's row changes only after the commits.
+   * Makes the copies at one point in time: with a target that can quiesce, inside the quiesce window of the live
+   * volumes they copy (liveSource), then commits them after it. Writes wait only for what fixes the copies' content,
+   * not for making them durable (issue 12: the target holds writes "for as short a time as possible"); the caller's
+   * rows change only after the commits.
    */
-  private async copyAtOnePoint(liveSources: string[], stagers: (() => Promise<StagedCopy>)[], subject: object): Promise<void> {
+  private async copyAtOnePoint(items: PointInTimeCopy[], subject: object): Promise<void> {
+    const live = [...new Set(items.flatMap((i) => i.liveSource ?? []))];
     const t0 = performance.now();
-    const take = () => stageAll(stagers);
-    const staged = liveSources.length > 0 && this.target.quiesced ? await this.target.quiesced(liveSources, take) : await take();
+    let staged: StagedCopy[];
+    let besideWrites = false;
+    if (live.length === 0 || !this.target.quiesced) {
+      staged = await stageAll(items);
+    } else if (this.target.trackChanges && (await this.backend.copyMethod()) === 'sparse-copy') {
+      besideWrites = true;
+      staged = await this.copyBesideWrites(items, live);
+    } else {
+      // A reflink takes milliseconds, plus what the clone costs per extent, during which the filesystem holds the
+      // file's writes anyway: it is made inside the window.
+      staged = await this.target.quiesced(live, () => stageAll(items));
+    }
     const t1 = performance.now();
     await commitAll(staged);
     const t2 = performance.now();
-    // takeMs: the quiesce window with the pre-flush before it (the target logs the window alone); commitMs: after it.
-    this.log.debug({ ...subject, takeMs: roundMs(t1 - t0), commitMs: roundMs(t2 - t1) }, 'point-in-time copy');
+    // takeMs: making the copies, pre-flush and quiesce window included (the target logs the window alone).
+    this.log.debug({ ...subject, besideWrites, takeMs: roundMs(t1 - t0), commitMs: roundMs(t2 - t1) }, 'point-in-time copy');
+  }
+
+  /**
+   * A sparse copy costs seconds per GiB of data, far too long to hold writes for. So it is made while writes run and
+   * the target notes the ranges they change; those are copied again, still beside the writes, and only what changed
+   * during that second pass is copied inside the quiesce window. Every acknowledged write is then in the copy: each
+   * one completed either before the range was read or after, and then its range was copied again.
+   */
+  private async copyBesideWrites(items: PointInTimeCopy[], live: string[]): Promise<StagedCopy[]> {
+    const tracker = this.target.trackChanges!(live);
+    try {
+      const staged = await stageAll(items);
+      try {
+        const catchUp = async () => {
+          const changed = new Map(live.map((id) => [id, tracker.take(id)]));
+          for (const [k, copy] of staged.entries()) {
+            const source = items[k]!.liveSource;
+            if (source !== null && copy.catchUp) await copy.catchUp(changed.get(source)!);
+          }
+        };
+        await catchUp();
+        await this.target.quiesced!(live, catchUp);
+        return staged;
+      } catch (err) {
+        await Promise.allSettled(staged.map((c) => c.discard()));
+        throw err;
+      }
+    } finally {
+      tracker.stop();
+    }
   }
 
   private serial<T>(volumeId: string, task: () => Promise<T>): Promise<T> {
@@ -321,11 +366,17 @@ class LocalVolumeHost implements VolumeHost, HostLifecycle {
   }
 }
 
+/** One copy of an operation made at one point in time; liveSource: the volume it copies, null for a snapshot. */
+interface PointInTimeCopy {
+  liveSource: string | null;
+  stage: () => Promise<StagedCopy>;
+}
+
 /** Stages the copies in order; when one fails, those staged before it are discarded. */
-async function stageAll(stagers: (() => Promise<StagedCopy>)[]): Promise<StagedCopy[]> {
+async function stageAll(items: PointInTimeCopy[]): Promise<StagedCopy[]> {
   const staged: StagedCopy[] = [];
   try {
-    for (const stage of stagers) staged.push(await stage());
+    for (const { stage } of items) staged.push(await stage());
     return staged;
   } catch (err) {
     await Promise.allSettled(staged.map((c) => c.discard()));

@@ -210,7 +210,8 @@ export interface Backend {
   createSnapshot(volumeId: string, snapshotId: string): Promise<void>;
   /**
    * The first half of createSnapshot: the copy's content is fixed when this resolves, so a quiesce window need
-   * hold only this; commit() makes it durable under its final name after the writes are let go.
+   * hold only this; commit() makes it durable under its final name after the writes are let go. A sparse copy
+   * (slow: it copies the data) may instead be staged while writes run and then caught up (StagedCopy.catchUp).
    */
   stageSnapshot(volumeId: string, snapshotId: string): Promise<StagedCopy>;
   deleteSnapshot(snapshotId: string): Promise<void>;
@@ -223,8 +224,25 @@ export interface Backend {
   capacity?(): Promise<HostCapacity>;
 }
 
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** What TargetDriver.trackChanges returns. */
+export interface ChangeTracker {
+  /** The ranges of the volume changed since tracking began or since the last take (then forgotten). */
+  take(volumeId: string): ByteRange[];
+  stop(): void;
+}
+
 /** A copy whose content is fixed but that is neither durable nor under its final name yet. */
 export interface StagedCopy {
+  /**
+   * Copies these ranges of the source again, for a copy made while writes ran (they are the ranges changed since).
+   * Absent when the copy was not made that way (a reflink is made inside the quiesce window).
+   */
+  catchUp?(ranges: ByteRange[]): Promise<void>;
   /** Makes the copy durable and gives it its final name; a failed commit leaves nothing behind. */
   commit(): Promise<void>;
   /** Removes the staged copy (another member of the same operation failed). */
@@ -269,6 +287,11 @@ export interface TargetDriver {
    * target without it gives crash consistency only (the copy sees what reached the file).
    */
   quiesced?<T>(volumeIds: string[], fn: () => Promise<T>): Promise<T>;
+  /**
+   * Starts noting the byte ranges of the volumes that writes change from now on (writes in flight included), so a
+   * slow copy can be made while writes run and caught up inside a short quiesce window. Absent: not supported.
+   */
+  trackChanges?(volumeIds: string[]): ChangeTracker;
   /** Busy-poll statistics of the transport, for a target that has a busy-poll window. */
   busyPollStats?(): PollStats;
 }

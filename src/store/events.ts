@@ -56,3 +56,8 @@ export async function eventsFor(db: Db, volumeId: string, opts: { limit?: number
   if (opts.limit !== undefined) q = q.limit(opts.limit);
   return q.execute();
 }
+
+/** The newest event of a volume (volume_events_volume_seq). */
+export async function lastEvent(db: Db, volumeId: string): Promise<EventRow | undefined> {
+  return db.selectFrom('volume_events').selectAll().where('volume_id', '=', volumeId).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+}

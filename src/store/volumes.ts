@@ -158,6 +158,18 @@ export async function setLease(db: Db, id: string, leaseExpiresAt: string | null
   await db.updateTable('volumes').set({ lease_expires_at: leaseExpiresAt }).where('id', '=', id).execute();
 }
 
+/** Moves the deadline of the volume's interim state on while the volume is still in `status` (a client made progress). */
+export async function renewLease(db: Db, id: string, status: string, leaseExpiresAt: string): Promise<boolean> {
+  const r = await db
+    .updateTable('volumes')
+    .set({ lease_expires_at: leaseExpiresAt })
+    .where('id', '=', id)
+    .where('deleted', '=', dbBool(false))
+    .where('status', '=', status)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** A deleted volume keeps no lease and no pending extend. */
 export async function clearInterimState(db: Db, id: string): Promise<void> {
   await db.updateTable('volumes').set({ lease_expires_at: null, pending_size: null }).where('id', '=', id).execute();

@@ -36,8 +36,17 @@ export interface PollStats {
   windowMicroseconds: number;
 }
 
+export interface AdaptivePollOptions {
+  /**
+   * Monotonic time in nanoseconds, always above 0 (0 means "nothing seen yet"); process.hrtime.bigint unless given.
+   * Tests pass a fake clock so that gaps between events are exact instead of whatever a loaded machine makes them.
+   */
+  clock?: () => bigint;
+}
+
 export class AdaptivePoll {
   private readonly maxNs: bigint;
+  private readonly clock: () => bigint;
   private windowNs = 0n;
   private armedAt = 0n;
   /** The window was last opened by output (else by input). */
@@ -51,17 +60,18 @@ export class AdaptivePoll {
   private pollNs = 0n;
 
   /** `maxMicroseconds` 0 turns polling off. */
-  constructor(maxMicroseconds: number) {
+  constructor(maxMicroseconds: number, options: AdaptivePollOptions = {}) {
     if (!Number.isInteger(maxMicroseconds) || maxMicroseconds < 0) {
       throw new RangeError(`busy-poll window must be a whole number of microseconds >= 0, got ${maxMicroseconds}`);
     }
     this.maxNs = BigInt(maxMicroseconds) * 1000n;
+    this.clock = options.clock ?? process.hrtime.bigint;
   }
 
   /** Input arrived: counts whether polling caught it and tunes the window, then polls for the next. */
   arrived(): void {
     if (this.maxNs === 0n || this.stopped) return;
-    const now = process.hrtime.bigint();
+    const now = this.clock();
     const gap = now - this.armedAt;
     if (this.polling) {
       this.hits++;
@@ -76,7 +86,7 @@ export class AdaptivePoll {
   /** Output went out and an answer may follow soon: polls for up to the window from now. */
   sent(): void {
     if (this.maxNs === 0n || this.stopped) return;
-    this.arm(process.hrtime.bigint(), true);
+    this.arm(this.clock(), true);
   }
 
   /** No more polling (the server is closing). */
@@ -119,7 +129,7 @@ export class AdaptivePoll {
   }
 
   private readonly tick = (): void => {
-    const now = process.hrtime.bigint();
+    const now = this.clock();
     if (now < this.pollEndsAt) {
       setImmediate(this.tick);
       return;

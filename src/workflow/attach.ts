@@ -6,6 +6,7 @@ import type { RequestContext } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
+import * as volumeEvents from '../store/events.js';
 import { dbBool, nowTimestamp, toBool } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { MIGRATION_AT_REST, orList } from './states.js';
@@ -16,6 +17,7 @@ import { deletionAllowed } from './deletion-guard.js';
 import { cleanupAfterDetach } from './exports.js';
 import type { AttachRequest } from './model.js';
 import { actorOf, tracked, type Actor } from './events.js';
+import { CONNECTION_EXPIRED } from './leases.js';
 import { messageOrigin, recordMessage } from './message-record.js';
 import { Action, Detail } from './message-fields.js';
 
@@ -127,6 +129,13 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
           throw invalidVolume('volume is already attached and multiple attachments are not enabled');
         }
         const claimed = await connections.claimNewest(trx, id);
+        // Unlike Cinder (docs/cinder-compatibility.md#attach): os-attach on an available volume is accepted without
+        // os-reserve or a connection (tempest does so), but not right after the reconciler rolled back a reservation
+        // whose initialize_connection had made an export: that client would hold a volume in-use that its initiator
+        // cannot log in to. It is told to start over; any later transition of the volume (a reserve) lifts this.
+        if (!claimed && (await volumeEvents.lastEvent(trx, id))?.action === CONNECTION_EXPIRED) {
+          throw invalidVolume('The reservation of the volume expired and its connection was closed; reserve it and initialize the connection again before attaching.');
+        }
         const ts = nowTimestamp();
         await attachments.insertAttachment(trx, {
           id: randomUUID(),

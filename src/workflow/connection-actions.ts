@@ -14,6 +14,7 @@ import { deletionAllowed } from './deletion-guard.js';
 import { allowedInitiators, hostOf, openConnection, removeExportIfUnused } from './exports.js';
 import { hostFault, isClientFault } from './host-faults.js';
 import { actorOf, tracked } from './events.js';
+import { leaseDeadline } from './leases.js';
 
 /** No export may be made for a volume whose backing file is being made or removed. */
 const CONNECT_REFUSED_STATUSES = ['creating', 'deleting', 'error_deleting'];
@@ -36,6 +37,9 @@ export function connectionActions(deps: Deps) {
     const pendingConnector = JSON.stringify({ ...valid.connector, mode });
     const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
     const aclMode = allowedInitiators(live, [...pending, { initiator: valid.initiator, connector: pendingConnector }]).get(valid.initiator)!;
+    // Progress on a legacy reservation (os-reserve -> here -> os-attach): its lease starts again, so only a client
+    // that stalls a whole lease after its last step has the reservation, and the connection made here, rolled back.
+    await volumes.renewLease(db, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
     try {
       // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
       // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.

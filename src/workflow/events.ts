@@ -4,14 +4,13 @@
 // state, all in that same transaction. A step that throws (a client's 4xx) rolls back and records nothing.
 import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
-import { nowTimestamp } from '../store/schema.js';
 import * as events from '../store/events.js';
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import type { RequestContext } from './context.js';
 import { CinderFault } from '../errors.js';
 import { canSeeProject, requireAdmin } from './policy.js';
-import { leaseFor, type LeaseDurations } from './leases.js';
+import { leaseDeadline } from './leases.js';
 import type { Deps } from './deps.js';
 import type { VolumeEventInfo } from './model.js';
 
@@ -27,11 +26,6 @@ export function actorOf(ctx: RequestContext): Actor {
 
 /** Transitions made by embervol itself (lease expiry, restart recovery, host task completion). */
 export const SYSTEM_ACTOR: Actor = { userId: null, projectId: null, requestId: 'embervol-reconciler' };
-
-function deadline(leases: LeaseDurations, status: string): string | null {
-  const ms = leaseFor(leases, status);
-  return ms === null ? null : nowTimestamp(new Date(Date.now() + ms));
-}
 
 export interface TrackOptions {
   reason?: string | null;
@@ -59,7 +53,7 @@ export async function tracked<T>(
     if (vFrom !== vTo && !(vFrom === null && vTo === null)) {
       out.push({ ...base, resourceType: 'volume', resourceId: volumeId, from: vFrom, to: vTo });
       if (after.volume && !after.volume.deleted) {
-        await volumes.setLease(trx, volumeId, deadline(deps.leases, after.volume.status));
+        await volumes.setLease(trx, volumeId, leaseDeadline(deps.leases, after.volume.status));
       } else if (after.volume) {
         await volumes.clearInterimState(trx, volumeId);
       }
@@ -78,13 +72,13 @@ export async function tracked<T>(
       if (to === from) continue;
       out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to ?? 'deleted' });
       if (to !== undefined) {
-        await attachments.setLease(trx, id, deadline(deps.leases, to));
+        await attachments.setLease(trx, id, leaseDeadline(deps.leases, to));
       }
     }
     for (const [id, to] of after.attachments) {
       if (before.attachments.has(id)) continue;
       out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to });
-      await attachments.setLease(trx, id, deadline(deps.leases, to));
+      await attachments.setLease(trx, id, leaseDeadline(deps.leases, to));
     }
     await events.insertEvents(trx, out);
     return result;

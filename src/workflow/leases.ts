@@ -1,6 +1,7 @@
 // Leases on interim states. Every state a client or a host task must leave again (reserved, attaching,
 // detaching; creating, extending, deleting) carries a deadline on its row; the reconciler rolls expired
 // ones back (or finishes the host task), so nothing stays stuck the way Cinder's volumes do (docs/cinder-compatibility.md#known-weak-points).
+import { nowTimestamp } from '../store/schema.js';
 
 export interface LeaseDurations {
   /** os-reserve (legacy attaching) and a new-style attachment with a connector that is not complete. */
@@ -29,6 +30,19 @@ export const CLIENT_INTERIM_STATUSES = ['reserved', 'attaching', 'detaching'] as
 export const TASK_STATUSES = ['creating', 'extending', 'deleting', 'reverting'] as const;
 /** Attachment attach_status values that are not final. */
 export const ATTACHMENT_INTERIM = ['reserved', 'attaching', 'detaching'] as const;
+
+/**
+ * The volume event a reconciler records when a legacy reservation (os-reserve) runs out after os-initialize_connection
+ * opened a connection for it: the reservation is rolled back and the connection closed, export included. An os-attach
+ * that comes next is refused (workflow/attach.ts), where Cinder would make the volume in-use with no export.
+ */
+export const CONNECTION_EXPIRED = 'connection_expired';
+
+/** The deadline of a state entered now; null when the state needs none. */
+export function leaseDeadline(leases: LeaseDurations, status: string): string | null {
+  const ms = leaseFor(leases, status);
+  return ms === null ? null : nowTimestamp(new Date(Date.now() + ms));
+}
 
 /** Lease length for a volume status or attachment attach_status; null when the state needs none. */
 export function leaseFor(leases: LeaseDurations, status: string): number | null {

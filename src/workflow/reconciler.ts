@@ -4,8 +4,9 @@
 //   1. finishes host tasks (creating, extending, deleting) that no process is running: at start-up every one,
 //      later only those whose lease ran out (a task this process runs is never touched);
 //   2. rolls back expired leases: an unfinished attachment (reserved / attaching) is deleted, a detaching
-//      attachment goes back to attached, a legacy reserve (attaching) is unreserved, a begin_detaching is
-//      rolled back, and pending connections whose attach never came are dropped with their ACL entry;
+//      attachment goes back to attached, a legacy reserve (attaching) is unreserved (with the connections
+//      initialize_connection opened for it), a begin_detaching is rolled back, and pending connections whose
+//      attach never came are dropped with their ACL entry;
 //   3. restores the export of every volume that needs one (live attachment or pending connection; attaching
 //      too, not only in-use) and removes targets that nothing needs;
 //   4. removes backing files that have no live volume row.
@@ -22,7 +23,7 @@ import * as snapshots from '../store/snapshots.js';
 import * as groups from '../store/groups.js';
 import { groupTasks } from './group-tasks.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
-import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, TASK_STATUSES } from './leases.js';
+import { ATTACHMENT_INTERIM, CLIENT_INTERIM_STATUSES, CONNECTION_EXPIRED, TASK_STATUSES } from './leases.js';
 import type { ReconcileReport } from './model.js';
 import type { VolumeHost } from '../host/types.js';
 
@@ -169,36 +170,55 @@ export function reconciler(deps: Deps) {
     }
   }
 
-  async function expireVolumes(hostName: string, report: ReconcileReport): Promise<void> {
+  /**
+   * Rolls back the volume states past their lease. A legacy reservation (os-reserve) of a volume nothing else uses
+   * goes together with the connections os-initialize_connection opened for it (that call renews the lease, so they
+   * are as old as the reservation's last progress), and the event says so (CONNECTION_EXPIRED): an os-attach that
+   * comes next is refused instead of making the volume in-use with no export (workflow/attach.ts). `cleanup`: make
+   * the host calls that follow (false for a host that is down: its start-up pass drops exports nothing needs).
+   */
+  async function expireVolumes(hostName: string, report: ReconcileReport, cleanup: boolean): Promise<void> {
     const rows = await volumes.volumesInStatus(db, hostName, CLIENT_INTERIM_STATUSES, nowTimestamp());
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
-        const changed = await tracked(
-          deps,
-          SYSTEM_ACTOR,
-          'lease_expired',
-          row.id,
-          async (trx) => {
-            const cur = await volumes.findVolume(trx, row.id);
-            if (!cur || cur.status !== row.status || cur.lease_expires_at !== row.lease_expires_at) return false;
-            const live = await attachments.liveAttachments(trx, [row.id]);
-            // An attachment still inside its own lease owns the status: leave the volume to it.
-            if (live.some((a) => (ATTACHMENT_INTERIM as readonly string[]).includes(a.attach_status) && a.lease_expires_at && a.lease_expires_at >= nowTimestamp())) {
-              return false;
-            }
-            if (cur.status === 'attaching' && !live.some((a) => a.attach_status === 'attaching' || a.attach_status === 'reserved')) {
-              return volumes.unreserve(trx, row.id);
-            }
-            if (cur.status === 'detaching' && live.some((a) => a.attach_status === 'attached')) {
-              return volumes.casVolume(trx, row.id, { status: 'in-use' }, { status: ['detaching'] });
-            }
-            await attachments.recomputeVolumeStatus(trx, row.id);
-            return true;
-          },
-          { reason },
-        );
-        if (changed) report.leasesExpired++;
+        const closed = await store.transaction(async (trx) => {
+          const cur = await volumes.findVolume(trx, row.id);
+          if (!cur || cur.status !== row.status || cur.lease_expires_at !== row.lease_expires_at) return null;
+          const live = await attachments.liveAttachments(trx, [row.id]);
+          // An attachment still inside its own lease owns the status: leave the volume to it.
+          if (live.some((a) => (ATTACHMENT_INTERIM as readonly string[]).includes(a.attach_status) && a.lease_expires_at && a.lease_expires_at >= nowTimestamp())) {
+            return null;
+          }
+          const pending = cur.status === 'attaching' && live.length === 0 ? await connections.pendingFor(trx, row.id) : [];
+          const changed = await tracked(
+            deps,
+            SYSTEM_ACTOR,
+            pending.length > 0 ? CONNECTION_EXPIRED : 'lease_expired',
+            row.id,
+            async (t) => {
+              if (cur.status === 'attaching' && !live.some((a) => a.attach_status === 'attaching' || a.attach_status === 'reserved')) {
+                if (pending.length > 0) await connections.dropPending(t, row.id);
+                return volumes.unreserve(t, row.id);
+              }
+              if (cur.status === 'detaching' && live.some((a) => a.attach_status === 'attached')) {
+                return volumes.casVolume(t, row.id, { status: 'in-use' }, { status: ['detaching'] });
+              }
+              await attachments.recomputeVolumeStatus(t, row.id);
+              return true;
+            },
+            { reason: pending.length > 0 ? `${reason}; the connection initialize_connection opened for it was closed` : reason, trx },
+          );
+          return changed ? pending : null;
+        });
+        if (!closed) return;
+        report.leasesExpired++;
+        report.pendingDropped += closed.length;
+        if (!cleanup) return;
+        for (const p of closed) {
+          const now = await volumes.findVolume(db, row.id);
+          if (now) await cleanupAfterDetach(deps, now, { initiator: p.initiator });
+        }
       });
     }
   }
@@ -210,6 +230,8 @@ export function reconciler(deps: Deps) {
         const dropped = await store.transaction(async (trx) => {
           const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
           if (!again || again.created_at !== p.created_at) return false;
+          // The connections of a legacy reservation go with its lease (expireVolumes), which they renewed when made.
+          if ((await volumes.findVolume(trx, p.volume_id))?.status === 'attaching') return false;
           // With a live attachment, a connection from another host may be a live migration's destination
           // (Nova initializes there and never calls os-attach): it stays until the volume's last detach.
           if ((await attachments.liveAttachments(trx, [p.volume_id])).length > 0) return false;
@@ -319,7 +341,7 @@ export function reconciler(deps: Deps) {
     await step(report, 'host tasks', null, () => finishTasks(report, startup));
     await step(report, 'group tasks', null, () => finishGroupTasks(report, startup));
     await step(report, 'attachment leases', null, () => expireAttachments(host.hostName, report));
-    await step(report, 'volume leases', null, () => expireVolumes(host.hostName, report));
+    await step(report, 'volume leases', null, () => expireVolumes(host.hostName, report, true));
     await step(report, 'pending connections', null, () => dropStalePending(report));
     if (startup) {
       await step(report, 'restore exports', null, async () => {
@@ -351,7 +373,7 @@ export function reconciler(deps: Deps) {
     async expireLeasesOf(hostName: string): Promise<ReconcileReport> {
       const report = emptyReport();
       await step(report, 'attachment leases', null, () => expireAttachments(hostName, report));
-      await step(report, 'volume leases', null, () => expireVolumes(hostName, report));
+      await step(report, 'volume leases', null, () => expireVolumes(hostName, report, false));
       return report;
     },
   };

@@ -22,19 +22,34 @@ import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
 
 const BLOCK = 64 * 1024;
 const WRITES = 80;
+/** Data the single-volume test puts between its first and its second half of blocks (see addBallast). */
+const BALLAST = 96 * 1024 * 1024;
+/** Where write i of the single-volume test goes. */
+const offsetOf = (i: number) => i * BLOCK + (i >= WRITES / 2 ? BALLAST : 0);
 const pattern = (i: number) => (i % 251) + 1;
 
-/**
- * The index of the first block never written; throws when the file is not an exact prefix of its writes. Block i
- * should hold the byte `expected(i)`: `pattern` for one volume written in order, `pairPattern` for a pair.
- */
-async function prefixLength(path: string, blocks = WRITES, expected: (i: number) => number = pattern): Promise<number> {
+/** Where a test's writes go in one volume file and what each holds. */
+interface WriteLayout {
+  blocks: number;
+  offsetOf(i: number): number;
+  /** The byte block i holds once written. */
+  expected(i: number): number;
+}
+
+/** The single-volume test: WRITES blocks in order, with the ballast in the middle. */
+const SINGLE: WriteLayout = { blocks: WRITES, offsetOf, expected: pattern };
+
+/** One volume of a pair written alternately, back to back: its block j holds write `2j + parity`. */
+const pairLayout = (parity: 0 | 1, blocks: number): WriteLayout => ({ blocks, offsetOf: (j) => j * BLOCK, expected: (j) => pattern(2 * j + parity) });
+
+/** The index of the first block never written; throws when the file is not an exact prefix of its writes. */
+async function prefixLength(path: string, layout: WriteLayout = SINGLE): Promise<number> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(BLOCK);
     let k = -1;
-    for (let i = 0; i < blocks; i++) {
-      await fh.read(buf, 0, BLOCK, i * BLOCK);
+    for (let i = 0; i < layout.blocks; i++) {
+      await fh.read(buf, 0, BLOCK, layout.offsetOf(i));
       const first = buf[0];
       if (!buf.every((b) => b === first)) throw new Error(`block ${i} is torn`);
       if (first === 0) {
@@ -42,16 +57,28 @@ async function prefixLength(path: string, blocks = WRITES, expected: (i: number)
         continue;
       }
       if (k >= 0) throw new Error(`block ${i} was written but block ${k} before it was not: not a prefix`);
-      if (first !== expected(i)) throw new Error(`block ${i} holds ${first}, expected ${expected(i)}`);
+      if (first !== layout.expected(i)) throw new Error(`block ${i} holds ${first}, expected ${layout.expected(i)}`);
     }
-    return k < 0 ? blocks : k;
+    return k < 0 ? layout.blocks : k;
   } finally {
     await fh.close();
   }
 }
 
-/** For one volume of a pair written alternately: its block j holds write `2j + parity`. */
-const pairPattern = (parity: 0 | 1) => (j: number) => pattern(2 * j + parity);
+/**
+ * Data between the first and the second half of the blocks the single-volume test writes: a sparse copy spends a
+ * while on it, during which the writer moves on, so a copy that did not catch up on writes completed while it ran
+ * would hold block WRITES/2 without a block before it.
+ */
+async function addBallast(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const filler = Buffer.alloc(4 * 1024 * 1024, 0x77);
+    for (let at = 0; at < BALLAST; at += filler.length) await fh.write(filler, 0, filler.length, offsetOf(WRITES / 2 - 1) + BLOCK + at);
+  } finally {
+    await fh.close();
+  }
+}
 
 /**
  * How many blocks from the start of the live volume file hold their write whole: a lenient read, beside the target
@@ -62,7 +89,7 @@ async function writtenSoFar(path: string): Promise<number> {
   try {
     const buf = Buffer.alloc(BLOCK);
     for (let i = 0; i < WRITES; i++) {
-      await fh.read(buf, 0, BLOCK, i * BLOCK);
+      await fh.read(buf, 0, BLOCK, offsetOf(i));
       if (!buf.every((b) => b === pattern(i))) return i;
     }
     return WRITES;
@@ -96,11 +123,13 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
     test('every snapshot taken while a real initiator writes in order is an exact prefix of its writes', async () => {
       const id = 'consistent-vol';
       await host.createVolume(id, 1);
+      await addBallast(backend.devicePath(id));
       const initiator = 'iqn.2026-12.test:consistency';
       const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
       const writer = qemuIo(
         qemuTarget(conn.data, initiator),
-        Array.from({ length: WRITES }, (_, i) => `write -P ${pattern(i)} ${i * BLOCK} ${BLOCK}`),
+        // A pause between writes spreads them over the snapshots taken meanwhile.
+        Array.from({ length: WRITES }, (_, i) => [`write -P ${pattern(i)} ${offsetOf(i)} ${BLOCK}`, 'sleep 5']).flat(),
         120_000,
       );
       let done = false;
@@ -167,16 +196,16 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       assert.doesNotMatch(result.stdout, /error|failed/i);
       const combined: number[] = [];
       for (const [a, b] of groups) {
-        const ka = await prefixLength(backend.snapshotPath(a), total / 2, pairPattern(0));
-        const kb = await prefixLength(backend.snapshotPath(b), total / 2, pairPattern(1));
+        const ka = await prefixLength(backend.snapshotPath(a), pairLayout(0, total / 2));
+        const kb = await prefixLength(backend.snapshotPath(b), pairLayout(1, total / 2));
         // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
         assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
         combined.push(ka + kb);
       }
       for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
       assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
-      assert.equal(await prefixLength(backend.devicePath(ids[0]), total / 2, pairPattern(0)), total / 2);
-      assert.equal(await prefixLength(backend.devicePath(ids[1]), total / 2, pairPattern(1)), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[0]), pairLayout(0, total / 2)), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[1]), pairLayout(1, total / 2)), total / 2);
     });
   });
 }

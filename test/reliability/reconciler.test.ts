@@ -54,7 +54,7 @@ test('an abandoned os-reserve + initialize_connection is rolled back when its le
   assert.equal((await e.store.db.selectFrom('volume_connections').selectAll().execute()).length, 0);
   const hist = await e.workflow.listVolumeEvents(ctx, id);
   const last = hist[hist.length - 1];
-  assert.equal(last.action, 'lease_expired');
+  assert.equal(last.action, 'connection_expired');
   assert.equal(last.from, 'attaching');
   assert.equal(last.to, 'available');
   assert.equal(last.requestId, 'embervol-reconciler');

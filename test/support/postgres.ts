@@ -8,7 +8,8 @@
 // initdb refuses to run as root, so as root the cluster belongs to the `postgres` system user that the package
 // creates; otherwise it belongs to the caller. The cluster trusts local connections (it listens on loopback
 // only and lives as long as the test file) and runs with fsync off: tests check behaviour, never durability of
-// the PostgreSQL files themselves.
+// the PostgreSQL files themselves. Benchmarks pass { durable: true } for PostgreSQL's own defaults (fsync,
+// synchronous_commit, full_page_writes on), so that a commit costs what it costs in production.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -46,7 +47,12 @@ export function postgresBinDir(): string | null {
   return majors.length > 0 ? join(root, majors[0]!, 'bin') : null;
 }
 
-export async function startPostgres(): Promise<PostgresCluster> {
+export interface PostgresOptions {
+  /** fsync, synchronous_commit and full_page_writes as PostgreSQL ships them (on); default off, for tests. */
+  durable?: boolean;
+}
+
+export async function startPostgres(opts: PostgresOptions = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed: run scripts/install-peers.sh (apt-get install postgresql)');
   const dir = await mkdtemp(join(tmpdir(), 'embervol-pg-'));
@@ -62,7 +68,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const data = join(dir, 'data');
   await asOwner('initdb', ['-D', data, '-U', SUPERUSER, '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const port = await findFreePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 ${opts.durable ? '' : '-c fsync=off -c synchronous_commit=off -c full_page_writes=off '}-c max_connections=200`;
   const pgStart = () => asOwner('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '60', 'start']);
   await pgStart();
   const adminUrl = `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
