@@ -12,11 +12,10 @@ import type { RequestContext } from './context.js';
 import type { Deps } from './deps.js';
 import type { GroupListResult, GroupSnapshotInfo, GroupsWorkflow, ListGroupsRequest } from './group-model.js';
 import { groupLease, groupTasks } from './group-tasks.js';
-import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
 import { canSeeProject, requireAdmin, requireMember } from './policy.js';
-import { chargeNewSnapshot } from './quotas.js';
 import { snapshotLease } from './snapshot-tasks.js';
-import { checkListFilters, groupNotFound, invalidGroup } from './groups-common.js';
+import { insertChargedSnapshot } from './snapshots.js';
+import { groupNotFound, invalidGroup, listGroupPage } from './groups-common.js';
 import { servicesActions } from './services.js';
 
 const SORT_KEYS: Record<string, groups.GroupSnapshotSortKey> = {
@@ -93,27 +92,8 @@ export function groupSnapshotActions(deps: Deps): GroupSnapshotActions {
         if (!(await volumes.casVolume(trx, v.id, {}, { status: ['available', 'in-use'] }))) {
           throw new CinderFault(400, `Invalid volume: Volume ${v.id} status must be available or in-use, but current status is: ${v.status}.`);
         }
-        const snapId = randomUUID();
-        await snapshots.insertSnapshot(trx, {
-          id: snapId,
-          volume_id: v.id,
-          project_id: ctx.projectId,
-          user_id: ctx.userId,
-          name: req.name ?? null,
-          description: req.description ?? null,
-          status: 'creating',
-          progress: '0%',
-          volume_size: v.size,
-          volume_type_id: v.volume_type_id,
-          group_snapshot_id: id,
-          lease_expires_at: snapshotLease(deps),
-          created_at: now,
-          updated_at: null,
-          deleted_at: null,
-          deleted: dbBool(false),
-        });
-        // Each member is charged like a snapshot (snapshots 1, gigabytes its size); over quota leaves nothing.
-        await chargeNewSnapshot(trx, snapId);
+        // Each member is a snapshot like any other (charged snapshots 1, gigabytes its size); over quota leaves nothing.
+        await insertChargedSnapshot(trx, deps, ctx, { id: randomUUID(), volume: v, name: req.name, description: req.description, groupSnapshotId: id, now });
       }
       // The group is claimed too: a delete of it (which requires no group snapshot) cannot start before this commits.
       if (!(await groups.casGroup(trx, group.id, {}, { status: ['available', 'in-use', 'error', 'updating', 'creating'] }))) {
@@ -127,27 +107,15 @@ export function groupSnapshotActions(deps: Deps): GroupSnapshotActions {
 
   async function listGroupSnapshots(ctx: RequestContext, req: ListGroupsRequest): Promise<GroupListResult<GroupSnapshotInfo>> {
     requireMember(ctx, 'group:get_all_group_snapshots');
-    const filters = checkListFilters(ctx, 'group_snapshot', req.filters);
-    const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-    const sort = resolveSort(req.sort, SORT_KEYS);
-    let markerRow: groups.GroupSnapshotRow | undefined;
-    if (req.marker) {
-      markerRow = await groups.findGroupSnapshot(db, req.marker);
-      if (!markerRow || (projectId !== null && markerRow.project_id !== projectId)) throw markerNotFound(req.marker);
-    }
-    const eq: groups.ListGroupSnapshotsQuery['eq'] = {};
-    const like: groups.ListGroupSnapshotsQuery['like'] = {};
-    for (const [k, v] of Object.entries(filters)) {
-      if (k.endsWith('~') && LIKE_COLUMNS.has(k.slice(0, -1))) like[k.slice(0, -1) as keyof typeof like] = v;
-      else if (FILTER_COLUMNS.has(k)) eq[k as keyof typeof eq] = v;
-      else return { items: [] };
-    }
-    const limit = pageLimit(req.limit);
-    const rows = await groups.listGroupSnapshots(db, { projectId, eq, like, sort, markerRow, limit: limit + 1, offset: req.offset });
-    const { page, nextMarker } = splitPage(rows, limit);
-    const result: GroupListResult<GroupSnapshotInfo> = { items: page.map(info) };
-    if (nextMarker !== undefined) result.nextMarker = nextMarker;
-    return result;
+    return listGroupPage(db, ctx, req, {
+      resource: 'group_snapshot',
+      sortKeys: SORT_KEYS,
+      filterColumns: FILTER_COLUMNS,
+      likeColumns: LIKE_COLUMNS,
+      find: groups.findGroupSnapshot,
+      list: groups.listGroupSnapshots,
+      view: (_db, rows) => rows.map(info),
+    });
   }
 
   async function deleteGroupSnapshot(ctx: RequestContext, id: string): Promise<void> {

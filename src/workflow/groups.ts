@@ -8,7 +8,8 @@ import * as groups from '../store/groups.js';
 import * as groupTypes from '../store/group-types.js';
 import * as volumes from '../store/volumes.js';
 import * as snapshots from '../store/snapshots.js';
-import { dbBool, nowTimestamp, toBool, type Db } from '../store/schema.js';
+import type { Transaction } from 'kysely';
+import { dbBool, nowTimestamp, toBool, type Database, type Db } from '../store/schema.js';
 import type { RequestContext } from './context.js';
 import { atLeast } from './context.js';
 import type { Deps } from './deps.js';
@@ -16,8 +17,7 @@ import { actorOf, tracked } from './events.js';
 import type { GroupInfo, GroupListResult, GroupsWorkflow, ListGroupsRequest } from './group-model.js';
 import { groupTasks, groupLease } from './group-tasks.js';
 import { groupSnapshotActions, loadGroupSnapshotRow } from './group-snapshots.js';
-import { checkListFilters, groupNotFound, invalidGroup, loadGroupRow, pyList } from './groups-common.js';
-import { markerNotFound, pageLimit, resolveSort, splitPage } from './paging.js';
+import { groupNotFound, invalidGroup, listGroupPage, loadGroupRow, pyList } from './groups-common.js';
 import { canSeeProject, requireAdmin, requireMember } from './policy.js';
 import { chargeNewGroup, chargeNewVolume } from './quotas.js';
 import { resolveType } from './volume-types.js';
@@ -49,6 +49,7 @@ const SORT_KEYS: Record<string, groups.GroupSortKey> = {
 
 /** Group columns a filter may name (is_valid_model_filters on models.Group); others match nothing. */
 const FILTER_COLUMNS = new Set(['name', 'status', 'id', 'group_type_id', 'availability_zone', 'description', 'project_id', 'user_id']);
+const LIKE_COLUMNS = new Set(['name']);
 
 export async function hydrateGroups(db: Db, rows: groups.GroupRow[], opts: { withVolumes?: boolean } = {}): Promise<GroupInfo[]> {
   const typeIds = await groups.volumeTypesOf(db, rows.map((r) => r.id));
@@ -102,6 +103,22 @@ export async function checkGroupForNewVolume(db: Db, ctx: RequestContext, groupI
   return group;
 }
 
+/** Writes a new group row of the caller's project with its volume types, and charges `groups` in the same transaction: over quota (413) leaves neither. */
+async function insertChargedGroup(
+  trx: Transaction<Database>,
+  ctx: RequestContext,
+  req: { name?: string | null; description?: string | null },
+  typeIds: string[],
+  row: Omit<groups.NewGroup, 'project_id' | 'user_id' | 'name' | 'description' | 'updated_at' | 'deleted_at' | 'deleted'>,
+): Promise<void> {
+  await groups.insertGroup(
+    trx,
+    { ...row, project_id: ctx.projectId, user_id: ctx.userId, name: req.name ?? null, description: req.description ?? null, updated_at: null, deleted_at: null, deleted: dbBool(false) },
+    typeIds,
+  );
+  await chargeNewGroup(trx, ctx.projectId);
+}
+
 export function groupActions(deps: Deps): GroupsWorkflow {
   const { store } = deps;
   const db = store.db;
@@ -125,30 +142,17 @@ export function groupActions(deps: Deps): GroupsWorkflow {
     const noBackend = 'problem' in placed ? placed.problem : null;
     const id = randomUUID();
     await store.transaction(async (trx) => {
-      await groups.insertGroup(
-        trx,
-        {
-          id,
-          project_id: ctx.projectId,
-          user_id: ctx.userId,
-          name: req.name ?? null,
-          description: req.description ?? null,
-          status: noBackend ? 'error' : 'available',
-          availability_zone: zone,
-          group_type_id: groupType.id,
-          host: 'host' in placed ? placed.host : null,
-          group_snapshot_id: null,
-          source_group_id: null,
-          lease_expires_at: null,
-          created_at: nowTimestamp(),
-          updated_at: null,
-          deleted_at: null,
-          deleted: dbBool(false),
-        },
-        typeIds,
-      );
-      // The row and its `groups` charge commit together; over quota (413) leaves neither.
-      await chargeNewGroup(trx, ctx.projectId);
+      await insertChargedGroup(trx, ctx, req, typeIds, {
+        id,
+        status: noBackend ? 'error' : 'available',
+        availability_zone: zone,
+        group_type_id: groupType.id,
+        host: 'host' in placed ? placed.host : null,
+        group_snapshot_id: null,
+        source_group_id: null,
+        lease_expires_at: null,
+        created_at: nowTimestamp(),
+      });
     });
     return load(ctx, id);
   }
@@ -192,29 +196,17 @@ export function groupActions(deps: Deps): GroupsWorkflow {
     const actor = actorOf(ctx);
     const now = nowTimestamp();
     await store.transaction(async (trx) => {
-      await groups.insertGroup(
-        trx,
-        {
-          id,
-          project_id: ctx.projectId,
-          user_id: ctx.userId,
-          name: req.name ?? null,
-          description: req.description ?? null,
-          status: 'creating',
-          availability_zone: zone,
-          group_type_id: groupTypeId,
-          host: sourceHost,
-          group_snapshot_id: req.groupSnapshotId ?? null,
-          source_group_id: req.sourceGroupId ?? null,
-          lease_expires_at: groupLease(deps),
-          created_at: now,
-          updated_at: null,
-          deleted_at: null,
-          deleted: dbBool(false),
-        },
-        typeIds,
-      );
-      await chargeNewGroup(trx, ctx.projectId);
+      await insertChargedGroup(trx, ctx, req, typeIds, {
+        id,
+        status: 'creating',
+        availability_zone: zone,
+        group_type_id: groupTypeId,
+        host: sourceHost,
+        group_snapshot_id: req.groupSnapshotId ?? null,
+        source_group_id: req.sourceGroupId ?? null,
+        lease_expires_at: groupLease(deps),
+        created_at: now,
+      });
       // The sources are claimed in this transaction: a source group or snapshot that changed since it was read refuses.
       if (req.groupSnapshotId && !(await groups.casGroupSnapshot(trx, req.groupSnapshotId, {}, { status: ['available'] }))) {
         throw invalidGroup("Originating group snapshot status must be one of 'available' values");
@@ -269,28 +261,15 @@ export function groupActions(deps: Deps): GroupsWorkflow {
 
   async function listGroups(ctx: RequestContext, req: ListGroupsRequest): Promise<GroupListResult<GroupInfo>> {
     requireMember(ctx, 'group:get_all');
-    const filters = checkListFilters(ctx, 'group', req.filters);
-    const projectId = req.allTenants && ctx.isAdmin ? null : ctx.projectId;
-    const sort = resolveSort(req.sort, SORT_KEYS);
-    let markerRow: groups.GroupRow | undefined;
-    if (req.marker) {
-      markerRow = await groups.findGroup(db, req.marker);
-      if (!markerRow || (projectId !== null && markerRow.project_id !== projectId)) throw markerNotFound(req.marker);
-    }
-    const eq: groups.ListGroupsQuery['eq'] = {};
-    const like: groups.ListGroupsQuery['like'] = {};
-    for (const [k, v] of Object.entries(filters)) {
-      if (k === 'name~') like.name = v;
-      else if (FILTER_COLUMNS.has(k)) eq[k as keyof typeof eq] = v;
-      // A key that is no column of the model matches nothing (db/sqlalchemy/api.py _process_groups_filters).
-      else return { items: [] };
-    }
-    const limit = pageLimit(req.limit);
-    const rows = await groups.listGroups(db, { projectId, eq, like, sort, markerRow, limit: limit + 1, offset: req.offset });
-    const { page, nextMarker } = splitPage(rows, limit);
-    const result: GroupListResult<GroupInfo> = { items: await hydrateGroups(db, page, { withVolumes: true }) };
-    if (nextMarker !== undefined) result.nextMarker = nextMarker;
-    return result;
+    return listGroupPage(db, ctx, req, {
+      resource: 'group',
+      sortKeys: SORT_KEYS,
+      filterColumns: FILTER_COLUMNS,
+      likeColumns: LIKE_COLUMNS,
+      find: groups.findGroup,
+      list: groups.listGroups,
+      view: (d, rows) => hydrateGroups(d, rows, { withVolumes: true }),
+    });
   }
 
   async function updateGroup(ctx: RequestContext, id: string, req: Parameters<GroupsWorkflow['updateGroup']>[2]): Promise<void> {

@@ -7,7 +7,8 @@ import type { RequestContext } from './context.js';
 import { atLeast } from './context.js';
 import * as volumes from '../store/volumes.js';
 import * as snapshots from '../store/snapshots.js';
-import { dbBool, nowTimestamp, type Db } from '../store/schema.js';
+import type { Transaction } from 'kysely';
+import { dbBool, nowTimestamp, type Database, type Db } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { MIGRATION_AT_REST } from './states.js';
 import { loadRow } from './loader.js';
@@ -35,6 +36,45 @@ const SORT_KEYS: Record<string, snapshots.SnapshotSortKey> = {
   volume_id: 'volume_id',
   project_id: 'project_id',
 };
+
+/**
+ * Writes a new snapshot row in `creating`, of the volume's size and type as they are now, and charges it
+ * (snapshots 1, gigabytes its size) in the same transaction: over quota (413) leaves neither. Used for a lone
+ * snapshot and for each member of a group snapshot.
+ */
+export async function insertChargedSnapshot(
+  trx: Transaction<Database>,
+  deps: Pick<Deps, 'leases'>,
+  ctx: RequestContext,
+  req: {
+    id: string;
+    volume: Pick<volumes.VolumeRow, 'id' | 'size' | 'volume_type_id'>;
+    name?: string | null;
+    description?: string | null;
+    groupSnapshotId: string | null;
+    now: string;
+  },
+): Promise<void> {
+  await snapshots.insertSnapshot(trx, {
+    id: req.id,
+    volume_id: req.volume.id,
+    project_id: ctx.projectId,
+    user_id: ctx.userId,
+    name: req.name ?? null,
+    description: req.description ?? null,
+    status: 'creating',
+    progress: '0%',
+    volume_size: req.volume.size,
+    volume_type_id: req.volume.volume_type_id,
+    group_snapshot_id: req.groupSnapshotId,
+    lease_expires_at: snapshotLease(deps),
+    created_at: req.now,
+    updated_at: null,
+    deleted_at: null,
+    deleted: dbBool(false),
+  });
+  await chargeNewSnapshot(trx, req.id);
+}
 
 export const snapshotNotFound = (id: string) => new CinderFault(404, `Snapshot ${id} could not be found.`);
 const invalidSnapshot = (why: string) => new CinderFault(400, `Invalid snapshot: ${why}`);
@@ -110,27 +150,8 @@ export function snapshotActions(deps: Deps): SnapshotsWorkflow {
       // Size and type as they are now, under the claim: an extend or retype that finished since the volume was
       // read must not leave the snapshot with a stale size or charged to the old type.
       const current = (await volumes.findVolume(trx, volume.id))!;
-      await snapshots.insertSnapshot(trx, {
-        id,
-        volume_id: volume.id,
-        project_id: ctx.projectId,
-        user_id: ctx.userId,
-        name: req.name ?? null,
-        description: req.description ?? null,
-        status: 'creating',
-        progress: '0%',
-        volume_size: current.size,
-        volume_type_id: current.volume_type_id,
-        group_snapshot_id: null,
-        lease_expires_at: snapshotLease(deps),
-        created_at: now,
-        updated_at: null,
-        deleted_at: null,
-        deleted: dbBool(false),
-      });
+      await insertChargedSnapshot(trx, deps, ctx, { id, volume: current, name: req.name, description: req.description, groupSnapshotId: null, now });
       await snapshots.setMetadataItems(trx, id, metadata);
-      // The row and its quota charge commit together; over quota (413) leaves neither.
-      await chargeNewSnapshot(trx, id);
       return true;
     });
     if (!made) {

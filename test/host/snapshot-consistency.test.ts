@@ -15,7 +15,7 @@ import { createVolumeHost } from '../../src/host/local-host.js';
 import type { HostLifecycle, VolumeHost } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { BuiltinTarget } from '../../src/targets/builtin.js';
-import { qemuIo, qemuIscsiJson, type QemuIscsiTarget } from '../support/qemu.js';
+import { qemuIo, qemuIscsiJson, qemuTarget, type QemuIscsiTarget } from '../support/qemu.js';
 import { runProcess } from '../../src/util/exec.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 import { mountXfsReflink, type XfsMount } from '../support/xfs.js';
@@ -28,14 +28,28 @@ const BALLAST = 96 * 1024 * 1024;
 const offsetOf = (i: number) => i * BLOCK + (i >= WRITES / 2 ? BALLAST : 0);
 const pattern = (i: number) => (i % 251) + 1;
 
-/** The index of the first block never written; throws when the file is not an exact prefix of the sequence. */
-async function prefixLength(path: string): Promise<number> {
+/** Where a test's writes go in one volume file and what each holds. */
+interface WriteLayout {
+  blocks: number;
+  offsetOf(i: number): number;
+  /** The byte block i holds once written. */
+  expected(i: number): number;
+}
+
+/** The single-volume test: WRITES blocks in order, with the ballast in the middle. */
+const SINGLE: WriteLayout = { blocks: WRITES, offsetOf, expected: pattern };
+
+/** One volume of a pair written alternately, back to back: its block j holds write `2j + parity`. */
+const pairLayout = (parity: 0 | 1, blocks: number): WriteLayout => ({ blocks, offsetOf: (j) => j * BLOCK, expected: (j) => pattern(2 * j + parity) });
+
+/** The index of the first block never written; throws when the file is not an exact prefix of its writes. */
+async function prefixLength(path: string, layout: WriteLayout = SINGLE): Promise<number> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(BLOCK);
     let k = -1;
-    for (let i = 0; i < WRITES; i++) {
-      await fh.read(buf, 0, BLOCK, offsetOf(i));
+    for (let i = 0; i < layout.blocks; i++) {
+      await fh.read(buf, 0, BLOCK, layout.offsetOf(i));
       const first = buf[0];
       if (!buf.every((b) => b === first)) throw new Error(`block ${i} is torn`);
       if (first === 0) {
@@ -43,9 +57,9 @@ async function prefixLength(path: string): Promise<number> {
         continue;
       }
       if (k >= 0) throw new Error(`block ${i} was written but block ${k} before it was not: not a prefix`);
-      if (first !== pattern(i)) throw new Error(`block ${i} holds ${first}, expected ${pattern(i)}`);
+      if (first !== layout.expected(i)) throw new Error(`block ${i} holds ${first}, expected ${layout.expected(i)}`);
     }
-    return k < 0 ? WRITES : k;
+    return k < 0 ? layout.blocks : k;
   } finally {
     await fh.close();
   }
@@ -84,29 +98,6 @@ async function writtenSoFar(path: string): Promise<number> {
   }
 }
 
-/** Like prefixLength, for the blocks of one volume of a pair written alternately: block j holds write `2j + parity`. */
-async function pairPrefixLength(path: string, parity: 0 | 1, blocks: number): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(BLOCK);
-    let k = -1;
-    for (let j = 0; j < blocks; j++) {
-      await fh.read(buf, 0, BLOCK, j * BLOCK);
-      const first = buf[0];
-      if (!buf.every((b) => b === first)) throw new Error(`block ${j} is torn`);
-      if (first === 0) {
-        if (k < 0) k = j;
-        continue;
-      }
-      if (k >= 0) throw new Error(`block ${j} was written but block ${k} before it was not: not a prefix`);
-      if (first !== pattern(2 * j + parity)) throw new Error(`block ${j} holds ${first}, expected ${pattern(2 * j + parity)}`);
-    }
-    return k < 0 ? blocks : k;
-  } finally {
-    await fh.close();
-  }
-}
-
 for (const filesystem of ['default', 'xfs-reflink'] as const) {
   describe(`on the ${filesystem} filesystem`, () => {
     let dir: TempDir;
@@ -136,14 +127,7 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       const initiator = 'iqn.2026-12.test:consistency';
       const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
       const writer = qemuIo(
-        {
-          portal: conn.data.target_portal,
-          iqn: conn.data.target_iqn,
-          lun: conn.data.target_lun,
-          user: conn.data.auth_username,
-          password: conn.data.auth_password,
-          initiatorName: initiator,
-        },
+        qemuTarget(conn.data, initiator),
         // A pause between writes spreads them over the snapshots taken meanwhile.
         Array.from({ length: WRITES }, (_, i) => [`write -P ${pattern(i)} ${offsetOf(i)} ${BLOCK}`, 'sleep 5']).flat(),
         120_000,
@@ -185,14 +169,7 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       for (const id of ids) {
         await host.createVolume(id, 1);
         const conn = await host.connect({ id, sizeGiB: 1, providerLocation: null, providerAuth: null }, { initiator }, 'rw');
-        targets.push({
-          portal: conn.data.target_portal,
-          iqn: conn.data.target_iqn,
-          lun: conn.data.target_lun,
-          user: conn.data.auth_username,
-          password: conn.data.auth_password,
-          initiatorName: initiator,
-        });
+        targets.push(qemuTarget(conn.data, initiator));
       }
       const total = 80;
       // One qemu-io writes them all in order: write i goes to volume i % 2, block i >> 1, each acknowledged before the
@@ -219,16 +196,16 @@ for (const filesystem of ['default', 'xfs-reflink'] as const) {
       assert.doesNotMatch(result.stdout, /error|failed/i);
       const combined: number[] = [];
       for (const [a, b] of groups) {
-        const ka = await pairPrefixLength(backend.snapshotPath(a), 0, total / 2);
-        const kb = await pairPrefixLength(backend.snapshotPath(b), 1, total / 2);
+        const ka = await prefixLength(backend.snapshotPath(a), pairLayout(0, total / 2));
+        const kb = await prefixLength(backend.snapshotPath(b), pairLayout(1, total / 2));
         // Writes 0..n-1 of the combined sequence: ceil(n/2) on a, floor(n/2) on b. Anything else is a torn group.
         assert.ok(ka === kb || ka === kb + 1, `group snapshot ${a}/${b} is not a prefix of the combined writes: a holds ${ka}, b holds ${kb}`);
         combined.push(ka + kb);
       }
       for (let i = 1; i < combined.length; i++) assert.ok(combined[i]! >= combined[i - 1]!, `prefixes ${combined.join(',')}`);
       assert.ok(combined.some((n) => n > 0 && n < total), `no group snapshot fell inside the write sequence: ${combined.join(',')}`);
-      assert.equal(await pairPrefixLength(backend.devicePath(ids[0]), 0, total / 2), total / 2);
-      assert.equal(await pairPrefixLength(backend.devicePath(ids[1]), 1, total / 2), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[0]), pairLayout(0, total / 2)), total / 2);
+      assert.equal(await prefixLength(backend.devicePath(ids[1]), pairLayout(1, total / 2)), total / 2);
     });
   });
 }

@@ -5,10 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeApi, fault, quotaFault, type Api } from './client.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
+import { fileExists, readAt, writeAt } from '../support/file-bytes.js';
 
 let api: Api;
 before(async () => {
@@ -24,28 +24,6 @@ const V = (minor: number) => ({ 'openstack-api-version': `volume 3.${minor}` });
 const LATEST = V(70);
 const volumeFile = (id: string) => join(api.env.dir.path, 'volumes', `volume-${id}`);
 const snapshotFile = (id: string) => join(api.env.dir.path, 'volumes', `snapshot-${id}`);
-const exists = async (p: string) => (await stat(p).catch(() => null)) !== null;
-
-async function writeAt(path: string, offset: number, text: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.write(Buffer.from(text), 0, text.length, offset);
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readAt(path: string, offset: number, length: number): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    await fh.read(buf, 0, length, offset);
-    return buf.toString();
-  } finally {
-    await fh.close();
-  }
-}
-
 let seq = 0;
 async function volumeType(): Promise<string> {
   const r = await api.call('POST', '/types', { volume_type: { name: `gvt-${++seq}-${randomUUID().slice(0, 6)}` } });
@@ -212,7 +190,7 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
   const gt = await groupType();
   const g = await group(gt, [vt]);
   const v = await member(g, vt);
-  assert.ok(await exists(volumeFile(v)));
+  assert.ok(await fileExists(volumeFile(v)));
   assert.equal((await api.call('DELETE', `/volumes/${v}`, undefined, LATEST)).status, 400, 'a member cannot be deleted alone');
   const retyped = await api.action(v, 'os-retype', { new_type: await volumeType() }, LATEST);
   assert.equal(retyped.status, 400, 'nor retyped (volume/api.py retype: group_id None)');
@@ -234,7 +212,7 @@ test('delete: a volume in a group goes only with it; delete-volumes removes the 
   await api.env.workflow.drain();
   assert.equal((await api.call('GET', `/groups/${g}`, undefined, LATEST)).status, 404);
   assert.equal((await api.call('GET', `/volumes/${v}`, undefined, LATEST)).status, 404);
-  assert.ok(!(await exists(volumeFile(v))));
+  assert.ok(!(await fileExists(volumeFile(v))));
   // An empty group needs no flag.
   const empty = await group(gt, [vt]);
   assert.equal((await groupAction(empty, { delete: { 'delete-volumes': false } })).status, 202);
@@ -295,8 +273,8 @@ test('group snapshots: one snapshot per member, taken together, with group_snaps
   await api.env.workflow.drain();
   assert.deepEqual((await api.call('GET', `/group_snapshots/${gs}`, undefined, LATEST)).body, fault(404, 'itemNotFound', `GroupSnapshot ${gs} could not be found.`));
   assert.deepEqual(await membersOf(gs), []);
-  for (const s of members) assert.ok(!(await exists(snapshotFile(s.id))));
-  assert.ok(await exists(volumeFile(a)), 'the volumes keep their files');
+  for (const s of members) assert.ok(!(await fileExists(snapshotFile(s.id))));
+  assert.ok(await fileExists(volumeFile(a)), 'the volumes keep their files');
 });
 
 test('a group from a group snapshot and from a source group holds the members content; both sources are claimed', async () => {

@@ -4,11 +4,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { open, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { installCopyMethodMetric } from '../../src/http/metrics.js';
 import { makeApi, fault, type Api } from './client.js';
+import { fileExists, readAt, writeAt } from '../support/file-bytes.js';
 
 let api: Api;
 before(async () => {
@@ -21,28 +22,6 @@ after(async () => {
 const V = (minor: number) => ({ 'openstack-api-version': `volume 3.${minor}` });
 const volumeFile = (id: string) => join(api.env.dir.path, 'volumes', `volume-${id}`);
 const snapshotFile = (id: string) => join(api.env.dir.path, 'volumes', `snapshot-${id}`);
-const exists = async (p: string) => (await stat(p).catch(() => null)) !== null;
-
-async function writeAt(id: string, offset: number, text: string): Promise<void> {
-  const fh = await open(volumeFile(id), 'r+');
-  try {
-    await fh.write(Buffer.from(text), 0, text.length, offset);
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readAt(path: string, offset: number, length: number): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    await fh.read(buf, 0, length, offset);
-    return buf.toString();
-  } finally {
-    await fh.close();
-  }
-}
-
 async function snapshot(volumeId: string, extra: Record<string, unknown> = {}, headers?: Record<string, string>): Promise<string> {
   const r = await api.call('POST', '/snapshots', { snapshot: { volume_id: volumeId, ...extra } }, headers);
   assert.equal(r.status, 202, r.text);
@@ -67,7 +46,7 @@ test('create: 202 with the v3 view (no extended attributes), then available; sho
   assert.equal(shown.size, 1);
   assert.equal(shown['os-extended-snapshot-attributes:progress'], '100%');
   assert.equal(shown['os-extended-snapshot-attributes:project_id'], api.project);
-  assert.ok(await exists(snapshotFile(s.id)));
+  assert.ok(await fileExists(snapshotFile(s.id)));
   const v341 = (await api.call('GET', `/snapshots/${s.id}`, undefined, V(41))).body.snapshot;
   assert.equal(v341.group_snapshot_id, null);
   assert.equal(v341.user_id, 'tester');
@@ -148,9 +127,9 @@ test('update and metadata subresource (tempest test_crud_snapshot_metadata shape
 
 test('bytes: a snapshot keeps the content it was taken with; volumes from it and clones hold it; sizes >= source', async () => {
   const vol = await api.create();
-  await writeAt(vol, 4096, 'first');
+  await writeAt(volumeFile(vol), 4096, 'first');
   const snap = await snapshot(vol);
-  await writeAt(vol, 4096, 'later');
+  await writeAt(volumeFile(vol), 4096, 'later');
   assert.equal(await readAt(snapshotFile(snap), 4096, 5), 'first');
 
   const small = await api.call('POST', '/volumes', { volume: { snapshot_id: snap, size: 0 } });
@@ -187,7 +166,7 @@ test('bytes: a snapshot keeps the content it was taken with; volumes from it and
 
 test('delete: refused while the volume has snapshots, cascade removes both; a snapshot delete leaves the volume file alone', async () => {
   const vol = await api.create();
-  await writeAt(vol, 0, 'keep');
+  await writeAt(volumeFile(vol), 0, 'keep');
   const snap = await snapshot(vol);
   const refused = await api.call('DELETE', `/volumes/${vol}`);
   assert.equal(refused.status, 400);
@@ -195,7 +174,7 @@ test('delete: refused while the volume has snapshots, cascade removes both; a sn
   assert.equal((await api.call('DELETE', `/snapshots/${snap}`)).status, 202);
   await api.env.workflow.drain();
   assert.equal((await api.call('GET', `/snapshots/${snap}`)).status, 404);
-  assert.ok(!(await exists(snapshotFile(snap))));
+  assert.ok(!(await fileExists(snapshotFile(snap))));
   assert.equal(await readAt(volumeFile(vol), 0, 4), 'keep');
 
   const s1 = await snapshot(vol);
@@ -206,17 +185,17 @@ test('delete: refused while the volume has snapshots, cascade removes both; a sn
   assert.equal((await api.call('GET', `/volumes/${vol}`)).status, 404);
   for (const s of [s1, s2]) {
     assert.equal((await api.call('GET', `/snapshots/${s}`)).status, 404);
-    assert.ok(!(await exists(snapshotFile(s))));
+    assert.ok(!(await fileExists(snapshotFile(s))));
   }
   assert.equal(await readAt(volumeFile(fromS1), 0, 4), 'keep', 'a volume made from a deleted snapshot keeps its bytes');
 });
 
 test('extend with a snapshot; revert (3.40): latest only, sizes equal, volume available; content is put back', async () => {
   const vol = await api.create();
-  await writeAt(vol, 512, 'before');
+  await writeAt(volumeFile(vol), 512, 'before');
   const old = await snapshot(vol);
   const latest = await snapshot(vol);
-  await writeAt(vol, 512, 'after!');
+  await writeAt(volumeFile(vol), 512, 'after!');
   assert.equal((await api.action(vol, 'revert', { snapshot_id: latest })).status, 404, 'no revert before 3.40');
   assert.deepEqual(
     (await api.action(vol, 'revert', { snapshot_id: old }, V(40))).body,
@@ -263,7 +242,7 @@ test('admin actions: os-reset_status, os-force_delete from any status, os-update
   assert.equal((await act('os-force_delete', {})).status, 202);
   await api.env.workflow.drain();
   assert.equal((await api.call('GET', `/snapshots/${id}`)).status, 404);
-  assert.ok(!(await exists(snapshotFile(id))));
+  assert.ok(!(await fileExists(snapshotFile(id))));
   assert.ok(await readFile(volumeFile(vol)).then(() => true));
 });
 

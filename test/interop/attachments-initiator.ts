@@ -4,7 +4,6 @@
 // cannot show that.
 import { Opcode } from '../../src/iscsi/pdu.js';
 import { splitPortal, iscsiUrl, type IscsiLunAddress } from '../support/libiscsi.js';
-import type { QemuIscsiTarget } from '../support/qemu.js';
 import { RawInitiator, read10, write10, TEST_UNIT_READY } from '../iscsi/raw-initiator.js';
 
 export interface FlatConnectionInfo {
@@ -25,9 +24,7 @@ export function lunUrl(ci: FlatConnectionInfo): string {
   return iscsiUrl(lunAddress(ci));
 }
 
-export function qemuTarget(ci: FlatConnectionInfo, initiatorName: string): QemuIscsiTarget {
-  return { portal: ci.target_portal, iqn: ci.target_iqn, lun: ci.target_lun, user: ci.auth_username, password: ci.auth_password, initiatorName };
-}
+export { qemuTarget } from '../support/qemu.js';
 
 export interface CommandResult {
   /** SCSI status (0 GOOD, 2 CHECK CONDITION), or null when the connection closed. */

@@ -4,7 +4,6 @@
 // counters equal a recount, and a group snapshot that is finished after the restart is still consistent as a whole.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, stat } from 'node:fs/promises';
 import { makeReliabilityEnv, type ReliabilityEnv } from './env.js';
 import { adminCtx } from '../workflow/fixture.js';
 import { makeTempDir } from '../support/tmp.js';
@@ -13,6 +12,7 @@ import * as snapshots from '../../src/store/snapshots.js';
 import * as volumes from '../../src/store/volumes.js';
 import { recountUsage, storedUsage, usageFingerprint } from '../../src/store/quotas.js';
 import { deleteSnapshotRow } from '../../src/workflow/quotas.js';
+import { fileExists, readAt, writeAt } from '../support/file-bytes.js';
 
 const envs: ReliabilityEnv[] = [];
 const dirs: { cleanup(): Promise<void> }[] = [];
@@ -20,22 +20,6 @@ after(async () => {
   for (const e of envs) await e.close();
   for (const d of dirs) await d.cleanup();
 });
-
-const exists = async (p: string) => (await stat(p).catch(() => null)) !== null;
-
-async function writeAt(path: string, offset: number, text: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  await fh.write(Buffer.from(text), 0, text.length, offset);
-  await fh.close();
-}
-
-async function readAt(path: string, offset: number, length: number): Promise<string> {
-  const fh = await open(path, 'r');
-  const buf = Buffer.alloc(length);
-  await fh.read(buf, 0, length, offset);
-  await fh.close();
-  return buf.toString();
-}
 
 test('after a kill -9 in each group task, the restart finishes it or ends it in error, with no orphan file or fileless row', async () => {
   const dir = await makeTempDir('embervol-group-restart-');
@@ -145,7 +129,7 @@ test('after a kill -9 in each group task, the restart finishes it or ends it in 
   }
   // 2: finished.
   await assert.rejects(wf2.getGroupSnapshot(ctx, deleting), /could not be found/);
-  for (const s of deletingMembers) assert.ok(!(await exists(second.backend.snapshotPath(s.id))));
+  for (const s of deletingMembers) assert.ok(!(await fileExists(second.backend.snapshotPath(s.id))));
   // 3: finished, both copies hold the source's content.
   assert.equal((await wf2.getGroup(ctx, copied)).status, 'available');
   for (const v of copies) {
@@ -156,13 +140,13 @@ test('after a kill -9 in each group task, the restart finishes it or ends it in 
   await assert.rejects(wf2.getGroup(ctx, g4b), /could not be found/);
   for (const v of [a4, b4, a4b, b4b]) {
     await assert.rejects(wf2.getVolume(ctx, v), /could not be found/);
-    assert.ok(!(await exists(second.backend.devicePath(v))));
+    assert.ok(!(await fileExists(second.backend.devicePath(v))));
   }
   // 5: error, with no file for its volumes.
   assert.equal((await wf2.getGroup(ctx, broken)).status, 'error');
   for (const v of brokenVolumes) {
     assert.equal((await wf2.getVolume(ctx, v.id)).status, 'error');
-    assert.ok(!(await exists(second.backend.devicePath(v.id))));
+    assert.ok(!(await fileExists(second.backend.devicePath(v.id))));
   }
   assert.ok(report.tasksFinished >= 5, JSON.stringify(report));
 

@@ -4,13 +4,14 @@
 // its file.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeReliabilityEnv, type ReliabilityEnv } from './env.js';
 import { adminCtx } from '../workflow/fixture.js';
 import { makeTempDir } from '../support/tmp.js';
 import * as snapshots from '../../src/store/snapshots.js';
 import * as volumes from '../../src/store/volumes.js';
+import { fileExists, readAt, writeAt } from '../support/file-bytes.js';
 
 const envs: ReliabilityEnv[] = [];
 const dirs: { cleanup(): Promise<void> }[] = [];
@@ -18,22 +19,6 @@ after(async () => {
   for (const e of envs) await e.close();
   for (const d of dirs) await d.cleanup();
 });
-
-const exists = async (p: string) => (await stat(p).catch(() => null)) !== null;
-
-async function writeAt(path: string, offset: number, text: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  await fh.write(Buffer.from(text), 0, text.length, offset);
-  await fh.close();
-}
-
-async function readAt(path: string, offset: number, length: number): Promise<string> {
-  const fh = await open(path, 'r');
-  const buf = Buffer.alloc(length);
-  await fh.read(buf, 0, length, offset);
-  await fh.close();
-  return buf.toString();
-}
 
 test('after a kill -9 in each snapshot task, the restart finishes it: create, delete, revert, volume from snapshot, orphans', async () => {
   const dir = await makeTempDir('embervol-snap-restart-');
@@ -87,12 +72,12 @@ test('after a kill -9 in each snapshot task, the restart finishes it: create, de
   const snap = (id: string) => third.workflow.getSnapshot(ctx, id);
   assert.equal((await snap(creating)).status, 'available');
   assert.equal(await readAt(third.backend.snapshotPath(creating), 0, 2), 'v2');
-  assert.ok(!(await exists(join(third.backend.directory, `.tmp-snapshot-${creating}`))));
+  assert.ok(!(await fileExists(join(third.backend.directory, `.tmp-snapshot-${creating}`))));
   await assert.rejects(snap(deleting), /could not be found/);
-  assert.ok(!(await exists(third.backend.snapshotPath(deleting))));
+  assert.ok(!(await fileExists(third.backend.snapshotPath(deleting))));
   assert.equal((await third.workflow.getVolume(ctx, fromSnap)).status, 'available');
   assert.equal(await readAt(third.backend.devicePath(fromSnap), 0, 2), 'v1');
-  assert.ok(!(await exists(third.backend.snapshotPath('orphan-snapshot'))));
+  assert.ok(!(await fileExists(third.backend.snapshotPath('orphan-snapshot'))));
   assert.equal((await third.workflow.getVolume(ctx, vol)).status, 'available');
   assert.equal((await snap(latest)).status, 'available');
   assert.equal(await readAt(third.backend.devicePath(vol), 0, 2), 'v2', 'the revert was finished');

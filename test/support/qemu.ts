@@ -14,6 +14,14 @@ export interface QemuIscsiTarget {
   headerDigest?: string;
 }
 
+/** The qemu target for an iSCSI connection_info's data (flattened, as Cinder's os-initialize_connection returns it). */
+export function qemuTarget(
+  ci: { target_portal: string; target_iqn: string; target_lun: number; auth_username?: string; auth_password?: string },
+  initiatorName: string,
+): QemuIscsiTarget {
+  return { portal: ci.target_portal, iqn: ci.target_iqn, lun: ci.target_lun, user: ci.auth_username, password: ci.auth_password, initiatorName };
+}
+
 export function qemuIscsiJson(t: QemuIscsiTarget): string {
   const file: Record<string, unknown> = {
     driver: 'iscsi',
