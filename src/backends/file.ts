@@ -177,11 +177,7 @@ export class FileBackend implements Backend {
   }
 
   async listSnapshots(): Promise<string[]> {
-    const names = await unlessMissing(readdir(this.directory), []);
-    return names
-      .filter((n) => n.startsWith(SNAPSHOT_PREFIX) && SAFE_ID.test(n.slice(SNAPSHOT_PREFIX.length)))
-      .map((n) => n.slice(SNAPSHOT_PREFIX.length))
-      .sort();
+    return this.idsNamed(SNAPSHOT_PREFIX);
   }
 
   /** Creates the file at sizeBytes. An existing file of the same size is accepted (a retried create). */
@@ -235,16 +231,21 @@ export class FileBackend implements Backend {
     }
   }
 
+  /** The ids of the files in the directory named `prefix` + a safe id, sorted. */
+  private async idsNamed(prefix: string): Promise<string[]> {
+    const names = await unlessMissing(readdir(this.directory), []);
+    return names
+      .filter((n) => n.startsWith(prefix) && SAFE_ID.test(n.slice(prefix.length)))
+      .map((n) => n.slice(prefix.length))
+      .sort();
+  }
+
   async exists(volumeId: string): Promise<boolean> {
     return (await unlessMissing(stat(this.devicePath(volumeId)), null))?.isFile() ?? false;
   }
 
   async list(): Promise<string[]> {
-    const names = await unlessMissing(readdir(this.directory), []);
-    return names
-      .filter((n) => n.startsWith(FILE_PREFIX) && SAFE_ID.test(n.slice(FILE_PREFIX.length)))
-      .map((n) => n.slice(FILE_PREFIX.length))
-      .sort();
+    return this.idsNamed(FILE_PREFIX);
   }
 
   /** Current size in bytes, or null when there is no file. */
