@@ -62,7 +62,6 @@ class Hold implements DatabaseConnection {
     return Promise.resolve(this.driver.run<R>(this, compiled));
   }
 
-  // eslint-disable-next-line require-yield
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('streaming is not used with SQLite');
   }
