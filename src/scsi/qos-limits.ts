@@ -90,9 +90,14 @@ export class QosLimiter {
   private buckets: Bucket[] = [];
   private readonly queue: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private last = now();
+  private last: number;
 
-  constructor(settings: QosLimitSettings) {
+  /** `clock`: seconds, monotonic; a test passes its own so that admission does not depend on how fast it runs. */
+  constructor(
+    settings: QosLimitSettings,
+    private readonly clock: () => number = now,
+  ) {
+    this.last = clock();
     this.configure(settings);
   }
 
@@ -149,7 +154,7 @@ export class QosLimiter {
   }
 
   private leak(): void {
-    const t = now();
+    const t = this.clock();
     const dt = t - this.last;
     this.last = t;
     if (dt > 0) for (const b of this.buckets) b.leak(dt);
