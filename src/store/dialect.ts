@@ -11,6 +11,11 @@ export interface OpenDatabase {
    */
   isSerializationFailure(err: unknown): boolean;
   /**
+   * True when the engine runs one writing transaction at a time (SQLite): every transaction is already serial, so
+   * Store.volumeTransaction needs no row lock. False for PostgreSQL, where transactions run side by side.
+   */
+  readonly oneWriterAtATime: boolean;
+  /**
    * Runs fn (the migrations) holding a lock that a second process opening the same database waits for, on one
    * connection that fn must use for all its work.
    */

@@ -19,33 +19,44 @@ export interface NewEvent {
   reason?: string | null;
 }
 
-/** Numbers the events max(seq)+1 onwards: correct because `db` is a transaction, which is serializable (store/index.ts). */
+/**
+ * Numbers each volume's events from its last one onwards (seq is the position in the volume's history): a read of
+ * that volume's newest entry in volume_events_volume_seq, correct because every writer of a volume's events holds
+ * the volume (a serializable transaction, or Store.volumeTransaction). Each history is numbered on its own, so
+ * steps on different volumes read nothing here that the other writes (a global max(seq)+1 made every two
+ * concurrent steps conflict on PostgreSQL).
+ */
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const last = await db
-    .selectFrom('volume_events')
-    .select((eb) => eb.fn.max<number>('seq').as('seq'))
-    .executeTakeFirst();
-  let seq = Number(last?.seq ?? 0);
+  const next = new Map<string, number>();
+  for (const e of events) {
+    if (next.has(e.volumeId)) continue;
+    const last = await lastEvent(db, e.volumeId);
+    next.set(e.volumeId, Number(last?.seq ?? 0));
+  }
   const now = nowTimestamp();
   await db
     .insertInto('volume_events')
     .values(
-      events.map((e) => ({
-        id: randomUUID(),
-        seq: ++seq,
-        volume_id: e.volumeId,
-        resource_type: e.resourceType,
-        resource_id: e.resourceId,
-        action: e.action,
-        from_status: e.from,
-        to_status: e.to,
-        user_id: e.userId,
-        project_id: e.projectId,
-        request_id: e.requestId,
-        reason: e.reason ? e.reason.slice(0, 1024) : null,
-        created_at: now,
-      })),
+      events.map((e) => {
+        const seq = next.get(e.volumeId)! + 1;
+        next.set(e.volumeId, seq);
+        return {
+          id: randomUUID(),
+          seq,
+          volume_id: e.volumeId,
+          resource_type: e.resourceType,
+          resource_id: e.resourceId,
+          action: e.action,
+          from_status: e.from,
+          to_status: e.to,
+          user_id: e.userId,
+          project_id: e.projectId,
+          request_id: e.requestId,
+          reason: e.reason ? e.reason.slice(0, 1024) : null,
+          created_at: now,
+        };
+      }),
     )
     .execute();
 }

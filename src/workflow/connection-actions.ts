@@ -65,7 +65,7 @@ export function connectionActions(deps: Deps) {
     await deletionAllowed(deps, ctx, id, null);
     await revokeInitiator(row, connector);
     // Cinder's API unreserves after terminate, so a failed attach rolls back (attaching -> available/in-use).
-    await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id));
+    await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id), { scope: 'volume' });
     // Better than Cinder: a rolled-back attach leaves no target behind when nothing else needs it.
     await removeExportIfUnused(deps, id);
   }
@@ -74,7 +74,7 @@ export function connectionActions(deps: Deps) {
   async function revokeInitiator(row: volumes.VolumeRow, connector: unknown): Promise<void> {
     const initiator = initiatorOf(connector);
     if (!initiator) return;
-    const revoke = await store.transaction(async (trx) => {
+    const revoke = await store.volumeTransaction(row.id, async (trx) => {
       await connections.dropPending(trx, row.id, initiator);
       const live = await attachments.liveAttachments(trx, [row.id]);
       const pending = await connections.pendingFor(trx, row.id);

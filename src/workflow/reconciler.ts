@@ -160,7 +160,7 @@ export function reconciler(deps: Deps) {
             await attachments.recomputeVolumeStatus(trx, cur.volume_id);
             return cur;
           },
-          { reason },
+          { reason, scope: 'volume' },
         );
         report.leasesExpired++;
         if (gone) {
@@ -183,7 +183,7 @@ export function reconciler(deps: Deps) {
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
-        const closed = await store.transaction(async (trx) => {
+        const closed = await store.volumeTransaction(row.id, async (trx) => {
           const cur = await volumes.findVolume(trx, row.id);
           if (!cur || cur.status !== row.status || cur.lease_expires_at !== row.lease_expires_at) return null;
           const live = await attachments.liveAttachments(trx, [row.id]);
@@ -229,7 +229,7 @@ export function reconciler(deps: Deps) {
     const before = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
     for (const p of await connections.stalePending(db, before)) {
       await step(report, 'drop pending connection', p.volume_id, async () => {
-        const dropped = await store.transaction(async (trx) => {
+        const dropped = await store.volumeTransaction(p.volume_id, async (trx) => {
           const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
           if (!again || again.created_at !== p.created_at) return false;
           // The connections of a legacy reservation go with its lease (expireVolumes), which they renewed when made.

@@ -107,6 +107,7 @@ export function openPostgres(url: string, opts: { poolSize?: number } = {}): Ope
       const code = (err as { code?: unknown })?.code;
       return code === '40001' || code === '40P01';
     },
+    oneWriterAtATime: false,
     async withMigrationLock(fn) {
       // A session-level advisory lock held on one connection for the whole run: a second process starting at the
       // same time waits here, then finds every migration applied (CREATE TABLE IF NOT EXISTS alone races on
