@@ -7,7 +7,8 @@ export interface OpenDatabase {
   readonly db: Kysely<Database>;
   /**
    * True for an error that means "another writer's commit conflicts with this transaction; run it again"
-   * (PostgreSQL SQLSTATE 40001 / 40P01). The store's transaction helper retries those.
+   * (PostgreSQL SQLSTATE 40001 / 40P01, and a prepared statement that a migration made stale,
+   * dialects/pg-prepared.ts). The store's transaction helper retries those.
    */
   isSerializationFailure(err: unknown): boolean;
   /**

@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, PostgresDriver, sql, type DatabaseConnection, 
 import { StoreUnavailable } from '../../errors.js';
 import type { Database } from '../schema.js';
 import type { OpenDatabase } from '../dialect.js';
+import { PreparingClient, isStalePreparedStatement } from './pg-prepared.js';
 
 /** Connections per process when the URL does not say (`?pool_size=N`): pg's own default. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -93,6 +94,7 @@ export function openPostgres(url: string, opts: { poolSize?: number } = {}): Ope
     max,
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    Client: PreparingClient,
     // Idle connections do not keep a finished process (a CLI command, a test) alive.
     allowExitOnIdle: true,
   });
@@ -105,7 +107,8 @@ export function openPostgres(url: string, opts: { poolSize?: number } = {}): Ope
     db,
     isSerializationFailure(err) {
       const code = (err as { code?: unknown })?.code;
-      return code === '40001' || code === '40P01';
+      // A prepared statement gone stale aborted the transaction; its rerun runs that text unnamed (pg-prepared.ts).
+      return code === '40001' || code === '40P01' || isStalePreparedStatement(err);
     },
     oneWriterAtATime: false,
     async withMigrationLock(fn) {
