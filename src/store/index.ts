@@ -17,8 +17,8 @@ export interface Store {
    * SERIALIZABLE, where a transaction that loses a conflict fails and is run again here (after a short random
    * wait; StoreUnavailable when it keeps losing). So fn may run more than once: it must touch nothing but the
    * database (no host calls, no state outside its return).
-   * That is what keeps the read-then-write steps correct with many writers: insertEvents' max(seq)+1,
-   * tracked()'s before/after snapshot, terminate_connection's "who else uses this initiator".
+   * That is what keeps the read-then-write steps over rows many volumes share correct with many writers: quota
+   * usage, type and group checks. Steps on one volume use volumeTransaction (docs/store.md).
    */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   /**
