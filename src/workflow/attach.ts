@@ -132,10 +132,16 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
         const claimed = await connections.claimNewest(trx, id);
         // Unlike Cinder (docs/cinder-compatibility.md#attach): os-attach on an available volume is accepted without
         // os-reserve or a connection (tempest does so), but not right after the reconciler rolled back a reservation
-        // whose initialize_connection had made an export: that client would hold a volume in-use that its initiator
-        // cannot log in to. It is told to start over; any later transition of the volume (a reserve) lifts this.
-        if (!claimed && (await volumeEvents.lastEvent(trx, id))?.action === CONNECTION_EXPIRED) {
-          throw invalidVolume('The reservation of the volume expired and its connection was closed; reserve it and initialize the connection again before attaching.');
+        // whose initialize_connection had made an export, or closed such a connection of an unreserved volume that
+        // nobody attached in time: that client would hold a volume in-use that its initiator cannot log in to. It is
+        // told to start over; any later event of the volume (a reserve) or a new connection lifts this.
+        const last = claimed ? undefined : await volumeEvents.lastEvent(trx, id);
+        if (last?.action === CONNECTION_EXPIRED) {
+          throw invalidVolume(
+            last.from_status === 'attaching'
+              ? 'The reservation of the volume expired and its connection was closed; reserve it and initialize the connection again before attaching.'
+              : 'The connection initialize_connection opened for the volume expired unused and was closed; initialize the connection again before attaching.',
+          );
         }
         const ts = nowTimestamp();
         await attachments.insertAttachment(trx, {

@@ -15,6 +15,7 @@
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
+import * as events from '../store/events.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { cleanupAfterDetach, dropUnusedExport, regrantAttachedInitiators, restoreExport, restoreExports } from './exports.js';
@@ -236,8 +237,18 @@ export function reconciler(deps: Deps) {
           if ((await volumes.findVolume(trx, p.volume_id))?.status === 'attaching') return false;
           // With a live attachment, a connection from another host may be a live migration's destination
           // (Nova initializes there and never calls os-attach): it stays until the volume's last detach.
+          const volume = await volumes.findVolume(trx, p.volume_id);
           if ((await attachments.liveAttachments(trx, [p.volume_id])).length > 0) return false;
           await connections.dropPending(trx, p.volume_id, p.initiator);
+          // Recorded although the status stays: an os-attach without os-reserve that comes next would otherwise
+          // make the volume in-use with nothing its initiator can log in to (workflow/attach.ts refuses it).
+          if (volume) {
+            await events.insertEvents(trx, [{
+              volumeId: p.volume_id, resourceType: 'volume', resourceId: p.volume_id, action: CONNECTION_EXPIRED,
+              from: volume.status, to: volume.status, ...SYSTEM_ACTOR,
+              reason: `the connection initialize_connection opened for ${p.initiator} at ${p.created_at} expired unused and was closed`,
+            }]);
+          }
           return true;
         });
         if (!dropped) return;
