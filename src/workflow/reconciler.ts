@@ -234,20 +234,27 @@ export function reconciler(deps: Deps) {
           const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
           if (!again || again.created_at !== p.created_at) return false;
           // The connections of a legacy reservation go with its lease (expireVolumes), which they renewed when made.
-          if ((await volumes.findVolume(trx, p.volume_id))?.status === 'attaching') return false;
+          const volume = await volumes.findVolume(trx, p.volume_id);
+          if (volume?.status === 'attaching') return false;
           // With a live attachment, a connection from another host may be a live migration's destination
           // (Nova initializes there and never calls os-attach): it stays until the volume's last detach.
-          const volume = await volumes.findVolume(trx, p.volume_id);
           if ((await attachments.liveAttachments(trx, [p.volume_id])).length > 0) return false;
           await connections.dropPending(trx, p.volume_id, p.initiator);
           // Recorded although the status stays: an os-attach without os-reserve that comes next would otherwise
           // make the volume in-use with nothing its initiator can log in to (workflow/attach.ts refuses it).
           if (volume) {
-            await events.insertEvents(trx, [{
-              volumeId: p.volume_id, resourceType: 'volume', resourceId: p.volume_id, action: CONNECTION_EXPIRED,
-              from: volume.status, to: volume.status, ...SYSTEM_ACTOR,
-              reason: `the connection initialize_connection opened for ${p.initiator} at ${p.created_at} expired unused and was closed`,
-            }]);
+            await events.insertEvents(trx, [
+              {
+                ...SYSTEM_ACTOR,
+                volumeId: p.volume_id,
+                resourceType: 'volume',
+                resourceId: p.volume_id,
+                action: CONNECTION_EXPIRED,
+                from: volume.status,
+                to: volume.status,
+                reason: `the connection initialize_connection opened for ${p.initiator} at ${p.created_at} expired unused and was closed`,
+              },
+            ]);
           }
           return true;
         });
