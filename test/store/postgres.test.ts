@@ -79,6 +79,23 @@ test('the pool is bounded: pool_size=2 runs 8 concurrent statements on at most 2
   await assert.rejects(openStore({ url: `${await cluster.createDatabase()}?pool_size=zero` }), /pool_size must be a positive integer/);
 });
 
+test("libpq's socket form (postgres://USER@/DB?host=SOCKET_DIR, no host in the authority) opens the same database, with pool_size", async () => {
+  const url = new URL(await cluster.createDatabase());
+  const admin = new pg.Client({ connectionString: cluster.adminUrl });
+  await admin.connect();
+  const socketDir = (await admin.query('show unix_socket_directories')).rows[0].unix_socket_directories as string;
+  await admin.end();
+  const socketUrl = `postgres://${url.username}@/${url.pathname.slice(1)}?host=${encodeURIComponent(socketDir)}&port=${url.port}&pool_size=1`;
+  const store = await openStore({ url: socketUrl });
+  try {
+    const r = await sql<{ db: string; addr: string | null }>`select current_database() as db, inet_client_addr()::text as addr`.execute(store.db);
+    // No client address: the connection came through the socket, not TCP.
+    assert.deepEqual(r.rows[0], { db: url.pathname.slice(1), addr: null });
+  } finally {
+    await store.close();
+  }
+});
+
 test('bigint quota figures and count(*) read back as numbers, as on SQLite', async () => {
   const store = await openStore({ url: await cluster.createDatabase() });
   try {

@@ -84,13 +84,17 @@ class MappingPostgresDialect extends PostgresDialect {
 
 /** `url`: postgres://USER[:PASSWORD]@HOST:PORT/DB[?pool_size=N]; `poolSize` overrides the URL's. */
 export function openPostgres(url: string, opts: { poolSize?: number } = {}): OpenDatabase {
-  const parsed = new URL(url);
-  const fromUrl = parsed.searchParams.get('pool_size');
-  parsed.searchParams.delete('pool_size');
+  // Not `new URL()`: libpq's socket form (postgres://user@/db?host=/var/run/postgresql, or postgres:///db) has an
+  // empty host, which a WHATWG URL refuses; pg itself reads all of those.
+  const q = url.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const fromUrl = params.get('pool_size');
+  params.delete('pool_size');
+  const connectionString = (q < 0 ? url : url.slice(0, q)) + (params.size > 0 ? `?${params}` : '');
   const max = opts.poolSize ?? (fromUrl !== null ? Number(fromUrl) : DEFAULT_POOL_SIZE);
   if (!Number.isInteger(max) || max < 1) throw new Error(`pool_size must be a positive integer, not "${fromUrl ?? opts.poolSize}"`);
   const pool = new pg.Pool({
-    connectionString: parsed.toString(),
+    connectionString,
     max,
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
