@@ -1,7 +1,7 @@
 // The event history: one row per state transition of a volume or an attachment (who, what, from, to, when).
 // Rows are written in the transaction that made the transition, so history and state never disagree.
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { nowTimestamp, type VolumeEventsTable, type Db } from './schema.js';
 
 export type EventRow = Selectable<VolumeEventsTable>;
@@ -19,21 +19,20 @@ export interface NewEvent {
   reason?: string | null;
 }
 
-/** Numbers the events max(seq)+1 onwards: correct because `db` is a transaction, which is serializable (store/index.ts). */
+/**
+ * Numbers the events max(seq)+1 onwards, in the INSERT itself (one statement: the n-th row's seq is the highest
+ * number before the statement plus n). Correct because `db` is a transaction, which is serializable
+ * (store/index.ts): on PostgreSQL a concurrent writer of the same numbers makes one of the two retry.
+ */
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const last = await db
-    .selectFrom('volume_events')
-    .select((eb) => eb.fn.max<number>('seq').as('seq'))
-    .executeTakeFirst();
-  let seq = Number(last?.seq ?? 0);
   const now = nowTimestamp();
   await db
     .insertInto('volume_events')
     .values(
-      events.map((e) => ({
+      events.map((e, i) => ({
         id: randomUUID(),
-        seq: ++seq,
+        seq: sql<number>`(select coalesce(max(seq), 0) + ${sql.lit(i + 1)} from volume_events)`,
         volume_id: e.volumeId,
         resource_type: e.resourceType,
         resource_id: e.resourceId,

@@ -134,22 +134,25 @@ export async function claimForAttach(
 
 /** What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'. */
 export interface TransitionState {
-  volume: { status: string; attachStatus: string; deleted: boolean } | undefined;
-  /** attachment id -> attach_status */
-  attachments: Map<string, string>;
+  volume: { status: string; attachStatus: string; deleted: boolean; leaseExpiresAt: string | null } | undefined;
+  /** attachment id -> attach_status and lease */
+  attachments: Map<string, { status: string; leaseExpiresAt: string | null }>;
 }
 
+/** The volume and its live attachments in one statement (a volume row that is gone has no live attachments: volume_id references it). */
 export async function transitionState(db: Db, volumeId: string): Promise<TransitionState> {
-  const v = await db.selectFrom('volumes').select(['status', 'attach_status', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
-  const atts = await db
-    .selectFrom('volume_attachment')
-    .select(['id', 'attach_status'])
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
+  const rows = await db
+    .selectFrom('volumes as v')
+    .leftJoin('volume_attachment as a', (j) => j.onRef('a.volume_id', '=', 'v.id').on('a.deleted', '=', dbBool(false)))
+    .select(['v.status', 'v.attach_status', 'v.deleted', 'v.lease_expires_at', 'a.id as a_id', 'a.attach_status as a_status', 'a.lease_expires_at as a_lease'])
+    .where('v.id', '=', volumeId)
     .execute();
+  const v = rows[0];
+  const attachments = new Map<string, { status: string; leaseExpiresAt: string | null }>();
+  for (const r of rows) if (r.a_id !== null) attachments.set(r.a_id, { status: r.a_status!, leaseExpiresAt: r.a_lease ?? null });
   return {
-    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted) } : undefined,
-    attachments: new Map(atts.map((a) => [a.id, a.attach_status])),
+    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted), leaseExpiresAt: v.lease_expires_at ?? null } : undefined,
+    attachments,
   };
 }
 

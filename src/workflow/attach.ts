@@ -103,12 +103,11 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     }
 
     async function attachInTransaction() {
-      await tracked(deps, actorOf(ctx), 'attach', id, async (trx) => {
-        const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
-        if (readonly === 'True' && mode !== 'ro') throw new AttachModeInvalid(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+      await tracked(deps, actorOf(ctx), 'attach', id, async (trx, before) => {
         const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
-        const now = (await volumes.findVolume(trx, id))!;
-        if (now.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
+        const readonly = admin.readonly ?? (await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False'));
+        if (readonly === 'True' && mode !== 'ro') throw new AttachModeInvalid(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+        if (before.volume?.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
           throw invalidVolume('being attached by different mode');
         }
         // Idempotent: the same instance (or host) attaching again gets its existing attachment back.

@@ -39,11 +39,14 @@ export function connectionActions(deps: Deps) {
     const aclMode = allowedInitiators(live, [...pending, { initiator: valid.initiator, connector: pendingConnector }]).get(valid.initiator)!;
     // Progress on a legacy reservation (os-reserve -> here -> os-attach): its lease starts again, so only a client
     // that stalls a whole lease after its last step has the reservation, and the connection made here, rolled back.
-    await volumes.renewLease(db, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
     try {
       // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
       // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.
-      await connections.recordPending(db, id, valid.initiator, pendingConnector);
+      // One transaction with the lease renewal: one durable commit before the host call, not two.
+      await store.transaction(async (trx) => {
+        await volumes.renewLease(trx, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
+        await connections.recordPending(trx, id, valid.initiator, pendingConnector);
+      });
       return await openConnection(deps, row, valid, { aclMode, accessMode: mode });
     } catch (err) {
       await connections.dropPending(db, id, valid.initiator);
