@@ -1,6 +1,7 @@
 // Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import { dbBool, nowTimestamp, toBool, type VolumesTable, type Db } from './schema.js';
+import type { AttachmentRow } from './attachments.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
 export type NewVolume = Insertable<VolumesTable>;
@@ -135,8 +136,8 @@ export async function claimForAttach(
 /** What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'. */
 export interface TransitionState {
   volume: { status: string; attachStatus: string; deleted: boolean; leaseExpiresAt: string | null } | undefined;
-  /** attachment id -> attach_status and lease */
-  attachments: Map<string, { status: string; leaseExpiresAt: string | null }>;
+  /** The live attachment rows by id, oldest first (as attachments.liveAttachments orders them). */
+  attachments: Map<string, AttachmentRow>;
 }
 
 /** The volume and its live attachments in one statement (a volume row that is gone has no live attachments: volume_id references it). */
@@ -144,14 +145,17 @@ export async function transitionState(db: Db, volumeId: string): Promise<Transit
   const rows = await db
     .selectFrom('volumes as v')
     .leftJoin('volume_attachment as a', (j) => j.onRef('a.volume_id', '=', 'v.id').on('a.deleted', '=', dbBool(false)))
-    .select(['v.status', 'v.attach_status', 'v.deleted', 'v.lease_expires_at', 'a.id as a_id', 'a.attach_status as a_status', 'a.lease_expires_at as a_lease'])
+    .select(['v.status as v_status', 'v.attach_status as v_attach_status', 'v.deleted as v_deleted', 'v.lease_expires_at as v_lease'])
+    .selectAll('a')
     .where('v.id', '=', volumeId)
+    .orderBy('a.created_at')
+    .orderBy('a.id')
     .execute();
+  const attachments = new Map<string, AttachmentRow>();
+  for (const { v_status, v_attach_status, v_deleted, v_lease, ...a } of rows) if (a.id !== null) attachments.set(a.id, a as AttachmentRow);
   const v = rows[0];
-  const attachments = new Map<string, { status: string; leaseExpiresAt: string | null }>();
-  for (const r of rows) if (r.a_id !== null) attachments.set(r.a_id, { status: r.a_status!, leaseExpiresAt: r.a_lease ?? null });
   return {
-    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted), leaseExpiresAt: v.lease_expires_at ?? null } : undefined,
+    volume: v ? { status: v.v_status, attachStatus: v.v_attach_status, deleted: toBool(v.v_deleted), leaseExpiresAt: v.v_lease ?? null } : undefined,
     attachments,
   };
 }

@@ -111,7 +111,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
           throw invalidVolume('being attached by different mode');
         }
         // Idempotent: the same instance (or host) attaching again gets its existing attachment back.
-        const live = await attachments.liveAttachments(trx, [id]);
+        const live = [...before.attachments.values()];
         const same = live.find((a) => (instanceUuid ? a.instance_uuid === instanceUuid : hostName !== null && a.attached_host === hostName && !a.instance_uuid));
         if (same) {
           await volumes.updateVolume(trx, id, { status: 'in-use' });
@@ -163,7 +163,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
 
   /** detach_volume of the manager, after the API checks; returns nothing, errors are CinderFaults. */
   async function finishDetach(actor: Actor, action: string, id: string, attachmentId: string | null | undefined): Promise<void> {
-    const gone = await tracked(deps, actor, action, id, async (trx) => {
+    const gone = await tracked(deps, actor, action, id, async (trx, before) => {
       let target: attachments.AttachmentRow | undefined;
       if (attachmentId) {
         target = await attachments.findLiveAttachment(trx, attachmentId);
@@ -173,7 +173,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
           return undefined;
         }
       } else {
-        const live = await attachments.liveAttachments(trx, [id]);
+        const live = [...before.attachments.values()];
         if (live.length > 1) throw invalidVolume('Detach volume failed: More than one attachment, but no attachment_id provided.');
         if (live.length === 0) {
           await volumes.updateVolume(trx, id, { status: 'available', attach_status: 'detached' });

@@ -44,9 +44,9 @@ export async function tracked<T>(
   opts: TrackOptions = {},
 ): Promise<T> {
   const body = async (trx: Transaction<Database>): Promise<T> => {
-    const setAttachmentLease = async (id: string, now: { status: string; leaseExpiresAt: string | null }) => {
-      const lease = leaseDeadline(deps.leases, now.status);
-      if (lease !== null || now.leaseExpiresAt !== null) await attachments.setLease(trx, id, lease);
+    const setAttachmentLease = async (now: attachments.AttachmentRow) => {
+      const lease = leaseDeadline(deps.leases, now.attach_status);
+      if (lease !== null || now.lease_expires_at !== null) await attachments.setLease(trx, now.id, lease);
     };
     const before = await volumes.transitionState(trx, volumeId);
     const result = await fn(trx, before);
@@ -74,16 +74,16 @@ export async function tracked<T>(
         reason: [opts.reason, `attach_status ${before.volume.attachStatus} -> ${after.volume.attachStatus}`].filter(Boolean).join('; '),
       });
     }
-    for (const [id, { status: from }] of before.attachments) {
+    for (const [id, { attach_status: from }] of before.attachments) {
       const to = after.attachments.get(id);
-      if (to?.status === from) continue;
-      out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to?.status ?? 'deleted' });
-      if (to !== undefined) await setAttachmentLease(id, to);
+      if (to?.attach_status === from) continue;
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to?.attach_status ?? 'deleted' });
+      if (to !== undefined) await setAttachmentLease(to);
     }
     for (const [id, to] of after.attachments) {
       if (before.attachments.has(id)) continue;
-      out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to: to.status });
-      await setAttachmentLease(id, to);
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to: to.attach_status });
+      await setAttachmentLease(to);
     }
     await events.insertEvents(trx, out);
     return result;

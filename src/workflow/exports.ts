@@ -189,7 +189,7 @@ export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, dropp
       live.some((a) => a.attach_status !== 'reserved' && !a.attach_status.startsWith('error_')) ||
       pending.some((p) => droppedInitiator === null || p.initiator !== droppedInitiator);
     if (needed) return false;
-    if (droppedInitiator !== null) await connections.dropPending(trx, row.id, droppedInitiator);
+    if (droppedInitiator !== null && pending.some((p) => p.initiator === droppedInitiator)) await connections.dropPending(trx, row.id, droppedInitiator);
     await volumes.updateVolume(trx, row.id, { provider_location: null });
     return true;
   });
