@@ -133,9 +133,12 @@ export async function claimForAttach(
   return Number(r.numUpdatedRows) > 0;
 }
 
-/** What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'. */
+/**
+ * What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'.
+ * Also what the export bookkeeping asks first (is there an export, does a live attachment still use it).
+ */
 export interface TransitionState {
-  volume: { status: string; attachStatus: string; deleted: boolean; leaseExpiresAt: string | null } | undefined;
+  volume: { status: string; attachStatus: string; deleted: boolean; leaseExpiresAt: string | null; providerLocation: string | null } | undefined;
   /** The live attachment rows by id, oldest first (as attachments.liveAttachments orders them). */
   attachments: Map<string, AttachmentRow>;
 }
@@ -145,17 +148,19 @@ export async function transitionState(db: Db, volumeId: string): Promise<Transit
   const rows = await db
     .selectFrom('volumes as v')
     .leftJoin('volume_attachment as a', (j) => j.onRef('a.volume_id', '=', 'v.id').on('a.deleted', '=', dbBool(false)))
-    .select(['v.status as v_status', 'v.attach_status as v_attach_status', 'v.deleted as v_deleted', 'v.lease_expires_at as v_lease'])
+    .select(['v.status as v_status', 'v.attach_status as v_attach_status', 'v.deleted as v_deleted', 'v.lease_expires_at as v_lease', 'v.provider_location as v_location'])
     .selectAll('a')
     .where('v.id', '=', volumeId)
     .orderBy('a.created_at')
     .orderBy('a.id')
     .execute();
   const attachments = new Map<string, AttachmentRow>();
-  for (const { v_status, v_attach_status, v_deleted, v_lease, ...a } of rows) if (a.id !== null) attachments.set(a.id, a as AttachmentRow);
+  for (const { v_status, v_attach_status, v_deleted, v_lease, v_location, ...a } of rows) if (a.id !== null) attachments.set(a.id, a as AttachmentRow);
   const v = rows[0];
   return {
-    volume: v ? { status: v.v_status, attachStatus: v.v_attach_status, deleted: toBool(v.v_deleted), leaseExpiresAt: v.v_lease ?? null } : undefined,
+    volume: v
+      ? { status: v.v_status, attachStatus: v.v_attach_status, deleted: toBool(v.v_deleted), leaseExpiresAt: v.v_lease ?? null, providerLocation: v.v_location }
+      : undefined,
     attachments,
   };
 }

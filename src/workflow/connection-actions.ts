@@ -79,12 +79,12 @@ export function connectionActions(deps: Deps) {
     if (!initiator) return;
     const revoke = await store.transaction(async (trx) => {
       await connections.dropPending(trx, row.id, initiator);
-      const live = await attachments.liveAttachments(trx, [row.id]);
+      const now = await volumes.transitionState(trx, row.id);
+      const live = [...now.attachments.values()];
       const pending = await connections.pendingFor(trx, row.id);
-      const now = await volumes.findVolume(trx, row.id);
       // While detaching, one attachment of this initiator is on its way out (os-detach follows) and keeps
       // nothing; otherwise (a failed attach rolling back) any live user keeps the entry.
-      const leaving = now?.status === 'detaching' ? live.findIndex((a) => a.initiator === initiator && !a.attach_status.startsWith('error_')) : -1;
+      const leaving = now.volume && !now.volume.deleted && now.volume.status === 'detaching' ? live.findIndex((a) => a.initiator === initiator && !a.attach_status.startsWith('error_')) : -1;
       return !allowedInitiators(live.filter((_, i) => i !== leaving), pending).has(initiator);
     });
     if (!revoke || !row.provider_location) return;

@@ -203,10 +203,12 @@ export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, dropp
 export async function removeExportIfUnused(deps: Deps, id: string): Promise<void> {
   const { store, logger } = deps;
   const db = store.db;
+  // One read answers the usual case (no export, or a live attachment uses it); the whole row only when it goes.
+  const state = await volumes.transitionState(db, id);
+  if (!state.volume || state.volume.deleted || !state.volume.providerLocation || state.attachments.size > 0) return;
+  if ((await connections.pendingFor(db, id)).length > 0) return;
   const now = await volumes.findVolume(db, id);
   if (!now?.provider_location) return;
-  const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
-  if (live.length > 0 || pending.length > 0) return;
   try {
     await dropUnusedExport(deps, now, null);
   } catch (err) {
