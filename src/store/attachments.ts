@@ -1,5 +1,5 @@
 // Attachment rows and Cinder's status derivation (docs/cinder-compatibility.md#status-derivation).
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import { dbBool, nowTimestamp, type VolumeAttachmentTable, type Db } from './schema.js';
 import { paged } from './paging.js';
 
@@ -52,13 +52,6 @@ export async function softDeleteAttachment(db: Db, id: string): Promise<void> {
     .execute();
 }
 
-/** Volume status that a given attach_status stands for (docs/cinder-compatibility.md#status-derivation). */
-export function statusFromAttachStatus(attachStatus: string): string {
-  if (attachStatus === 'attached') return 'in-use';
-  if (attachStatus === 'detached') return 'available';
-  return attachStatus;
-}
-
 const MIGRATION_AT_REST: readonly (string | null)[] = [null, 'success', 'error', 'deleting'];
 
 /**
@@ -66,26 +59,24 @@ const MIGRATION_AT_REST: readonly (string | null)[] = [null, 'success', 'error',
  * volume's status and attach_status. Must run in the transaction that changed the attachment rows.
  */
 export async function recomputeVolumeStatus(db: Db, volumeId: string): Promise<{ status: string; attachStatus: string }> {
-  const rows = await db
-    .selectFrom('volume_attachment')
-    .select('attach_status')
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
-    .where('attach_status', 'not like', 'error_%')
-    .orderBy('attach_status', 'asc')
-    .limit(1)
-    .execute();
-  const attachStatus = rows[0]?.attach_status ?? 'detached';
-  const status = statusFromAttachStatus(attachStatus);
-  const vol = await db.selectFrom('volumes').select(['status', 'migration_status']).where('id', '=', volumeId).executeTakeFirst();
-  const keepStatus =
-    attachStatus === 'detached' && vol !== undefined && (vol.status === 'uploading' || !MIGRATION_AT_REST.includes(vol.migration_status));
-  await db
+  // One UPDATE (the SET expressions see the row as it was): attach_status is the first live non-error
+  // attach_status, or 'detached'; status follows it (attached: in-use, detached: available, else the same
+  // word), except that a volume left with none keeps its status while uploading or migrating.
+  const first = sql<string>`coalesce((select a.attach_status from volume_attachment a where a.volume_id = volumes.id and a.deleted = ${dbBool(false)} and a.attach_status not like 'error_%' order by a.attach_status asc limit 1), 'detached')`;
+  const atRest = MIGRATION_AT_REST.filter((s): s is string => s !== null);
+  const keepStatus = sql<boolean>`status = 'uploading' or not (migration_status is null or migration_status in (${sql.join(atRest)}))`;
+  const r = await db
     .updateTable('volumes')
-    .set(keepStatus ? { attach_status: attachStatus, updated_at: nowTimestamp() } : { status, attach_status: attachStatus, updated_at: nowTimestamp() })
+    .set({
+      attach_status: first,
+      status: sql<string>`case ${first} when 'attached' then 'in-use' when 'detached' then (case when ${keepStatus} then status else 'available' end) else ${first} end`,
+      updated_at: nowTimestamp(),
+    })
     .where('id', '=', volumeId)
-    .execute();
-  return { status: keepStatus ? vol!.status : status, attachStatus };
+    .returning(['status', 'attach_status'])
+    .executeTakeFirst();
+  // No such volume: no attachment can name it either (volume_id references it).
+  return r ? { status: r.status, attachStatus: r.attach_status } : { status: 'available', attachStatus: 'detached' };
 }
 
 export type AttachmentSortKey = 'created_at' | 'updated_at' | 'id' | 'attach_status' | 'volume_id' | 'instance_uuid' | 'attach_time';

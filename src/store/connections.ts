@@ -35,17 +35,16 @@ export async function stalePending(db: Db, before: string): Promise<ConnectionRo
   return db.selectFrom('volume_connections').selectAll().where('created_at', '<', before).execute();
 }
 
-/** Removes and returns the most recent pending connection of the volume (the one os-attach belongs to). */
+/** Removes and returns the most recent pending connection of the volume (the one os-attach belongs to), in one statement. */
 export async function claimNewest(db: Db, volumeId: string): Promise<ConnectionRow | undefined> {
-  const row = await db
-    .selectFrom('volume_connections')
-    .selectAll()
+  return db
+    .deleteFrom('volume_connections')
     .where('volume_id', '=', volumeId)
-    .orderBy('created_at', 'desc')
-    .limit(1)
+    .where('initiator', '=', (eb) =>
+      eb.selectFrom('volume_connections').select('initiator').where('volume_id', '=', volumeId).orderBy('created_at', 'desc').limit(1),
+    )
+    .returningAll()
     .executeTakeFirst();
-  if (row) await dropPending(db, volumeId, row.initiator);
-  return row;
 }
 
 export async function dropPending(db: Db, volumeId: string, initiator?: string): Promise<void> {

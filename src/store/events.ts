@@ -1,7 +1,7 @@
 // The event history: one row per state transition of a volume or an attachment (who, what, from, to, when).
 // Rows are written in the transaction that made the transition, so history and state never disagree.
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { nowTimestamp, type VolumeEventsTable, type Db } from './schema.js';
 
 export type EventRow = Selectable<VolumeEventsTable>;
@@ -20,30 +20,26 @@ export interface NewEvent {
 }
 
 /**
- * Numbers each volume's events from its last one onwards (seq is the position in the volume's history): a read of
- * that volume's newest entry in volume_events_volume_seq, correct because every writer of a volume's events holds
- * the volume (a serializable transaction, or Store.volumeTransaction). Each history is numbered on its own, so
- * steps on different volumes read nothing here that the other writes (a global max(seq)+1 made every two
- * concurrent steps conflict on PostgreSQL).
+ * Numbers each volume's events from its last one onwards (seq is the position in the volume's history), in the
+ * INSERT itself: the n-th row of a volume gets the highest number of that volume before the statement plus n
+ * (volume_events_volume_seq). Correct because every writer of a volume's events holds the volume (a serializable
+ * transaction, or Store.volumeTransaction). Each history is numbered on its own, so steps on different volumes
+ * read nothing here that the other writes (a global max(seq)+1 made every two concurrent steps conflict on
+ * PostgreSQL).
  */
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const next = new Map<string, number>();
-  for (const e of events) {
-    if (next.has(e.volumeId)) continue;
-    const last = await lastEvent(db, e.volumeId);
-    next.set(e.volumeId, Number(last?.seq ?? 0));
-  }
   const now = nowTimestamp();
+  const nth = new Map<string, number>();
   await db
     .insertInto('volume_events')
     .values(
       events.map((e) => {
-        const seq = next.get(e.volumeId)! + 1;
-        next.set(e.volumeId, seq);
+        const n = (nth.get(e.volumeId) ?? 0) + 1;
+        nth.set(e.volumeId, n);
         return {
           id: randomUUID(),
-          seq,
+          seq: sql<number>`(select coalesce(max(seq), 0) + ${sql.lit(n)} from volume_events where volume_id = ${e.volumeId})`,
           volume_id: e.volumeId,
           resource_type: e.resourceType,
           resource_id: e.resourceId,

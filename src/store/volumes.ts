@@ -1,6 +1,7 @@
 // Volume rows: inserts, conditional updates (the lock), listing, key/value metadata.
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely';
 import { dbBool, nowTimestamp, toBool, type VolumesTable, type Db } from './schema.js';
+import type { AttachmentRow } from './attachments.js';
 
 export type VolumeRow = Selectable<VolumesTable>;
 export type NewVolume = Insertable<VolumesTable>;
@@ -132,24 +133,35 @@ export async function claimForAttach(
   return Number(r.numUpdatedRows) > 0;
 }
 
-/** What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'. */
+/**
+ * What tracked() (workflow/events.ts) compares before and after a step: the volume's state and its live attachments'.
+ * Also what the export bookkeeping asks first (is there an export, does a live attachment still use it).
+ */
 export interface TransitionState {
-  volume: { status: string; attachStatus: string; deleted: boolean } | undefined;
-  /** attachment id -> attach_status */
-  attachments: Map<string, string>;
+  volume: { status: string; attachStatus: string; deleted: boolean; leaseExpiresAt: string | null; providerLocation: string | null } | undefined;
+  /** The live attachment rows by id, oldest first (as attachments.liveAttachments orders them). */
+  attachments: Map<string, AttachmentRow>;
 }
 
+/** The volume and its live attachments in one statement (a volume row that is gone has no live attachments: volume_id references it). */
 export async function transitionState(db: Db, volumeId: string): Promise<TransitionState> {
-  const v = await db.selectFrom('volumes').select(['status', 'attach_status', 'deleted']).where('id', '=', volumeId).executeTakeFirst();
-  const atts = await db
-    .selectFrom('volume_attachment')
-    .select(['id', 'attach_status'])
-    .where('volume_id', '=', volumeId)
-    .where('deleted', '=', dbBool(false))
+  const rows = await db
+    .selectFrom('volumes as v')
+    .leftJoin('volume_attachment as a', (j) => j.onRef('a.volume_id', '=', 'v.id').on('a.deleted', '=', dbBool(false)))
+    .select(['v.status as v_status', 'v.attach_status as v_attach_status', 'v.deleted as v_deleted', 'v.lease_expires_at as v_lease', 'v.provider_location as v_location'])
+    .selectAll('a')
+    .where('v.id', '=', volumeId)
+    .orderBy('a.created_at')
+    .orderBy('a.id')
     .execute();
+  const attachments = new Map<string, AttachmentRow>();
+  for (const { v_status, v_attach_status, v_deleted, v_lease, v_location, ...a } of rows) if (a.id !== null) attachments.set(a.id, a as AttachmentRow);
+  const v = rows[0];
   return {
-    volume: v ? { status: v.status, attachStatus: v.attach_status, deleted: toBool(v.deleted) } : undefined,
-    attachments: new Map(atts.map((a) => [a.id, a.attach_status])),
+    volume: v
+      ? { status: v.v_status, attachStatus: v.v_attach_status, deleted: toBool(v.v_deleted), leaseExpiresAt: v.v_lease ?? null, providerLocation: v.v_location }
+      : undefined,
+    attachments,
   };
 }
 

@@ -103,16 +103,15 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     }
 
     async function attachInTransaction() {
-      await tracked(deps, actorOf(ctx), 'attach', id, async (trx) => {
-        const readonly = await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False');
-        if (readonly === 'True' && mode !== 'ro') throw new AttachModeInvalid(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+      await tracked(deps, actorOf(ctx), 'attach', id, async (trx, before) => {
         const admin = (await volumes.getMetadata(trx, 'volume_admin_metadata', [id])).get(id) ?? {};
-        const now = (await volumes.findVolume(trx, id))!;
-        if (now.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
+        const readonly = admin.readonly ?? (await volumes.setMetadataDefault(trx, 'volume_admin_metadata', id, 'readonly', 'False'));
+        if (readonly === 'True' && mode !== 'ro') throw new AttachModeInvalid(400, `Invalid attaching mode '${mode}' for volume ${id}.`);
+        if (before.volume?.status === 'attaching' && admin.attached_mode && admin.attached_mode !== mode) {
           throw invalidVolume('being attached by different mode');
         }
         // Idempotent: the same instance (or host) attaching again gets its existing attachment back.
-        const live = await attachments.liveAttachments(trx, [id]);
+        const live = [...before.attachments.values()];
         const same = live.find((a) => (instanceUuid ? a.instance_uuid === instanceUuid : hostName !== null && a.attached_host === hostName && !a.instance_uuid));
         if (same) {
           await volumes.updateVolume(trx, id, { status: 'in-use' });
@@ -170,7 +169,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
 
   /** detach_volume of the manager, after the API checks; returns nothing, errors are CinderFaults. */
   async function finishDetach(actor: Actor, action: string, id: string, attachmentId: string | null | undefined): Promise<void> {
-    const gone = await tracked(deps, actor, action, id, async (trx) => {
+    const gone = await tracked(deps, actor, action, id, async (trx, before) => {
       let target: attachments.AttachmentRow | undefined;
       if (attachmentId) {
         target = await attachments.findLiveAttachment(trx, attachmentId);
@@ -180,7 +179,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
           return undefined;
         }
       } else {
-        const live = await attachments.liveAttachments(trx, [id]);
+        const live = [...before.attachments.values()];
         if (live.length > 1) throw invalidVolume('Detach volume failed: More than one attachment, but no attachment_id provided.');
         if (live.length === 0) {
           await volumes.updateVolume(trx, id, { status: 'available', attach_status: 'detached' });

@@ -39,11 +39,14 @@ export function connectionActions(deps: Deps) {
     const aclMode = allowedInitiators(live, [...pending, { initiator: valid.initiator, connector: pendingConnector }]).get(valid.initiator)!;
     // Progress on a legacy reservation (os-reserve -> here -> os-attach): its lease starts again, so only a client
     // that stalls a whole lease after its last step has the reservation, and the connection made here, rolled back.
-    await volumes.renewLease(db, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
     try {
       // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
       // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.
-      await connections.recordPending(db, id, valid.initiator, pendingConnector);
+      // One transaction with the lease renewal: one durable commit before the host call, not two.
+      await store.transaction(async (trx) => {
+        await volumes.renewLease(trx, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
+        await connections.recordPending(trx, id, valid.initiator, pendingConnector);
+      });
       return await openConnection(deps, row, valid, { aclMode, accessMode: mode });
     } catch (err) {
       await connections.dropPending(db, id, valid.initiator);
@@ -76,12 +79,12 @@ export function connectionActions(deps: Deps) {
     if (!initiator) return;
     const revoke = await store.volumeTransaction(row.id, async (trx) => {
       await connections.dropPending(trx, row.id, initiator);
-      const live = await attachments.liveAttachments(trx, [row.id]);
+      const now = await volumes.transitionState(trx, row.id);
+      const live = [...now.attachments.values()];
       const pending = await connections.pendingFor(trx, row.id);
-      const now = await volumes.findVolume(trx, row.id);
       // While detaching, one attachment of this initiator is on its way out (os-detach follows) and keeps
       // nothing; otherwise (a failed attach rolling back) any live user keeps the entry.
-      const leaving = now?.status === 'detaching' ? live.findIndex((a) => a.initiator === initiator && !a.attach_status.startsWith('error_')) : -1;
+      const leaving = now.volume && !now.volume.deleted && now.volume.status === 'detaching' ? live.findIndex((a) => a.initiator === initiator && !a.attach_status.startsWith('error_')) : -1;
       return !allowedInitiators(live.filter((_, i) => i !== leaving), pending).has(initiator);
     });
     if (!revoke || !row.provider_location) return;

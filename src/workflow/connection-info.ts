@@ -2,14 +2,16 @@
 import type { Connector, AccessMode } from '../host/types.js';
 import type * as volumes from '../store/volumes.js';
 import * as types from '../store/volume-types.js';
-import { qosSpecsOfType } from '../store/qos-specs.js';
+import type { QosSpecsRecord } from '../store/qos-specs.js';
 import { frontEndSpecs } from './qos-specs.js';
 import type { Db } from '../store/schema.js';
 import type { ConnectionInfo } from './model.js';
 
+/** `qosSpecs`: the QoS specs of the volume's type, as the caller read them for the export (read once per request). */
 export async function connectionInfo(
   db: Db,
   row: volumes.VolumeRow,
+  qosSpecs: QosSpecsRecord | undefined,
   data: Record<string, unknown>,
   connector: Connector,
   mode: AccessMode,
@@ -37,7 +39,7 @@ export async function connectionInfo(
   for (const [k, v] of Object.entries(data)) if (!(k in out) && !k.startsWith('target_')) out[k] = v;
   out.encrypted = row.encryption_key_id !== null;
   // manager.py initialize_connection: the type's specs when their consumer is front-end or both, else None.
-  out.qos_specs = frontEndSpecs(await qosSpecsOfType(db, row.volume_type_id), row.size);
+  out.qos_specs = frontEndSpecs(qosSpecs, row.size);
   out.access_mode = mode;
   if (row.volume_type_id) {
     const specs = (await types.getExtraSpecs(db, [row.volume_type_id])).get(row.volume_type_id) ?? {};

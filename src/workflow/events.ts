@@ -47,12 +47,17 @@ export async function tracked<T>(
   actor: Actor,
   action: string,
   volumeId: string,
-  fn: (trx: Transaction<Database>) => Promise<T>,
+  /** `before`: the state as the transaction found it, before `fn` ran (fn need not read it again). */
+  fn: (trx: Transaction<Database>, before: volumes.TransitionState) => Promise<T>,
   opts: TrackOptions = {},
 ): Promise<T> {
   const body = async (trx: Transaction<Database>): Promise<T> => {
+    const setAttachmentLease = async (now: attachments.AttachmentRow) => {
+      const lease = leaseDeadline(deps.leases, now.attach_status);
+      if (lease !== null || now.lease_expires_at !== null) await attachments.setLease(trx, now.id, lease);
+    };
     const before = await volumes.transitionState(trx, volumeId);
-    const result = await fn(trx);
+    const result = await fn(trx, before);
     const after = await volumes.transitionState(trx, volumeId);
     const out: events.NewEvent[] = [];
     const base = { volumeId, action, userId: actor.userId, projectId: actor.projectId, requestId: actor.requestId, reason: opts.reason ?? null };
@@ -61,7 +66,9 @@ export async function tracked<T>(
     if (vFrom !== vTo && !(vFrom === null && vTo === null)) {
       out.push({ ...base, resourceType: 'volume', resourceId: volumeId, from: vFrom, to: vTo });
       if (after.volume && !after.volume.deleted) {
-        await volumes.setLease(trx, volumeId, leaseDeadline(deps.leases, after.volume.status));
+        const lease = leaseDeadline(deps.leases, after.volume.status);
+        // A state that needs no lease entered from one whose lease is already clear: nothing to write.
+        if (lease !== null || after.volume.leaseExpiresAt !== null) await volumes.setLease(trx, volumeId, lease);
       } else if (after.volume) {
         await volumes.clearInterimState(trx, volumeId);
       }
@@ -75,18 +82,16 @@ export async function tracked<T>(
         reason: [opts.reason, `attach_status ${before.volume.attachStatus} -> ${after.volume.attachStatus}`].filter(Boolean).join('; '),
       });
     }
-    for (const [id, from] of before.attachments) {
+    for (const [id, { attach_status: from }] of before.attachments) {
       const to = after.attachments.get(id);
-      if (to === from) continue;
-      out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to ?? 'deleted' });
-      if (to !== undefined) {
-        await attachments.setLease(trx, id, leaseDeadline(deps.leases, to));
-      }
+      if (to?.attach_status === from) continue;
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from, to: to?.attach_status ?? 'deleted' });
+      if (to !== undefined) await setAttachmentLease(to);
     }
     for (const [id, to] of after.attachments) {
       if (before.attachments.has(id)) continue;
-      out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to });
-      await attachments.setLease(trx, id, leaseDeadline(deps.leases, to));
+      out.push({ ...base, resourceType: 'attachment', resourceId: id, from: null, to: to.attach_status });
+      await setAttachmentLease(to);
     }
     await events.insertEvents(trx, out);
     return result;

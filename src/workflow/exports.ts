@@ -20,7 +20,8 @@ import { generateChapCredentials } from '../util/chap.js';
 import type { Deps } from './deps.js';
 import { volumeRef } from './loader.js';
 import { connectionInfo } from './connection-info.js';
-import { refWithQos } from './qos-specs.js';
+import { refWithQos, refWithSpecs } from './qos-specs.js';
+import { qosSpecsOfType } from '../store/qos-specs.js';
 import type { ConnectionInfo } from './model.js';
 import { SYSTEM_ACTOR, tracked } from './events.js';
 
@@ -87,7 +88,8 @@ export async function openConnection(
   // Two first connections at once (multiattach) would each generate CHAP credentials and the second
   // would lock out the first; the database decides which set the target gets.
   const providerAuth = row.provider_auth ?? (await volumes.claimProviderAuth(db, row.id, formatProviderAuth(generateChapCredentials())));
-  const ref = { ...(await refWithQos(db, row)), providerAuth };
+  const qosSpecs = await qosSpecsOfType(db, row.volume_type_id);
+  const ref = { ...refWithSpecs(row, qosSpecs), providerAuth };
   const made = await host.connect(ref, { ...connector.connector, initiator: connector.initiator }, modes.aclMode);
   try {
     await volumes.updateVolume(db, row.id, { provider_location: made.providerLocation, provider_auth: made.providerAuth });
@@ -95,7 +97,7 @@ export async function openConnection(
     await releaseInitiator(deps, { ...row, provider_location: made.providerLocation }, connector.initiator, row.provider_location !== null);
     throw err;
   }
-  return connectionInfo(db, row, made.data as unknown as Record<string, unknown>, connector.connector, modes.accessMode);
+  return connectionInfo(db, row, qosSpecs, made.data as unknown as Record<string, unknown>, connector.connector, modes.accessMode);
 }
 
 /**
@@ -187,7 +189,7 @@ export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, dropp
       live.some((a) => a.attach_status !== 'reserved' && !a.attach_status.startsWith('error_')) ||
       pending.some((p) => droppedInitiator === null || p.initiator !== droppedInitiator);
     if (needed) return false;
-    if (droppedInitiator !== null) await connections.dropPending(trx, row.id, droppedInitiator);
+    if (droppedInitiator !== null && pending.some((p) => p.initiator === droppedInitiator)) await connections.dropPending(trx, row.id, droppedInitiator);
     await volumes.updateVolume(trx, row.id, { provider_location: null });
     return true;
   });
@@ -201,10 +203,12 @@ export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, dropp
 export async function removeExportIfUnused(deps: Deps, id: string): Promise<void> {
   const { store, logger } = deps;
   const db = store.db;
+  // One read answers the usual case (no export, or a live attachment uses it); the whole row only when it goes.
+  const state = await volumes.transitionState(db, id);
+  if (!state.volume || state.volume.deleted || !state.volume.providerLocation || state.attachments.size > 0) return;
+  if ((await connections.pendingFor(db, id)).length > 0) return;
   const now = await volumes.findVolume(db, id);
   if (!now?.provider_location) return;
-  const [live, pending] = await Promise.all([attachments.liveAttachments(db, [id]), connections.pendingFor(db, id)]);
-  if (live.length > 0 || pending.length > 0) return;
   try {
     await dropUnusedExport(deps, now, null);
   } catch (err) {

@@ -102,7 +102,12 @@ function toInt(v: string | number): number {
 
 /** The volume's VolumeRef with the back-end limits of its type's QoS spec, for connect and syncExport. */
 export async function refWithQos(db: Db, row: volumes.VolumeRow): Promise<VolumeRef> {
-  return { ...volumeRef(row), qos: backEndLimits(await qos.qosSpecsOfType(db, row.volume_type_id), row.size) };
+  return refWithSpecs(row, await qos.qosSpecsOfType(db, row.volume_type_id));
+}
+
+/** refWithQos with the type's specs already read (os-initialize_connection also answers with them). */
+export function refWithSpecs(row: volumes.VolumeRow, spec: qos.QosSpecsRecord | undefined): VolumeRef {
+  return { ...volumeRef(row), qos: backEndLimits(spec, row.size) };
 }
 
 /** Pushes the current back-end limits to every exported volume of these types; failures are logged, not fatal. */

@@ -84,6 +84,9 @@ export function openSqlite(path: string): OpenDatabase {
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = FULL');
   raw.pragma('foreign_keys = ON');
+  // Statement journals (a write inside a SAVEPOINT, as every group-committed transaction is) and sorter b-trees
+  // in memory: as files they cost an open, an unlink and writes in /var/tmp, twice per attach/detach cycle.
+  raw.pragma('temp_store = MEMORY');
   raw.pragma('busy_timeout = 5000');
   const driver = new GroupCommitDriver(cachedStatements(raw), () => raw.inTransaction);
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(driver) });
