@@ -43,7 +43,7 @@ export function connectionActions(deps: Deps) {
       // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
       // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.
       // One transaction with the lease renewal: one durable commit before the host call, not two.
-      await store.transaction(async (trx) => {
+      await store.volumeTransaction(id, async (trx) => {
         await volumes.renewLease(trx, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
         await connections.recordPending(trx, id, valid.initiator, pendingConnector);
       });
