@@ -7,6 +7,8 @@
 // on, as shipped, so that a 2xx is as durable as on SQLite; each setup gets a fresh database.
 //
 // Usage: npm run bench -- scale-out [--setups sqlite,pg-all,pg-api1,pg-api2,pg-api4] [--clients 8,32] [--cycles 100]
+//                                   [--before DIR] (each setup also from the checkout DIR, a worktree of an older
+//                                   commit, run just before this checkout's: before/after side by side in one table)
 //
 // Prints one row per setup and client count: cycle median / p99 in ms, cycles per second, CPU ms per cycle of the
 // embervol processes and of PostgreSQL (postmaster and its backends), and PostgreSQL's commits and rollbacks per
@@ -109,15 +111,15 @@ async function pgStats(adminUrl: string, dbUrl: string): Promise<{ commits: numb
   }
 }
 
-async function deploy(setup: string, pgc: PostgresCluster | undefined, dbUrl: string | undefined): Promise<Deployment> {
+async function deploy(setup: string, pgc: PostgresCluster | undefined, dbUrl: string | undefined, repoRoot: string | undefined): Promise<Deployment> {
   if (setup === 'sqlite' || setup === 'pg-all') {
-    const svc: ServiceProcess = await startServiceProcess({ target: 'builtin', extraArgs: dbUrl ? ['--database', dbUrl] : [] });
+    const svc: ServiceProcess = await startServiceProcess({ target: 'builtin', repoRoot, extraArgs: dbUrl ? ['--database', dbUrl] : [] });
     return { urls: [svc.url], pids: [svc.child.pid!], stop: () => svc.stop() };
   }
   const m = /^pg-api(\d+)$/.exec(setup);
   if (!m || !pgc || !dbUrl) throw new Error(`unknown setup ${setup} (sqlite, pg-all, pg-apiK)`);
   const root = mkdtempSync(join(tmpdir(), 'embervol-bench-scaleout-'));
-  const cluster: Cluster = await startCluster({ database: dbUrl, root, hostNames: ['host-a'], apiCount: Number(m[1]) });
+  const cluster: Cluster = await startCluster({ database: dbUrl, root, hostNames: ['host-a'], apiCount: Number(m[1]), repoRoot });
   return {
     urls: cluster.apis.map((a) => a.url),
     pids: [...cluster.apis.map((a) => a.child.pid!), ...cluster.hosts.map((h) => h.proc.child.pid!)],
@@ -150,16 +152,18 @@ export async function main() {
   process.on('exit', onExit);
   try {
     const postmaster = pgc ? await postmasterPid(pgc.adminUrl) : 0;
-    for (const setup of setups) {
+    const beforeRoot = arg('before', '');
+    const runs = setups.flatMap((setup) => [...(beforeRoot ? [{ setup, label: `${setup} (before)`, root: beforeRoot }] : []), { setup, label: setup, root: undefined }]);
+    for (const { setup, label, root } of runs) {
       const dbUrl = setup.startsWith('pg') ? await pgc!.createDatabase() : undefined;
-      const d = await deploy(setup, pgc, dbUrl);
+      const d = await deploy(setup, pgc, dbUrl, root);
       const clients = d.urls.map((u) => new RetryingClient(u));
       try {
         await unlimitedQuota(clients[0]);
         for (const n of clientCounts) {
           const before = pgc && dbUrl ? { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) } : undefined;
           const run = await runCycles(clients, n, n === 1 ? total : Math.max(total, n * 4), n === 1 ? 'sequential' : `${n} clients`, d.pids);
-          const row: Row = { setup, clients: n, run, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
+          const row: Row = { setup: label, clients: n, run, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
           busy.clear();
           if (pgc && dbUrl && before) {
             const after = { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) };
@@ -170,7 +174,7 @@ export async function main() {
             row.rollbacks = (after.rollbacks - before.rollbacks) / cycles;
           }
           rows.push(row);
-          console.error(`${setup} ${n}: ${run.rate.toFixed(1)} cycles/s`);
+          console.error(`${label} ${n}: ${run.rate.toFixed(1)} cycles/s`);
         }
       } finally {
         for (const c of clients) c.close();
