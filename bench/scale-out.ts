@@ -12,7 +12,9 @@
 //
 // Prints one row per setup and client count: cycle median / p99 in ms, cycles per second, CPU ms per cycle of the
 // embervol processes and of PostgreSQL (postmaster and its backends), and PostgreSQL's commits and rollbacks per
-// cycle (pg_stat_database; a rollback there is almost always a serialization failure that the store retried).
+// cycle (pg_stat_database; a rollback there is almost always a serialization failure that the store retried), and
+// how busy the machine's CPUs were during the row (/proc/stat, every process: where it is near 100%, more API
+// processes can only take CPU from the others).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +142,15 @@ interface Row {
   /** 503 answers during this row (volume creation and warm-up included), and by call. */
   busy: number;
   busyCalls: string;
+  /** Share of the machine's CPU time (all cores, every process) that was busy during the row. */
+  machineBusy: number;
+}
+
+/** The machine's busy and total CPU ticks since boot (/proc/stat: all but idle and iowait is busy). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
 }
 
 export async function main() {
@@ -162,8 +173,11 @@ export async function main() {
         await unlimitedQuota(clients[0]);
         for (const n of clientCounts) {
           const before = pgc && dbUrl ? { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) } : undefined;
+          const ticks0 = machineTicks();
           const run = await runCycles(clients, n, n === 1 ? total : Math.max(total, n * 4), n === 1 ? 'sequential' : `${n} clients`, d.pids);
-          const row: Row = { setup: label, clients: n, run, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
+          const ticks1 = machineTicks();
+          const machineBusy = (ticks1.busy - ticks0.busy) / (ticks1.total - ticks0.total);
+          const row: Row = { setup: label, clients: n, run, machineBusy, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
           busy.clear();
           if (pgc && dbUrl && before) {
             const after = { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) };
@@ -187,7 +201,7 @@ export async function main() {
   }
   console.log('\nSix-call cycle by deployment (keep-alive client, noauth, builtin target), ms');
   printTable(
-    ['setup', 'clients', 'cycle p50', 'cycle p99', 'cycles/s', 'embervol CPU ms/cycle', 'PostgreSQL CPU ms/cycle', 'PG commits/cycle', 'PG rollbacks/cycle', '503s (retried)'],
+    ['setup', 'clients', 'cycle p50', 'cycle p99', 'cycles/s', 'embervol CPU ms/cycle', 'PostgreSQL CPU ms/cycle', 'PG commits/cycle', 'PG rollbacks/cycle', '503s (retried)', 'machine CPU busy'],
     rows.map((r) => [
       r.setup,
       String(r.clients),
@@ -199,6 +213,7 @@ export async function main() {
       r.commits === undefined ? '' : r.commits.toFixed(1),
       r.rollbacks === undefined ? '' : r.rollbacks.toFixed(2),
       r.busy === 0 ? '0' : `${r.busy}: ${r.busyCalls}`,
+      `${Math.round(r.machineBusy * 100)}%`,
     ]),
   );
 }
