@@ -311,6 +311,8 @@ test('control: the same detaches in READ COMMITTED transactions that do not hold
     const initiator = 'iqn.1994-05.com.redhat:compute-d';
     const { volumeId, attachmentIds } = await sharedInitiatorVolume(stores[0]!, initiator, 4);
     const allDeleted = barrier(4);
+    // And none commits before all have decided: otherwise a late reader sees the others' committed deletes.
+    const allDecided = barrier(4);
     const results = await Promise.allSettled(
       attachmentIds.map((attachmentId, i) =>
         stores[i % PROCESSES]!.db
@@ -319,7 +321,9 @@ test('control: the same detaches in READ COMMITTED transactions that do not hold
           .execute(async (trx) => {
             await attachments.softDeleteAttachment(trx, attachmentId);
             await allDeleted();
-            return !allowedInitiators(await attachments.liveAttachments(trx, [volumeId]), []).has(initiator);
+            const revoke = !allowedInitiators(await attachments.liveAttachments(trx, [volumeId]), []).has(initiator);
+            await allDecided();
+            return revoke;
           }),
       ),
     );
