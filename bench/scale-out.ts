@@ -7,10 +7,14 @@
 // on, as shipped, so that a 2xx is as durable as on SQLite; each setup gets a fresh database.
 //
 // Usage: npm run bench -- scale-out [--setups sqlite,pg-all,pg-api1,pg-api2,pg-api4] [--clients 8,32] [--cycles 100]
+//                                   [--before DIR] (each setup also from the checkout DIR, a worktree of an older
+//                                   commit, run just before this checkout's: before/after side by side in one table)
 //
 // Prints one row per setup and client count: cycle median / p99 in ms, cycles per second, CPU ms per cycle of the
 // embervol processes and of PostgreSQL (postmaster and its backends), and PostgreSQL's commits and rollbacks per
-// cycle (pg_stat_database; a rollback there is almost always a serialization failure that the store retried).
+// cycle (pg_stat_database; a rollback there is almost always a serialization failure that the store retried), and
+// how busy the machine's CPUs were during the row (/proc/stat, every process: where it is near 100%, more API
+// processes can only take CPU from the others).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,15 +113,15 @@ async function pgStats(adminUrl: string, dbUrl: string): Promise<{ commits: numb
   }
 }
 
-async function deploy(setup: string, pgc: PostgresCluster | undefined, dbUrl: string | undefined): Promise<Deployment> {
+async function deploy(setup: string, pgc: PostgresCluster | undefined, dbUrl: string | undefined, repoRoot: string | undefined): Promise<Deployment> {
   if (setup === 'sqlite' || setup === 'pg-all') {
-    const svc: ServiceProcess = await startServiceProcess({ target: 'builtin', extraArgs: dbUrl ? ['--database', dbUrl] : [] });
+    const svc: ServiceProcess = await startServiceProcess({ target: 'builtin', repoRoot, extraArgs: dbUrl ? ['--database', dbUrl] : [] });
     return { urls: [svc.url], pids: [svc.child.pid!], stop: () => svc.stop() };
   }
   const m = /^pg-api(\d+)$/.exec(setup);
   if (!m || !pgc || !dbUrl) throw new Error(`unknown setup ${setup} (sqlite, pg-all, pg-apiK)`);
   const root = mkdtempSync(join(tmpdir(), 'embervol-bench-scaleout-'));
-  const cluster: Cluster = await startCluster({ database: dbUrl, root, hostNames: ['host-a'], apiCount: Number(m[1]) });
+  const cluster: Cluster = await startCluster({ database: dbUrl, root, hostNames: ['host-a'], apiCount: Number(m[1]), repoRoot });
   return {
     urls: cluster.apis.map((a) => a.url),
     pids: [...cluster.apis.map((a) => a.child.pid!), ...cluster.hosts.map((h) => h.proc.child.pid!)],
@@ -138,6 +142,15 @@ interface Row {
   /** 503 answers during this row (volume creation and warm-up included), and by call. */
   busy: number;
   busyCalls: string;
+  /** Share of the machine's CPU time (all cores, every process) that was busy during the row. */
+  machineBusy: number;
+}
+
+/** The machine's busy and total CPU ticks since boot (/proc/stat: all but idle and iowait is busy). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
 }
 
 export async function main() {
@@ -150,16 +163,21 @@ export async function main() {
   process.on('exit', onExit);
   try {
     const postmaster = pgc ? await postmasterPid(pgc.adminUrl) : 0;
-    for (const setup of setups) {
+    const beforeRoot = arg('before', '');
+    const runs = setups.flatMap((setup) => [...(beforeRoot ? [{ setup, label: `${setup} (before)`, root: beforeRoot }] : []), { setup, label: setup, root: undefined }]);
+    for (const { setup, label, root } of runs) {
       const dbUrl = setup.startsWith('pg') ? await pgc!.createDatabase() : undefined;
-      const d = await deploy(setup, pgc, dbUrl);
+      const d = await deploy(setup, pgc, dbUrl, root);
       const clients = d.urls.map((u) => new RetryingClient(u));
       try {
         await unlimitedQuota(clients[0]);
         for (const n of clientCounts) {
           const before = pgc && dbUrl ? { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) } : undefined;
+          const ticks0 = machineTicks();
           const run = await runCycles(clients, n, n === 1 ? total : Math.max(total, n * 4), n === 1 ? 'sequential' : `${n} clients`, d.pids);
-          const row: Row = { setup, clients: n, run, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
+          const ticks1 = machineTicks();
+          const machineBusy = (ticks1.busy - ticks0.busy) / (ticks1.total - ticks0.total);
+          const row: Row = { setup: label, clients: n, run, machineBusy, busy: [...busy.values()].reduce((a, b) => a + b, 0), busyCalls: [...busy.entries()].map(([k, v]) => `${k} ${v}`).join(', ') };
           busy.clear();
           if (pgc && dbUrl && before) {
             const after = { cpu: postgresCpuMs(postmaster), ...(await pgStats(pgc.adminUrl, dbUrl!)) };
@@ -170,7 +188,7 @@ export async function main() {
             row.rollbacks = (after.rollbacks - before.rollbacks) / cycles;
           }
           rows.push(row);
-          console.error(`${setup} ${n}: ${run.rate.toFixed(1)} cycles/s`);
+          console.error(`${label} ${n}: ${run.rate.toFixed(1)} cycles/s`);
         }
       } finally {
         for (const c of clients) c.close();
@@ -183,7 +201,7 @@ export async function main() {
   }
   console.log('\nSix-call cycle by deployment (keep-alive client, noauth, builtin target), ms');
   printTable(
-    ['setup', 'clients', 'cycle p50', 'cycle p99', 'cycles/s', 'embervol CPU ms/cycle', 'PostgreSQL CPU ms/cycle', 'PG commits/cycle', 'PG rollbacks/cycle', '503s (retried)'],
+    ['setup', 'clients', 'cycle p50', 'cycle p99', 'cycles/s', 'embervol CPU ms/cycle', 'PostgreSQL CPU ms/cycle', 'PG commits/cycle', 'PG rollbacks/cycle', '503s (retried)', 'machine CPU busy'],
     rows.map((r) => [
       r.setup,
       String(r.clients),
@@ -195,6 +213,7 @@ export async function main() {
       r.commits === undefined ? '' : r.commits.toFixed(1),
       r.rollbacks === undefined ? '' : r.rollbacks.toFixed(2),
       r.busy === 0 ? '0' : `${r.busy}: ${r.busyCalls}`,
+      `${Math.round(r.machineBusy * 100)}%`,
     ]),
   );
 }

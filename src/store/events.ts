@@ -20,31 +20,39 @@ export interface NewEvent {
 }
 
 /**
- * Numbers the events max(seq)+1 onwards, in the INSERT itself (one statement: the n-th row's seq is the highest
- * number before the statement plus n). Correct because `db` is a transaction, which is serializable
- * (store/index.ts): on PostgreSQL a concurrent writer of the same numbers makes one of the two retry.
+ * Numbers each volume's events from its last one onwards (seq is the position in the volume's history), in the
+ * INSERT itself: the n-th row of a volume gets the highest number of that volume before the statement plus n
+ * (volume_events_volume_seq). Correct because every writer of a volume's events holds the volume (a serializable
+ * transaction, or Store.volumeTransaction). Each history is numbered on its own, so steps on different volumes
+ * read nothing here that the other writes (a global max(seq)+1 made every two concurrent steps conflict on
+ * PostgreSQL).
  */
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   const now = nowTimestamp();
+  const nth = new Map<string, number>();
   await db
     .insertInto('volume_events')
     .values(
-      events.map((e, i) => ({
-        id: randomUUID(),
-        seq: sql<number>`(select coalesce(max(seq), 0) + ${sql.lit(i + 1)} from volume_events)`,
-        volume_id: e.volumeId,
-        resource_type: e.resourceType,
-        resource_id: e.resourceId,
-        action: e.action,
-        from_status: e.from,
-        to_status: e.to,
-        user_id: e.userId,
-        project_id: e.projectId,
-        request_id: e.requestId,
-        reason: e.reason ? e.reason.slice(0, 1024) : null,
-        created_at: now,
-      })),
+      events.map((e) => {
+        const n = (nth.get(e.volumeId) ?? 0) + 1;
+        nth.set(e.volumeId, n);
+        return {
+          id: randomUUID(),
+          seq: sql<number>`(select coalesce(max(seq), 0) + ${sql.lit(n)} from volume_events where volume_id = ${e.volumeId})`,
+          volume_id: e.volumeId,
+          resource_type: e.resourceType,
+          resource_id: e.resourceId,
+          action: e.action,
+          from_status: e.from,
+          to_status: e.to,
+          user_id: e.userId,
+          project_id: e.projectId,
+          request_id: e.requestId,
+          reason: e.reason ? e.reason.slice(0, 1024) : null,
+          created_at: now,
+        };
+      }),
     )
     .execute();
 }

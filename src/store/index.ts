@@ -17,10 +17,27 @@ export interface Store {
    * SERIALIZABLE, where a transaction that loses a conflict fails and is run again here (after a short random
    * wait; StoreUnavailable when it keeps losing). So fn may run more than once: it must touch nothing but the
    * database (no host calls, no state outside its return).
-   * That is what keeps the read-then-write steps correct with many writers: insertEvents' max(seq)+1,
-   * tracked()'s before/after snapshot, terminate_connection's "who else uses this initiator".
+   * That is what keeps the read-then-write steps over rows many volumes share correct with many writers: quota
+   * usage, type and group checks. Steps on one volume use volumeTransaction (docs/store.md).
    */
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction that holds volume `volumeId` against every other transaction that writes its row,
+   * for a step whose decisions rest only on that volume's own rows (the volume, its attachments, pending
+   * connections, admin metadata and events): the attach and detach steps. Such steps on different volumes then
+   * never conflict. On SQLite this is `transaction` (one writer at a time). On PostgreSQL it is READ COMMITTED,
+   * opened by a write to the volume row: every other writer of that row, in any transaction, waits for this one;
+   * a READ COMMITTED one then sees what this one committed, and a SERIALIZABLE one that read the volume's rows
+   * earlier fails on the row and runs again. So a SERIALIZABLE step that decides from a volume's rows must claim
+   * the volume row (casVolume with no change, as snapshot creation does) to be safe against these. SERIALIZABLE would do the same, but its predicate locks cover whole
+   * index pages, and with the few live attachments, connections and events of a cloud in a handful of pages,
+   * steps on unrelated volumes failed each other there (docs/benchmarks.md, "Serialization conflicts").
+   * fn may run more than once (a deadlock is retried), as with `transaction`.
+   * `serializable`: a step that also decides from rows other volumes share (quota usage, types, groups): the
+   * transaction is SERIALIZABLE and still opens with the write to the volume row, so that no volume transaction
+   * runs beside it on that volume either.
+   */
+  volumeTransaction<T>(volumeId: string, fn: (trx: Transaction<Database>) => Promise<T>, opts?: { serializable?: boolean }): Promise<T>;
   /** Migration versions applied by this open (empty when the schema was already current). */
   readonly appliedMigrations: number[];
   close(): Promise<void>;
@@ -53,19 +70,36 @@ export async function openStore(opts: { url: string; poolSize?: number }): Promi
     throw err;
   }
   let closed = false;
+  /** Runs a transaction again after a serialization failure or a deadlock; StoreUnavailable after the last try. */
+  async function retrying<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!opened.isSerializationFailure(err)) throw err;
+        if (attempt >= SERIALIZATION_ATTEMPTS) throw new StoreUnavailable(err, 'The database is busy; retry the request later.');
+        await retryDelay(attempt);
+      }
+    }
+  }
+  const transaction: Store['transaction'] = (fn) => retrying(() => db.transaction().setIsolationLevel('serializable').execute(fn));
   return {
     db,
     appliedMigrations,
-    async transaction(fn) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await db.transaction().setIsolationLevel('serializable').execute(fn);
-        } catch (err) {
-          if (!opened.isSerializationFailure(err)) throw err;
-          if (attempt >= SERIALIZATION_ATTEMPTS) throw new StoreUnavailable(err, 'The database is busy; retry the request later.');
-          await retryDelay(attempt);
-        }
-      }
+    transaction,
+    volumeTransaction(volumeId, fn, opts = {}) {
+      if (opened.oneWriterAtATime) return transaction(fn);
+      return retrying(() =>
+        db
+          .transaction()
+          .setIsolationLevel(opts.serializable ? 'serializable' : 'read committed')
+          .execute(async (trx) => {
+            // A write, not SELECT ... FOR UPDATE: a lock leaves no new row version, so a SERIALIZABLE transaction
+            // that read this volume's attachments before would not learn that they changed.
+            await trx.updateTable('volumes').set((eb) => ({ id: eb.ref('id') })).where('id', '=', volumeId).execute();
+            return fn(trx);
+          }),
+      );
     },
     async close() {
       if (closed) return;

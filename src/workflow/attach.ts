@@ -52,7 +52,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     requireMember(ctx, 'volume_extension:volume_actions:reserve');
     const multiattach = toBool(row.multiattach);
     const allowed = multiattach ? ['available', 'in-use'] : ['available'];
-    if (!(await tracked(deps, actorOf(ctx), 'reserve', id, (trx) => volumes.casVolume(trx, id, { status: 'attaching' }, { status: allowed, multiattach })))) {
+    if (!(await tracked(deps, actorOf(ctx), 'reserve', id, (trx) => volumes.casVolume(trx, id, { status: 'attaching' }, { status: allowed, multiattach }), { scope: 'volume' }))) {
       throw invalidVolume(`Volume status must be ${orList(allowed)} to reserve, but the status is ${await currentStatus(id)}.`);
     }
   }
@@ -61,14 +61,14 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:unreserve');
     // Never fails: a volume that is not attaching is left alone (docs/cinder-compatibility.md#reserve-and-unreserve).
-    await tracked(deps, actorOf(ctx), 'unreserve', id, (trx) => volumes.unreserve(trx, id));
+    await tracked(deps, actorOf(ctx), 'unreserve', id, (trx) => volumes.unreserve(trx, id), { scope: 'volume' });
   }
 
   async function beginDetaching(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:begin_detaching');
     const ok = await tracked(deps, actorOf(ctx), 'begin_detaching', id, (trx) =>
-      volumes.casVolume(trx, id, { status: 'detaching' }, { status: ['in-use'], attachStatus: ['attached'], migrationStatus: MIGRATION_AT_REST }),
+      volumes.casVolume(trx, id, { status: 'detaching' }, { status: ['in-use'], attachStatus: ['attached'], migrationStatus: MIGRATION_AT_REST }), { scope: 'volume' },
     );
     if (ok) return;
     const now = await volumes.findVolume(db, id);
@@ -80,7 +80,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
   async function rollDetaching(ctx: RequestContext, id: string): Promise<void> {
     await loadRow(db, ctx, id);
     requireMember(ctx, 'volume_extension:volume_actions:roll_detaching');
-    const rolled = await tracked(deps, actorOf(ctx), 'roll_detaching', id, (trx) => volumes.casVolume(trx, id, { status: 'in-use' }, { status: ['detaching'] }));
+    const rolled = await tracked(deps, actorOf(ctx), 'roll_detaching', id, (trx) => volumes.casVolume(trx, id, { status: 'in-use' }, { status: ['detaching'] }), { scope: 'volume' });
     if (rolled) await regrantAttachedInitiators(deps, id);
   }
 
@@ -131,10 +131,16 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
         const claimed = await connections.claimNewest(trx, id);
         // Unlike Cinder (docs/cinder-compatibility.md#attach): os-attach on an available volume is accepted without
         // os-reserve or a connection (tempest does so), but not right after the reconciler rolled back a reservation
-        // whose initialize_connection had made an export: that client would hold a volume in-use that its initiator
-        // cannot log in to. It is told to start over; any later transition of the volume (a reserve) lifts this.
-        if (!claimed && (await volumeEvents.lastEvent(trx, id))?.action === CONNECTION_EXPIRED) {
-          throw invalidVolume('The reservation of the volume expired and its connection was closed; reserve it and initialize the connection again before attaching.');
+        // whose initialize_connection had made an export, or closed such a connection of an unreserved volume that
+        // nobody attached in time: that client would hold a volume in-use that its initiator cannot log in to. It is
+        // told to start over; any later event of the volume (a reserve) or a new connection lifts this.
+        const last = claimed ? undefined : await volumeEvents.lastEvent(trx, id);
+        if (last?.action === CONNECTION_EXPIRED) {
+          throw invalidVolume(
+            last.from_status === 'attaching'
+              ? 'The reservation of the volume expired and its connection was closed; reserve it and initialize the connection again before attaching.'
+              : 'The connection initialize_connection opened for the volume expired unused and was closed; initialize the connection again before attaching.',
+          );
         }
         const ts = nowTimestamp();
         await attachments.insertAttachment(trx, {
@@ -157,7 +163,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
         });
         await volumes.setMetadataItems(trx, 'volume_admin_metadata', id, { attached_mode: mode });
         await attachments.recomputeVolumeStatus(trx, id);
-      });
+      }, { scope: 'volume' });
     }
   }
 
@@ -185,7 +191,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
       await volumes.deleteMetadataKey(trx, 'volume_admin_metadata', id, 'attached_mode');
       await attachments.recomputeVolumeStatus(trx, id);
       return target;
-    });
+    }, { scope: 'volume' });
     if (!gone) return;
     const row = await volumes.findVolume(db, id);
     if (row) await cleanupAfterDetach(deps, row, gone);
@@ -205,7 +211,7 @@ export function attachActions(deps: Deps, conn: ReturnType<typeof connectionActi
     await deletionAllowed(deps, ctx, id, null);
     const row = (await volumes.findVolume(db, id))!;
     await conn.revokeInitiator(row, req.connector ?? null);
-    await tracked(deps, actorOf(ctx), 'force_detach', id, (trx) => volumes.unreserve(trx, id));
+    await tracked(deps, actorOf(ctx), 'force_detach', id, (trx) => volumes.unreserve(trx, id), { scope: 'volume' });
     await deletionAllowed(deps, ctx, id, req.attachmentId);
     try {
       await finishDetach(actorOf(ctx), 'force_detach', id, req.attachmentId);

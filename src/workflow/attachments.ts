@@ -156,7 +156,7 @@ export function attachmentsActions(
       await attachments.recomputeVolumeStatus(trx, volumeId);
       const aclMode = (await allowedInitiatorsOf(trx, volumeId)).get(valid.initiator)!;
       return { before, vol: (await volumes.findVolume(trx, volumeId))!, mode, connector, aclMode };
-    });
+    }, { scope: 'volume' });
 
     let info;
     try {
@@ -175,7 +175,7 @@ export function attachmentsActions(
           attach_mode: b.attach_mode,
         });
         await attachments.recomputeVolumeStatus(trx, volumeId);
-      }, { reason: 'the volume host could not open the connection' });
+      }, { reason: 'the volume host could not open the connection', scope: 'volume' });
       // The row no longer names this initiator: drop its ACL entry unless someone else uses it.
       const now = await volumes.findVolume(db, volumeId);
       if (now?.provider_location && b.initiator !== valid.initiator) {
@@ -242,7 +242,7 @@ export function attachmentsActions(
         deleted: dbBool(false),
       });
       await attachments.recomputeVolumeStatus(trx, id);
-    });
+    }, { scope: 'volume' });
     if (!connector) return record((await attachments.findLiveAttachment(db, attachmentId))!);
     try {
       // Live migration creates the destination attachment with its connector; Cinder skips the duplicate check here too.
@@ -252,7 +252,7 @@ export function attachmentsActions(
       await tracked(deps, actorOf(ctx), 'attachment_create_failed', id, async (trx) => {
         await attachments.softDeleteAttachment(trx, attachmentId);
         await attachments.recomputeVolumeStatus(trx, id);
-      });
+      }, { scope: 'volume' });
       const now = await volumes.findVolume(db, id);
       if (now) await cleanupAfterDetach(deps, now, (await attachments.findAttachmentEvenDeleted(db, attachmentId))!);
       if (err instanceof CinderFault && err.status === 500) {
@@ -278,7 +278,7 @@ export function attachmentsActions(
     await tracked(deps, actorOf(ctx), 'attachment_complete', vol.id, async (trx) => {
       await attachments.updateAttachment(trx, id, { attach_status: 'attached' });
       await attachments.recomputeVolumeStatus(trx, vol.id);
-    });
+    }, { scope: 'volume' });
   }
 
   async function deleteAttachment(ctx: RequestContext, id: string): Promise<AttachmentRecord[]> {
@@ -288,7 +288,7 @@ export function attachmentsActions(
     await tracked(deps, actorOf(ctx), 'attachment_delete', vol.id, async (trx) => {
       await attachments.softDeleteAttachment(trx, id);
       await attachments.recomputeVolumeStatus(trx, vol.id);
-    });
+    }, { scope: 'volume' });
     const now = await volumes.findVolume(db, vol.id);
     // The export goes with the last attachment; the initiator's ACL entry with its last user, and an rw
     // attachment that left ro ones from the same initiator behind makes the entry read-only.

@@ -43,7 +43,7 @@ export function connectionActions(deps: Deps) {
       // Recorded before the host is called, so that an ACL refresh running meanwhile sees this initiator as
       // in use; a delete that raced ahead leaves nothing to record, and the host call below then fails.
       // One transaction with the lease renewal: one durable commit before the host call, not two.
-      await store.transaction(async (trx) => {
+      await store.volumeTransaction(id, async (trx) => {
         await volumes.renewLease(trx, id, 'attaching', leaseDeadline(deps.leases, 'attaching')!);
         await connections.recordPending(trx, id, valid.initiator, pendingConnector);
       });
@@ -68,7 +68,7 @@ export function connectionActions(deps: Deps) {
     await deletionAllowed(deps, ctx, id, null);
     await revokeInitiator(row, connector);
     // Cinder's API unreserves after terminate, so a failed attach rolls back (attaching -> available/in-use).
-    await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id));
+    await tracked(deps, actorOf(ctx), 'terminate_connection', id, (trx) => volumes.unreserve(trx, id), { scope: 'volume' });
     // Better than Cinder: a rolled-back attach leaves no target behind when nothing else needs it.
     await removeExportIfUnused(deps, id);
   }
@@ -77,7 +77,7 @@ export function connectionActions(deps: Deps) {
   async function revokeInitiator(row: volumes.VolumeRow, connector: unknown): Promise<void> {
     const initiator = initiatorOf(connector);
     if (!initiator) return;
-    const revoke = await store.transaction(async (trx) => {
+    const revoke = await store.volumeTransaction(row.id, async (trx) => {
       await connections.dropPending(trx, row.id, initiator);
       const now = await volumes.transitionState(trx, row.id);
       const live = [...now.attachments.values()];

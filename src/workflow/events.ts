@@ -31,6 +31,14 @@ export interface TrackOptions {
   reason?: string | null;
   /** Run inside this transaction instead of opening one (the caller commits). */
   trx?: Transaction<Database>;
+  /**
+   * 'volume': the step decides only from this volume's own rows (the volume, its attachments, pending connections,
+   * admin metadata, events), so it runs in Store.volumeTransaction, which steps on other volumes never conflict
+   * with. The default, 'database', is serializable, for steps that also read what other volumes or projects share
+   * (quota usage, volume types, groups, snapshots). Either way the step holds the volume (its events are numbered
+   * from the volume's last one).
+   */
+  scope?: 'volume' | 'database';
 }
 
 /** Runs `fn` in one transaction and records every transition it made on the volume and its attachments. */
@@ -88,7 +96,8 @@ export async function tracked<T>(
     await events.insertEvents(trx, out);
     return result;
   };
-  return opts.trx ? body(opts.trx) : deps.store.transaction(body);
+  if (opts.trx) return body(opts.trx);
+  return deps.store.volumeTransaction(volumeId, body, { serializable: opts.scope !== 'volume' });
 }
 
 export function eventActions(deps: Deps) {

@@ -183,7 +183,7 @@ async function syncInitiators(deps: Deps, row: volumes.VolumeRow, initiators: st
  */
 export async function dropUnusedExport(deps: Deps, row: volumes.VolumeRow, droppedInitiator: string | null): Promise<void> {
   await hostOf(deps, row).disconnect(volumeRef(row), null, { dropExport: true });
-  const unused = await deps.store.transaction(async (trx) => {
+  const unused = await deps.store.volumeTransaction(row.id, async (trx) => {
     const [live, pending] = await Promise.all([attachments.liveAttachments(trx, [row.id]), connections.pendingFor(trx, row.id)]);
     const needed =
       live.some((a) => a.attach_status !== 'reserved' && !a.attach_status.startsWith('error_')) ||
@@ -241,6 +241,7 @@ export async function restoreExports(deps: Deps): Promise<void> {
       logger.error({ err, volumeId: row.id }, 'ensure_export failed');
       await tracked(deps, SYSTEM_ACTOR, 'restore_export', row.id, (trx) => volumes.casVolume(trx, row.id, { status: 'error' }, { status: ['in-use'] }), {
         reason: `the export could not be restored: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        scope: 'volume',
       });
     }
   }

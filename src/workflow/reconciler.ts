@@ -15,6 +15,7 @@
 import * as volumes from '../store/volumes.js';
 import * as attachments from '../store/attachments.js';
 import * as connections from '../store/connections.js';
+import * as events from '../store/events.js';
 import { nowTimestamp } from '../store/schema.js';
 import type { Deps } from './deps.js';
 import { cleanupAfterDetach, dropUnusedExport, regrantAttachedInitiators, restoreExport, restoreExports } from './exports.js';
@@ -160,7 +161,7 @@ export function reconciler(deps: Deps) {
             await attachments.recomputeVolumeStatus(trx, cur.volume_id);
             return cur;
           },
-          { reason },
+          { reason, scope: 'volume' },
         );
         report.leasesExpired++;
         if (gone) {
@@ -183,7 +184,7 @@ export function reconciler(deps: Deps) {
     for (const row of rows) {
       await step(report, `expire ${row.status}`, row.id, async () => {
         const reason = `lease of ${row.status} expired at ${row.lease_expires_at ?? row.updated_at}`;
-        const closed = await store.transaction(async (trx) => {
+        const closed = await store.volumeTransaction(row.id, async (trx) => {
           const cur = await volumes.findVolume(trx, row.id);
           if (!cur || cur.status !== row.status || cur.lease_expires_at !== row.lease_expires_at) return null;
           const live = await attachments.liveAttachments(trx, [row.id]);
@@ -229,15 +230,32 @@ export function reconciler(deps: Deps) {
     const before = nowTimestamp(new Date(Date.now() - deps.leases.attachingMs));
     for (const p of await connections.stalePending(db, before)) {
       await step(report, 'drop pending connection', p.volume_id, async () => {
-        const dropped = await store.transaction(async (trx) => {
+        const dropped = await store.volumeTransaction(p.volume_id, async (trx) => {
           const again = (await connections.pendingFor(trx, p.volume_id)).find((x) => x.initiator === p.initiator);
           if (!again || again.created_at !== p.created_at) return false;
           // The connections of a legacy reservation go with its lease (expireVolumes), which they renewed when made.
-          if ((await volumes.findVolume(trx, p.volume_id))?.status === 'attaching') return false;
+          const volume = await volumes.findVolume(trx, p.volume_id);
+          if (volume?.status === 'attaching') return false;
           // With a live attachment, a connection from another host may be a live migration's destination
           // (Nova initializes there and never calls os-attach): it stays until the volume's last detach.
           if ((await attachments.liveAttachments(trx, [p.volume_id])).length > 0) return false;
           await connections.dropPending(trx, p.volume_id, p.initiator);
+          // Recorded although the status stays: an os-attach without os-reserve that comes next would otherwise
+          // make the volume in-use with nothing its initiator can log in to (workflow/attach.ts refuses it).
+          if (volume) {
+            await events.insertEvents(trx, [
+              {
+                ...SYSTEM_ACTOR,
+                volumeId: p.volume_id,
+                resourceType: 'volume',
+                resourceId: p.volume_id,
+                action: CONNECTION_EXPIRED,
+                from: volume.status,
+                to: volume.status,
+                reason: `the connection initialize_connection opened for ${p.initiator} at ${p.created_at} expired unused and was closed`,
+              },
+            ]);
+          }
           return true;
         });
         if (!dropped) return;

@@ -39,6 +39,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** More environment for every process (EMBERVOL_* options). */
   env?: NodeJS.ProcessEnv;
+  /** Run the processes from another checkout (a benchmark's before/after). */
+  repoRoot?: string;
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
@@ -55,12 +57,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       dataDir: h.dataDir,
       iscsiPort: h.iscsiPort,
       env,
+      repoRoot: opts.repoRoot,
       extraArgs: ['--role', 'host', '--host-name', h.name, '--rpc-listen', '127.0.0.1:0', ...common],
     });
   const startApi = (i: number) => {
     const dataDir = join(opts.root, `api-${i}`);
     mkdirSync(dataDir, { recursive: true });
-    return startServiceProcess({ target: 'builtin', dataDir, env, extraArgs: ['--role', 'api', '--host-name', `api-${i}`, ...common] });
+    return startServiceProcess({ target: 'builtin', dataDir, env, repoRoot: opts.repoRoot, extraArgs: ['--role', 'api', '--host-name', `api-${i}`, ...common] });
   };
   const hosts: HostProcess[] = [];
   const apis: ServiceProcess[] = [];

@@ -139,3 +139,28 @@ test('a pending connection older than a lease stays while the reservation it bel
   assert.equal((await show(e, id)).status, 'in-use');
   await assertLogsIn(ci);
 });
+
+test('initialize_connection without os-reserve, then nothing for a lease: the connection closes, and a late os-attach is refused until a new connection', async () => {
+  const e = await env(SHORT);
+  const id = await volume(e);
+  await e.workflow.initializeConnection(adminCtx(), id, connector(INITIATOR_A));
+  assert.deepEqual(await e.host.listExports!(), [id]);
+  await sleep(SHORT.attachingMs + 50);
+  const r = await e.workflow.reconcile();
+  assert.equal(r.pendingDropped, 1);
+  assert.deepEqual(await e.host.listExports!(), []);
+  const closed = await lastEvent(e, id);
+  assert.deepEqual([closed.action, closed.from, closed.to, closed.requestId], ['connection_expired', 'available', 'available', 'embervol-reconciler']);
+  assert.match(closed.reason ?? '', /initialize_connection opened for .* expired unused/);
+
+  const late = await osAttach(e, id);
+  assert.equal(late.status, 400);
+  assert.match(late.body.badRequest.message, /^Invalid volume: The connection initialize_connection opened for the volume expired unused .*initialize the connection again/);
+  assert.equal((await show(e, id)).status, 'available');
+
+  // A new connection lifts it, and the initiator can log in to what the attach then says.
+  const ci = await e.workflow.initializeConnection(adminCtx(), id, connector(INITIATOR_A));
+  assert.equal((await osAttach(e, id)).status, 202);
+  assert.equal((await show(e, id)).status, 'in-use');
+  await assertLogsIn(ci);
+});

@@ -95,7 +95,7 @@ async function seqs(db: Kysely<Database>): Promise<number[]> {
   return (await db.selectFrom('volume_events').select('seq').orderBy('seq').execute()).map((r) => r.seq);
 }
 
-test('event numbering: 24 concurrent transactions from 4 stores, 2 events each, get 48 distinct sequence numbers 1..48', async () => {
+test('event numbering: 24 concurrent transactions from 4 stores on 6 volumes, 2 events each: every history is numbered 1..8', async () => {
   const stores = await openStores();
   try {
     const volumeIds = Array.from({ length: 6 }, () => randomUUID());
@@ -103,11 +103,11 @@ test('event numbering: 24 concurrent transactions from 4 stores, 2 events each, 
       insertEvents(trx, [event(volumeIds[i % 6]!, 2 * i), event(volumeIds[i % 6]!, 2 * i + 1)]),
     );
     assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
-    assert.deepEqual(await seqs(stores[0]!.db), Array.from({ length: 48 }, (_, i) => i + 1));
-    // Within one transaction the two events stay adjacent and in order.
-    const rows = await stores[0]!.db.selectFrom('volume_events').select(['seq', 'action']).orderBy('seq').execute();
-    for (let k = 0; k < rows.length; k += 2) {
-      assert.equal(Number(rows[k]!.action.slice(5)) + 1, Number(rows[k + 1]!.action.slice(5)));
+    for (const id of volumeIds) {
+      const rows = await stores[0]!.db.selectFrom('volume_events').select(['seq', 'action']).where('volume_id', '=', id).orderBy('seq').execute();
+      assert.deepEqual(rows.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
+      // Within one transaction the two events stay adjacent and in order.
+      for (let k = 0; k < rows.length; k += 2) assert.equal(Number(rows[k]!.action.slice(5)) + 1, Number(rows[k + 1]!.action.slice(5)));
     }
   } finally {
     await closeAll(stores);
@@ -206,6 +206,152 @@ test('quota: 24 concurrent creates from 4 stores against a limit of 5 volumes: e
     const stored = usageFingerprint(await storedUsage(db));
     assert.deepEqual(stored, usageFingerprint(await recountUsage(db)));
     assert.deepEqual(stored.q, { 'gigabytes/': 10, 'volumes/': 5 });
+  } finally {
+    await closeAll(stores);
+  }
+});
+
+/**
+ * An attach step as tracked() (workflow/events.ts) runs it: the volume's transition state, a new attachment, the
+ * status swap and an event. `pause` runs between the reads and the writes.
+ */
+async function attachStep(trx: Transaction<Database>, volumeId: string, pause: () => Promise<void>): Promise<void> {
+  await volumes.transitionState(trx, volumeId);
+  await pause();
+  await attachments.insertAttachment(trx, {
+    id: randomUUID(), volume_id: volumeId, instance_uuid: randomUUID(), attached_host: 'compute-a', mountpoint: '/dev/vdb', attach_time: nowTimestamp(),
+    detach_time: null, attach_status: 'attached', attach_mode: 'rw', connection_info: null, connector: null, initiator: 'iqn.1994-05.com.redhat:compute-a',
+    created_at: nowTimestamp(), updated_at: null, deleted_at: null, deleted: dbBool(false),
+  });
+  await volumes.updateVolume(trx, volumeId, { status: 'in-use', attach_status: 'attached' });
+  await insertEvents(trx, [event(volumeId, 0)]);
+}
+
+async function availableVolumes(store: Store, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = { ...newVolume('side'), status: 'available', attach_status: 'detached' };
+    await volumes.insertVolume(store.db, v);
+    ids.push(v.id);
+  }
+  return ids;
+}
+
+test('volume transactions: attach steps on 8 volumes through 4 stores are all inside at once and none runs twice', async () => {
+  const stores = await openStores();
+  try {
+    const ids = await availableVolumes(stores[0]!, 8);
+    // Every step waits inside its transaction until all 8 are inside: they cannot be holding each other out.
+    const allInside = barrier(8);
+    const runs = new Array<number>(8).fill(0);
+    const results = await Promise.allSettled(
+      ids.map((id, i) =>
+        stores[i % PROCESSES]!.volumeTransaction(id, (trx) => {
+          runs[i]!++;
+          return attachStep(trx, id, allInside);
+        }),
+      ),
+    );
+    assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
+    assert.deepEqual(runs, new Array<number>(8).fill(1));
+    for (const id of ids) assert.equal((await volumes.findVolume(stores[0]!.db, id))?.status, 'in-use');
+  } finally {
+    await closeAll(stores);
+  }
+});
+
+test('control: the same steps as SERIALIZABLE transactions fail each other on shared index pages and run again', async () => {
+  const stores = await openStores();
+  try {
+    const ids = await availableVolumes(stores[0]!, 8);
+    const allRead = barrier(8);
+    const runs = new Array<number>(8).fill(0);
+    const results = await Promise.allSettled(
+      ids.map((id, i) =>
+        stores[i % PROCESSES]!.transaction((trx) => {
+          // Only the first run waits: a rerun finds the others gone on.
+          const first = runs[i]++ === 0;
+          return attachStep(trx, id, () => (first ? allRead() : Promise.resolve()));
+        }),
+      ),
+    );
+    assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
+    assert.ok(runs.some((n) => n > 1), `expected serialization failures between steps on different volumes, runs ${runs.join(',')}`);
+  } finally {
+    await closeAll(stores);
+  }
+});
+
+test('volume transactions on one volume: 8 detaches through 4 stores, each pausing before its decision: exactly the last one revokes', async () => {
+  const stores = await openStores();
+  try {
+    const initiator = 'iqn.1994-05.com.redhat:compute-c';
+    const { volumeId, attachmentIds } = await sharedInitiatorVolume(stores[0]!, initiator, 8);
+    const results = await Promise.allSettled(
+      attachmentIds.map((attachmentId, i) =>
+        stores[i % PROCESSES]!.volumeTransaction(volumeId, async (trx) => {
+          await attachments.liveAttachments(trx, [volumeId]);
+          // Long enough for every other detach to have started: they wait for this one, not read beside it.
+          await new Promise((r) => setTimeout(r, 20));
+          return detachAndDecide(trx, volumeId, attachmentId, initiator);
+        }),
+      ),
+    );
+    assert.deepEqual(results.filter((r) => r.status === 'rejected'), []);
+    assert.equal(results.filter((r) => r.status === 'fulfilled' && r.value === true).length, 1);
+    assert.deepEqual(await attachments.liveAttachments(stores[0]!.db, [volumeId]), []);
+  } finally {
+    await closeAll(stores);
+  }
+});
+
+test('control: the same detaches in READ COMMITTED transactions that do not hold the volume all keep the entry', async () => {
+  const stores = await openStores();
+  try {
+    const initiator = 'iqn.1994-05.com.redhat:compute-d';
+    const { volumeId, attachmentIds } = await sharedInitiatorVolume(stores[0]!, initiator, 4);
+    const allDeleted = barrier(4);
+    const results = await Promise.allSettled(
+      attachmentIds.map((attachmentId, i) =>
+        stores[i % PROCESSES]!.db
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute(async (trx) => {
+            await attachments.softDeleteAttachment(trx, attachmentId);
+            await allDeleted();
+            return !allowedInitiators(await attachments.liveAttachments(trx, [volumeId]), []).has(initiator);
+          }),
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.status === 'fulfilled' && r.value), [false, false, false, false]);
+  } finally {
+    await closeAll(stores);
+  }
+});
+
+test('a SERIALIZABLE step that read a volume before a volume transaction committed, then claims the row, runs again and sees it', async () => {
+  const stores = await openStores();
+  try {
+    const [id] = await availableVolumes(stores[0]!, 1);
+    let release!: () => void;
+    const attached = new Promise<void>((r) => (release = r));
+    let firstReadDone!: () => void;
+    const firstRead = new Promise<void>((r) => (firstReadDone = r));
+    const seen: number[] = [];
+    // A delete-like step: reads the live attachments, then claims the volume row (casVolume with no change).
+    const claim = stores[0]!.transaction(async (trx) => {
+      seen.push((await attachments.liveAttachments(trx, [id!])).length);
+      if (seen.length === 1) {
+        firstReadDone();
+        await attached;
+      }
+      return volumes.casVolume(trx, id!, {}, { status: ['available', 'in-use'] });
+    });
+    await firstRead;
+    await stores[1]!.volumeTransaction(id!, (trx) => attachStep(trx, id!, async () => undefined));
+    release();
+    assert.equal(await claim, true);
+    assert.deepEqual(seen, [0, 1]);
   } finally {
     await closeAll(stores);
   }

@@ -1,12 +1,13 @@
 // The PostgreSQL dialect (store/dialects/postgres.ts) on a private cluster: openStore takes a postgres:// URL,
 // migrations run once also when two processes open one fresh database at the same moment, the pool is bounded,
-// and numbers and booleans read back as the repositories expect.
+// numbers and booleans read back as the repositories expect, and statements run prepared once per connection.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { openStore } from '../../src/store/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { MAX_PREPARED_PER_CONNECTION } from '../../src/store/dialects/pg-prepared.js';
 import { StoreUnavailable } from '../../src/errors.js';
 import { migrations } from '../../src/store/migrations.js';
 import * as volumes from '../../src/store/volumes.js';
@@ -79,6 +80,23 @@ test('the pool is bounded: pool_size=2 runs 8 concurrent statements on at most 2
   await assert.rejects(openStore({ url: `${await cluster.createDatabase()}?pool_size=zero` }), /pool_size must be a positive integer/);
 });
 
+test("libpq's socket form (postgres://USER@/DB?host=SOCKET_DIR, no host in the authority) opens the same database, with pool_size", async () => {
+  const url = new URL(await cluster.createDatabase());
+  const admin = new pg.Client({ connectionString: cluster.adminUrl });
+  await admin.connect();
+  const socketDir = (await admin.query('show unix_socket_directories')).rows[0].unix_socket_directories as string;
+  await admin.end();
+  const socketUrl = `postgres://${url.username}@/${url.pathname.slice(1)}?host=${encodeURIComponent(socketDir)}&port=${url.port}&pool_size=1`;
+  const store = await openStore({ url: socketUrl });
+  try {
+    const r = await sql<{ db: string; addr: string | null }>`select current_database() as db, inet_client_addr()::text as addr`.execute(store.db);
+    // No client address: the connection came through the socket, not TCP.
+    assert.deepEqual(r.rows[0], { db: url.pathname.slice(1), addr: null });
+  } finally {
+    await store.close();
+  }
+});
+
 test('bigint quota figures and count(*) read back as numbers, as on SQLite', async () => {
   const store = await openStore({ url: await cluster.createDatabase() });
   try {
@@ -138,6 +156,76 @@ test('a connection lost inside a transaction: StoreUnavailable, nothing of the t
     assert.ok(await volumes.findVolume(store.db, id));
   } finally {
     await admin.end();
+    await store.close();
+  }
+});
+
+// Named prepared statements (store/dialects/pg-prepared.ts).
+
+/** A store with one connection, so that every statement runs on the connection whose prepared statements we read. */
+async function oneConnectionStore(): Promise<{ store: Store; url: string }> {
+  const url = await cluster.createDatabase();
+  return { store: await openStore({ url, poolSize: 1 }), url };
+}
+
+async function preparedTexts(store: Store): Promise<string[]> {
+  const r = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(store.db);
+  return r.rows.map((row) => row.statement);
+}
+
+test('a parameterised statement is prepared once on its connection and reused', async () => {
+  const { store } = await oneConnectionStore();
+  try {
+    const v = newVolume();
+    await volumes.insertVolume(store.db, v);
+    for (let i = 0; i < 3; i++) assert.equal((await volumes.findVolume(store.db, v.id))?.id, v.id);
+    const findById = (await preparedTexts(store)).filter((t) => t.startsWith('select * from "volumes" where "id" = $1'));
+    assert.equal(findById.length, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test(`a connection prepares at most ${MAX_PREPARED_PER_CONNECTION} texts; the others still run`, async () => {
+  const { store } = await oneConnectionStore();
+  try {
+    for (let n = 0; n < MAX_PREPARED_PER_CONNECTION + 20; n++) {
+      const r = await sql<{ v: number }>`select ${n}::int + ${sql.lit(n)} as v`.execute(store.db);
+      assert.equal(r.rows[0]!.v, 2 * n);
+    }
+    assert.equal((await preparedTexts(store)).length, MAX_PREPARED_PER_CONNECTION);
+  } finally {
+    await store.close();
+  }
+});
+
+test('a prepared select * whose table gained a column (another process migrated) runs again, alone and in a transaction', async () => {
+  const { store, url } = await oneConnectionStore();
+  const other = new pg.Client({ connectionString: url });
+  try {
+    const v = newVolume();
+    await volumes.insertVolume(store.db, v);
+    const byIdLimited = (db: Store['db']) => db.selectFrom('volumes').selectAll().where('id', '=', v.id).limit(1).executeTakeFirst();
+    // Both texts prepared on the connection before the column comes.
+    assert.equal((await volumes.findVolume(store.db, v.id))?.id, v.id);
+    assert.equal((await byIdLimited(store.db))?.id, v.id);
+    await other.connect();
+    await other.query('alter table volumes add column added_by_a_later_version text');
+    // Alone: the statement is run again unnamed.
+    const alone = (await volumes.findVolume(store.db, v.id)) as Record<string, unknown> | undefined;
+    assert.equal(alone?.id, v.id);
+    assert.ok('added_by_a_later_version' in alone!);
+    // In a transaction the error aborts it; the store runs the transaction again.
+    let runs = 0;
+    const inTx = (await store.transaction(async (trx) => {
+      runs++;
+      return byIdLimited(trx);
+    })) as Record<string, unknown> | undefined;
+    assert.equal(inTx?.id, v.id);
+    assert.ok('added_by_a_later_version' in inTx!);
+    assert.equal(runs, 2);
+  } finally {
+    await other.end();
     await store.close();
   }
 });

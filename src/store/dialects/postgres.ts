@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, PostgresDriver, sql, type DatabaseConnection, 
 import { StoreUnavailable } from '../../errors.js';
 import type { Database } from '../schema.js';
 import type { OpenDatabase } from '../dialect.js';
+import { PreparingClient, isStalePreparedStatement } from './pg-prepared.js';
 
 /** Connections per process when the URL does not say (`?pool_size=N`): pg's own default. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -83,16 +84,21 @@ class MappingPostgresDialect extends PostgresDialect {
 
 /** `url`: postgres://USER[:PASSWORD]@HOST:PORT/DB[?pool_size=N]; `poolSize` overrides the URL's. */
 export function openPostgres(url: string, opts: { poolSize?: number } = {}): OpenDatabase {
-  const parsed = new URL(url);
-  const fromUrl = parsed.searchParams.get('pool_size');
-  parsed.searchParams.delete('pool_size');
+  // Not `new URL()`: libpq's socket form (postgres://user@/db?host=/var/run/postgresql, or postgres:///db) has an
+  // empty host, which a WHATWG URL refuses; pg itself reads all of those.
+  const q = url.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const fromUrl = params.get('pool_size');
+  params.delete('pool_size');
+  const connectionString = (q < 0 ? url : url.slice(0, q)) + (params.size > 0 ? `?${params}` : '');
   const max = opts.poolSize ?? (fromUrl !== null ? Number(fromUrl) : DEFAULT_POOL_SIZE);
   if (!Number.isInteger(max) || max < 1) throw new Error(`pool_size must be a positive integer, not "${fromUrl ?? opts.poolSize}"`);
   const pool = new pg.Pool({
-    connectionString: parsed.toString(),
+    connectionString,
     max,
     types,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    Client: PreparingClient,
     // Idle connections do not keep a finished process (a CLI command, a test) alive.
     allowExitOnIdle: true,
   });
@@ -105,8 +111,10 @@ export function openPostgres(url: string, opts: { poolSize?: number } = {}): Ope
     db,
     isSerializationFailure(err) {
       const code = (err as { code?: unknown })?.code;
-      return code === '40001' || code === '40P01';
+      // A prepared statement gone stale aborted the transaction; its rerun runs that text unnamed (pg-prepared.ts).
+      return code === '40001' || code === '40P01' || isStalePreparedStatement(err);
     },
+    oneWriterAtATime: false,
     async withMigrationLock(fn) {
       // A session-level advisory lock held on one connection for the whole run: a second process starting at the
       // same time waits here, then finds every migration applied (CREATE TABLE IF NOT EXISTS alone races on

@@ -94,6 +94,7 @@ export function openSqlite(path: string): OpenDatabase {
     db,
     // BEGIN IMMEDIATE never lets two writers interleave, so no transaction fails for a conflict.
     isSerializationFailure: () => false,
+    oneWriterAtATime: true,
     // One connection, and each migration's BEGIN IMMEDIATE already excludes a second process.
     withMigrationLock: (fn) => fn(db),
     async close() {
