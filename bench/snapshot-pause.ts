@@ -12,7 +12,8 @@ import { runChecked } from '../src/util/exec.js';
 import { qemuIscsiJson } from '../test/support/qemu.js';
 import { CinderApi } from '../test/interop/api-client.js';
 import { startServiceProcess } from '../test/interop/service-process.js';
-import { HeldSession, type FlatConnectionInfo } from '../test/interop/attachments-initiator.js';
+import { HeldSession } from '../test/interop/attachments-initiator.js';
+import type { FlatConnectionInfo } from '../test/support/libiscsi.js';
 import { percentile, printTable } from './table.js';
 
 const VOLUME_GIB = 1;

@@ -3,26 +3,8 @@
 // dropped while other hosts attach and detach. libiscsi and qemu log in and out per command, so they
 // cannot show that.
 import { Opcode } from '../../src/iscsi/pdu.js';
-import { splitPortal, iscsiUrl, type IscsiLunAddress } from '../support/libiscsi.js';
+import { splitPortal, type FlatConnectionInfo } from '../support/libiscsi.js';
 import { RawInitiator, read10, write10, TEST_UNIT_READY } from '../iscsi/raw-initiator.js';
-
-export interface FlatConnectionInfo {
-  target_portal: string;
-  target_iqn: string;
-  target_lun: number;
-  auth_username: string;
-  auth_password: string;
-  access_mode: string;
-  [key: string]: unknown;
-}
-
-export function lunAddress(ci: FlatConnectionInfo): IscsiLunAddress {
-  return { ...splitPortal(ci.target_portal), iqn: ci.target_iqn, lun: ci.target_lun, user: ci.auth_username, password: ci.auth_password };
-}
-
-export function lunUrl(ci: FlatConnectionInfo): string {
-  return iscsiUrl(lunAddress(ci));
-}
 
 export { qemuTarget } from '../support/qemu.js';
 

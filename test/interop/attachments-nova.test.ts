@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CinderApi } from './api-client.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { iscsiInq, iscsiLs, iscsiPortalUrl, splitPortal } from '../support/libiscsi.js';
+import { iscsiInq, iscsiLs, iscsiPortalUrl, splitPortal, lunUrl, type FlatConnectionInfo } from '../support/libiscsi.js';
 import { qemuIo } from '../support/qemu.js';
-import { lunUrl, qemuTarget, type FlatConnectionInfo } from './attachments-initiator.js';
+import { qemuTarget } from './attachments-initiator.js';
 
 const targets = (process.env.EMBERVOL_TEST_TARGETS ?? 'builtin,tgt').split(',') as ('tgt' | 'builtin')[];
 

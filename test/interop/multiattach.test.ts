@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { CinderApi } from './api-client.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { iscsiInq } from '../support/libiscsi.js';
+import { iscsiInq, lunUrl, type FlatConnectionInfo } from '../support/libiscsi.js';
 import { qemuIo } from '../support/qemu.js';
-import { HeldSession, lunUrl, qemuTarget, type FlatConnectionInfo } from './attachments-initiator.js';
+import { HeldSession, qemuTarget } from './attachments-initiator.js';
 
 const HOSTS = ['iqn.1993-08.org.debian:01:multi-a', 'iqn.1993-08.org.debian:01:multi-b', 'iqn.1993-08.org.debian:01:multi-c'];
 

@@ -9,7 +9,8 @@ import { CinderApi } from './api-client.js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { qemuIo, qemuIscsiJson } from '../support/qemu.js';
 import { runProcess } from '../../src/util/exec.js';
-import { HeldSession, qemuTarget, type FlatConnectionInfo } from './attachments-initiator.js';
+import { HeldSession, qemuTarget } from './attachments-initiator.js';
+import { type FlatConnectionInfo } from '../support/libiscsi.js';
 
 const DATA_PROTECT = 0x7;
 const WRITER = 'iqn.1993-08.org.debian:01:ro-writer';

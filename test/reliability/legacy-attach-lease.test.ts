@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeReliabilityEnv, type ReliabilityEnv } from './env.js';
 import { adminCtx, connector, INITIATOR_A } from '../workflow/fixture.js';
-import { iscsiInq, iscsiUrl, splitPortal } from '../support/libiscsi.js';
+import { iscsiInq, lunUrl, type FlatConnectionInfo } from '../support/libiscsi.js';
 import type { ConnectionInfo } from '../../src/workflow/model.js';
 import { nowTimestamp } from '../../src/store/schema.js';
 
@@ -38,8 +38,7 @@ async function show(e: ReliabilityEnv, id: string) {
 
 /** Logs INITIATOR_A in with the connection data initialize_connection gave and runs INQUIRY: it must work. */
 async function assertLogsIn(ci: ConnectionInfo): Promise<void> {
-  const d = ci.data as Record<string, any>;
-  const url = iscsiUrl({ ...splitPortal(d.target_portal), iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password });
+  const url = lunUrl(ci.data as FlatConnectionInfo);
   const inq = await iscsiInq(url, INITIATOR_A);
   assert.equal(inq.code, 0, inq.stderr);
 }

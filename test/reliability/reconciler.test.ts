@@ -7,7 +7,7 @@ import { writeFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeReliabilityEnv, type ReliabilityEnv } from './env.js';
 import { adminCtx, memberCtx, connector, INITIATOR_A } from '../workflow/fixture.js';
-import { iscsiInq, iscsiUrl, splitPortal } from '../support/libiscsi.js';
+import { iscsiInq, iscsiUrl, lunUrl, splitPortal, type FlatConnectionInfo } from '../support/libiscsi.js';
 import * as events from '../../src/store/events.js';
 import { nowTimestamp } from '../../src/store/schema.js';
 import { GiB } from '../../src/host/local-host.js';
@@ -74,8 +74,7 @@ test('an abandoned os-begin_detaching rolls back to in-use and keeps the export 
   assert.equal(r.leasesExpired, 1);
   assert.equal(await statusOf(e, id), 'in-use');
   assert.deepEqual(await e.host.listExports!(), [id]);
-  const d = ci.data as Record<string, any>;
-  const inq = await iscsiInq(iscsiUrl({ ...splitPortal(d.target_portal), iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password }), INITIATOR_A);
+  const inq = await iscsiInq(lunUrl(ci.data as FlatConnectionInfo), INITIATOR_A);
   assert.equal(inq.code, 0, inq.stderr);
 });
 
@@ -89,8 +88,7 @@ for (const how of ['lease', 'os-roll_detaching'] as const) {
     await e.workflow.reserve(ctx, id);
     const ci = await e.workflow.initializeConnection(ctx, id, connector(INITIATOR_A));
     await e.workflow.attach(ctx, id, { instanceUuid: randomUUID(), mountpoint: '/dev/vdb' });
-    const d = ci.data as Record<string, any>;
-    const url = iscsiUrl({ ...splitPortal(d.target_portal), iqn: d.target_iqn, lun: d.target_lun, user: d.auth_username, password: d.auth_password });
+    const url = lunUrl(ci.data as FlatConnectionInfo);
     await e.workflow.beginDetaching(ctx, id);
     await e.workflow.terminateConnection(ctx, id, connector(INITIATOR_A));
     // What terminate_connection is for: the leaving initiator is shut out while the detach goes on.

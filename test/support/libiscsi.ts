@@ -31,6 +31,25 @@ export function splitPortal(portal: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+/** The iSCSI fields of a connection_info's data (legacy) or of an attachment's flattened connection_info. */
+export interface FlatConnectionInfo {
+  target_portal: string;
+  target_iqn: string;
+  target_lun: number;
+  auth_username: string;
+  auth_password: string;
+  access_mode: string;
+  [key: string]: unknown;
+}
+
+export function lunAddress(ci: FlatConnectionInfo): IscsiLunAddress {
+  return { ...splitPortal(ci.target_portal), iqn: ci.target_iqn, lun: ci.target_lun, user: ci.auth_username, password: ci.auth_password };
+}
+
+export function lunUrl(ci: FlatConnectionInfo): string {
+  return iscsiUrl(lunAddress(ci));
+}
+
 const TIMEOUT_MS = 20_000;
 
 export function iscsiInq(url: string, initiator: string): Promise<RunResult> {
